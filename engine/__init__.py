@@ -1,0 +1,88 @@
+"""A numpy reverse-mode autodiff engine in the style of DeZero ("Deep Learning from Scratch 3")."""
+from .core import Add
+from .core import Config
+from .core import Div
+from .core import Function
+from .core import Mul
+from .core import Neg
+from .core import Sub
+from .core import Variable
+from .core import add
+from .core import apply
+from .core import as_array
+from .core import as_variable
+from .core import backward
+from .core import div
+from .core import mul
+from .core import neg
+from .core import no_grad
+from .core import sub
+from .core import using_config
+from .functions import Abs
+from .functions import BroadcastTo
+from .functions import Clip
+from .functions import Cos
+from .functions import Exp
+from .functions import GetItem
+from .functions import Log
+from .functions import LogSoftmax
+from .functions import MatMul
+from .functions import Max
+from .functions import Min
+from .functions import Pow
+from .functions import Power
+from .functions import ReLU
+from .functions import Reshape
+from .functions import Sigmoid
+from .functions import Sin
+from .functions import Softmax
+from .functions import Sqrt
+from .functions import Square
+from .functions import Sum
+from .functions import SumTo
+from .functions import Tan
+from .functions import Tanh
+from .functions import Transpose
+from .functions import abs
+from .functions import broadcast_to
+from .functions import clip
+from .functions import cos
+from .functions import exp
+from .functions import getitem
+from .functions import log
+from .functions import log_softmax
+from .functions import matmul
+from .functions import max
+from .functions import mean
+from .functions import min
+from .functions import pow
+from .functions import relu
+from .functions import reshape
+from .functions import sigmoid
+from .functions import sin
+from .functions import softmax
+from .functions import sqrt
+from .functions import square
+from .functions import sum
+from .functions import sum_to
+from .functions import tan
+from .functions import tanh
+from .functions import transpose
+from .utils import GradientCheckError
+from .utils import analytic_grad
+from .utils import gradient_check
+from .utils import numerical_diff
+from .utils import numerical_grad
+
+# abs, max, min, pow and sum are importable by name but left out of __all__, so that
+# `from engine import *` does not shadow Python's builtins of the same names.
+__all__ = [
+    "Abs", "Add", "BroadcastTo", "Clip", "Config", "Cos", "Div", "Exp", "Function", "GetItem",
+    "GradientCheckError", "Log", "LogSoftmax", "MatMul", "Max", "Min", "Mul", "Neg", "Pow", "Power",
+    "ReLU", "Reshape", "Sigmoid", "Sin", "Softmax", "Sqrt", "Square", "Sub", "Sum", "SumTo", "Tan",
+    "Tanh", "Transpose", "Variable", "add", "analytic_grad", "apply", "as_array", "as_variable",
+    "backward", "broadcast_to", "clip", "cos", "div", "exp", "getitem", "gradient_check", "log",
+    "log_softmax", "matmul", "mean", "mul", "neg", "no_grad", "numerical_diff", "numerical_grad",
+    "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "sub", "sum_to", "tan", "tanh",
+    "transpose", "using_config",
+]

@@ -1,0 +1,601 @@
+"""Config, Variable, Function, the generation-ordered backward pass and the arithmetic operators.
+
+Every backward rule is written once and runs in two modes, chosen by the type of the incoming
+gradient ``gy``:
+
+* data mode (``gy`` is an ndarray): the rule computes plain numpy arrays. A first-order
+  ``backward()`` runs in this mode, so it builds no graph and costs little more than hand-written
+  numpy. It is also what the seed notebook's manual calls (``C.backward(y.grad)``) use.
+* graph mode (``gy`` is a Variable): the rule builds new graph nodes, so the gradient is itself
+  differentiable. ``backward(create_graph=True)`` runs in this mode.
+
+The lowercase functions (``sin``, ``mul``...) make this work: given any Variable they add a node to
+the graph, given only arrays or numbers they return the numpy result directly.
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import heapq
+import itertools
+import weakref
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+
+# ================================================================ Config
+
+
+class Config:
+    """Global switches: ``enable_backprop`` decides whether calls record the graph."""
+
+    enable_backprop = True
+
+
+@contextlib.contextmanager
+def using_config(name: str, value: Any) -> Iterator[None]:
+    """Temporarily set ``Config.<name>`` to ``value``."""
+    old = getattr(Config, name)
+    setattr(Config, name, value)
+    try:
+        yield
+    finally:
+        setattr(Config, name, old)
+
+
+def no_grad() -> contextlib.AbstractContextManager:
+    """Context in which functions compute values but record no graph."""
+    return using_config("enable_backprop", False)
+
+
+# ================================================================ Variable
+
+_FLOAT_KINDS = "f"
+_CONVERTIBLE_KINDS = "biu"  # bool, signed and unsigned integers become float64
+
+
+def as_array(data: Any, what: str = "Variable data") -> np.ndarray:
+    """Return ``data`` as a float ndarray; numbers and integer arrays become float64."""
+    if type(data) is np.ndarray and data.dtype.kind == "f":
+        return data
+    if isinstance(data, Variable):
+        raise TypeError(f"{what} must be an array or a number, not a Variable; use x.data")
+    if isinstance(data, (bool, int, float, np.number, np.bool_, np.ndarray)):
+        array = np.asarray(data)
+        kind = array.dtype.kind
+        if kind in _FLOAT_KINDS:
+            return array
+        if kind in _CONVERTIBLE_KINDS:
+            return array.astype(np.float64)
+        if kind == "c":
+            raise TypeError(f"{what} is complex ({array.dtype}); only real numbers can be differentiated")
+        raise TypeError(f"{what} has dtype {array.dtype}; expected numbers")
+    hint = "; wrap it with np.array(...)" if isinstance(data, (list, tuple)) else ""
+    raise TypeError(f"{what} must be a number or a numpy array, got {type(data).__name__}{hint}")
+
+
+class Variable:
+    """A value in the graph: ``data`` (ndarray), ``grad`` and the ``creator`` Function that made it."""
+
+    __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to us: ndarray * Variable calls Variable.__rmul__
+
+    def __init__(self, data: Any, name: Optional[str] = None) -> None:
+        self.data = as_array(data)
+        self.name = name
+        self.grad: Any = None
+        self.creator: Optional[Function] = None
+        self.generation = 0
+
+    # ---------------------------------------------------------------- array-like
+    @property
+    def shape(self) -> tuple:
+        """Shape of ``data``."""
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions of ``data``."""
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements of ``data``."""
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Dtype of ``data``."""
+        return self.data.dtype
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d Variable")
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, prefix="variable(", separator=", ")
+        name = f", name={self.name!r}" if self.name is not None else ""
+        return f"variable({body}{name})"
+
+    # ---------------------------------------------------------------- graph
+    def set_creator(self, func: "Function") -> None:
+        """Record ``func`` as the function that produced this variable."""
+        self.creator = func
+        self.generation = func.generation + 1
+
+    def cleargrad(self) -> None:
+        """Forget the gradient (before reusing the variable in a new backward pass)."""
+        self.grad = None
+
+    def backward(
+        self,
+        retain_grad: bool = False,
+        create_graph: bool = False,
+        hook: Optional[Callable[..., None]] = None,
+    ) -> None:
+        """Backpropagate from this variable; see ``backward`` in this module."""
+        backward(self, retain_grad=retain_grad, create_graph=create_graph, hook=hook)
+
+    # ---------------------------------------------------------------- shape helpers
+    def reshape(self, *shape: Any) -> "Variable":
+        """``reshape(x, shape)``; accepts ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _functions().reshape(self, shape)
+
+    def transpose(self, *axes: Any) -> "Variable":
+        """``transpose(x, axes)``; no axes reverses them."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)) or axes == (None,):
+            axes = axes[0]
+        return _functions().transpose(self, axes or None)
+
+    @property
+    def T(self) -> "Variable":
+        """Transpose (all axes reversed)."""
+        return _functions().transpose(self)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> "Variable":
+        """``sum(x, axis, keepdims)``."""
+        return _functions().sum(self, axis, keepdims)
+
+    def __getitem__(self, index: Any) -> "Variable":
+        return _functions().getitem(self, index)
+
+    # ---------------------------------------------------------------- operators
+    def __add__(self, other: Any) -> "Variable":
+        return Add()(self, other)
+
+    def __radd__(self, other: Any) -> "Variable":
+        return Add()(other, self)
+
+    def __sub__(self, other: Any) -> "Variable":
+        return Sub()(self, other)
+
+    def __rsub__(self, other: Any) -> "Variable":
+        return Sub()(other, self)
+
+    def __mul__(self, other: Any) -> "Variable":
+        return Mul()(self, other)
+
+    def __rmul__(self, other: Any) -> "Variable":
+        return Mul()(other, self)
+
+    def __truediv__(self, other: Any) -> "Variable":
+        return Div()(self, other)
+
+    def __rtruediv__(self, other: Any) -> "Variable":
+        return Div()(other, self)
+
+    def __neg__(self) -> "Variable":
+        return Neg()(self)
+
+    def __pos__(self) -> "Variable":
+        return self
+
+    def __pow__(self, other: Any) -> "Variable":
+        if isinstance(other, Variable):
+            return _functions().Power()(self, other)
+        return _functions().Pow(other)(self)
+
+    def __rpow__(self, other: Any) -> "Variable":
+        return _functions().Power()(other, self)
+
+    def __matmul__(self, other: Any) -> "Variable":
+        return _functions().MatMul()(self, other)
+
+    def __rmatmul__(self, other: Any) -> "Variable":
+        return _functions().MatMul()(other, self)
+
+    def __abs__(self) -> "Variable":
+        return _functions().abs(self)
+
+
+def as_variable(obj: Any) -> Variable:
+    """Return ``obj`` if it is a Variable, else wrap it in a new (constant) Variable."""
+    return obj if isinstance(obj, Variable) else Variable(obj)
+
+
+def _functions():
+    # functions.py imports this module, so the reverse import waits until first use
+    from . import functions
+
+    return functions
+
+
+# ================================================================ Function
+
+
+class Function:
+    """A node of the graph: ``forward`` on arrays, ``backward`` from output to input gradients.
+
+    Subclasses set ``rule``, a one-line statement of the local derivative used by trace displays.
+    """
+
+    # One input and one weakly held output are stored bare, not in 1-tuples: that is two fewer
+    # objects per node for the cyclic garbage collector to scan, a third of the cost of a deep graph.
+    __slots__ = ("_inputs", "_outputs", "generation", "__dict__")
+    rule = ""
+
+    def __call__(self, *inputs: Any) -> Any:
+        for x in inputs:
+            if not isinstance(x, Variable):
+                inputs = tuple([as_variable(v) for v in inputs])
+                break
+        if len(inputs) == 1:  # the common case, kept free of loops
+            ys = self.forward(inputs[0].data)
+            generation = inputs[0].generation
+        else:
+            ys = self.forward(*[x.data for x in inputs])
+            generation = builtins.max([x.generation for x in inputs])
+        if type(ys) is not tuple:
+            output = _new_output(self, ys, generation)
+            outputs = (output,)
+            refs = weakref.ref(output)
+        else:
+            output = outputs = tuple([_new_output(self, y, generation) for y in ys])
+            refs = tuple([weakref.ref(y) for y in outputs])
+        if Config.enable_backprop:
+            self.generation = generation
+            self._inputs = inputs[0] if len(inputs) == 1 else inputs
+            self._outputs = refs
+        else:
+            for y in outputs:
+                y.creator = None
+                y.generation = 0
+        return output
+
+    def forward(self, *xs: np.ndarray) -> Any:
+        """Compute the outputs' arrays from the inputs' arrays."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward")
+
+    def backward(self, *gys: Any) -> Any:
+        """Return the gradients of the inputs given those of the outputs."""
+        raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    # ---------------------------------------------------------------- graph links
+    @property
+    def inputs(self) -> tuple:
+        """The input Variables."""
+        stored = self._inputs
+        return (stored,) if isinstance(stored, Variable) else stored
+
+    @property
+    def outputs(self) -> tuple:
+        """Weak references to the output Variables (call one to get its Variable, or None if freed)."""
+        stored = self._outputs
+        return stored if type(stored) is tuple else (stored,)
+
+    @property
+    def input(self) -> Variable:
+        """The only input (the seed notebook's ``f.input``)."""
+        if len(self.inputs) != 1:
+            raise AttributeError(f"{type(self).__name__} has {len(self.inputs)} inputs; use .inputs")
+        return self.inputs[0]
+
+    @property
+    def output(self) -> Optional[Variable]:
+        """The only output, or None once it has been freed (the seed notebook's ``f.output``)."""
+        if len(self.outputs) != 1:
+            raise AttributeError(f"{type(self).__name__} has {len(self.outputs)} outputs; use .outputs")
+        return self.outputs[0]()
+
+    # ---------------------------------------------------------------- helpers for backward rules
+    def inputs_like(self, gy: Any) -> tuple:
+        """The inputs as Variables when ``gy`` is a Variable (graph mode), else as their arrays."""
+        stored = self._inputs
+        if isinstance(gy, Variable):
+            return (stored,) if isinstance(stored, Variable) else stored
+        if isinstance(stored, Variable):
+            return (stored.data,)
+        return tuple([x.data for x in stored])
+
+    def outputs_like(self, gy: Any) -> tuple:
+        """The outputs as Variables when ``gy`` is a Variable (graph mode), else as their arrays."""
+        outputs = tuple([ref() for ref in self.outputs])
+        if isinstance(gy, Variable):
+            return outputs
+        return tuple([y.data for y in outputs])
+
+    def rule_text(self) -> str:
+        """The local derivative rule with this node's parameters filled in."""
+        return self.rule
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def _new_output(func: Function, y: Any, generation: int) -> Variable:
+    """Wrap a forward result in a Variable created by ``func``.
+
+    numpy returns scalars (np.float64) for 0-d results; they are kept as they are, as in the
+    seed notebook, because converting each to a 0-d array would double the cost of a scalar op.
+    """
+    out = Variable.__new__(Variable)
+    kind = type(y)
+    if kind is not np.float64 and (kind is not np.ndarray or y.dtype.kind != "f"):
+        y = _as_data(y, f"{type(func).__name__}.forward's result")
+    out.data = y
+    out.name = None
+    out.grad = None
+    out.creator = func
+    out.generation = generation + 1
+    return out
+
+
+def _as_data(value: Any, what: str) -> Any:
+    """A float ndarray or numpy float scalar for ``value``; other numbers are converted."""
+    if isinstance(value, np.floating):
+        return value
+    return as_array(value, what)
+
+
+# ================================================================ backward
+
+Hook = Callable[[Function, tuple, tuple, tuple], None]
+
+
+def backward(
+    y: Variable,
+    retain_grad: bool = False,
+    create_graph: bool = False,
+    hook: Optional[Hook] = None,
+) -> None:
+    """Backpropagate from ``y``: every variable it depends on gets ``.grad`` = d(sum y)/d(variable).
+
+    Functions run in decreasing generation order, taken from a heap, with no recursion, so the
+    depth of the graph is limited only by memory. ``y.grad`` seeds the pass if it is already set
+    (the seed notebook sets it by hand), otherwise ones are used.
+
+    retain_grad: keep the gradients of intermediate variables (by default only leaves keep theirs).
+    create_graph: make the gradients Variables with their own graph, for higher-order derivatives.
+    hook: called as ``hook(function, gys, gxs, accumulated)`` after each function's backward, in
+      execution order; ``accumulated[i]`` is True when input i already had a gradient from
+      another path and ``gxs[i]`` was added to it.
+    """
+    if y.grad is None:
+        y.grad = np.ones_like(y.data)
+    y.grad = _checked_grad(None, y, y.grad, create_graph)
+    if y.creator is None:
+        return
+
+    heap: list = []
+    queued: set = set()
+    tie_break = itertools.count()
+
+    def push(func: Function) -> None:
+        queued.add(func)
+        heapq.heappush(heap, (-func.generation, next(tie_break), func))
+
+    push(y.creator)
+    old_mode = Config.enable_backprop
+    Config.enable_backprop = create_graph
+    try:
+        while heap:
+            func = heapq.heappop(heap)[2]
+            refs = func._outputs
+            outputs = [ref() for ref in refs] if type(refs) is tuple else (refs(),)
+            first = outputs[0]
+            if len(outputs) == 1 and first is not None and first.grad is not None:
+                gys = (first.grad,)
+            else:
+                gys = _output_grads(func, outputs, create_graph)
+            gxs = func.backward(*gys)
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            inputs = func._inputs
+            if isinstance(inputs, Variable):
+                inputs = (inputs,)
+            if len(gxs) != len(inputs):
+                raise ValueError(
+                    f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs"
+                )
+            record = [] if hook is not None else None
+            for x, gx in zip(inputs, gxs):
+                if gx is None:  # the function declares this input non-differentiable
+                    if record is not None:
+                        record.append((None, False))
+                    continue
+                kind = type(gx)
+                if create_graph or kind is not np.ndarray and kind is not np.float64 or gx.shape != x.data.shape:
+                    gx = _checked_grad(func, x, gx, create_graph)
+                accumulated = x.grad is not None
+                x.grad = x.grad + gx if accumulated else gx
+                if record is not None:
+                    record.append((gx, accumulated))
+                creator = x.creator
+                if creator is not None and creator not in queued:
+                    push(creator)
+            if record is not None:
+                hook(func, gys, tuple([g for g, _ in record]), tuple([a for _, a in record]))
+            if not retain_grad:
+                for out in outputs:
+                    if out is not y:
+                        out.grad = None
+    finally:
+        Config.enable_backprop = old_mode
+
+
+def _output_grads(func: Function, outputs: list, create_graph: bool) -> tuple:
+    """The gradients of ``func``'s outputs; an output that got none contributes zeros."""
+    if len(outputs) == 1 and outputs[0] is not None and outputs[0].grad is not None:
+        return (outputs[0].grad,)
+    gys = []
+    for out in outputs:
+        if out is None:
+            raise RuntimeError(
+                f"an output of {type(func).__name__} was freed before backward; keep a reference to it"
+            )
+        if out.grad is not None:
+            gys.append(out.grad)
+        else:
+            zeros = np.zeros_like(out.data)
+            gys.append(Variable(zeros) if create_graph else zeros)
+    return tuple(gys)
+
+
+def _checked_grad(func: Optional[Function], x: Variable, gx: Any, create_graph: bool) -> Any:
+    """``gx`` as an array (a Variable in graph mode) of ``x``'s shape, or a clear error."""
+    kind = type(gx)
+    if kind is np.ndarray or kind is np.float64:
+        array = gx
+    elif kind is Variable:
+        array = gx.data
+    else:
+        source = f"{type(func).__name__}.backward" if func is not None else "the seed gradient"
+        array = gx.data if isinstance(gx, Variable) else _as_data(gx, f"{source}'s result")
+    if array.shape != x.data.shape:
+        source = f"{type(func).__name__}.backward" if func is not None else "the seed gradient"
+        raise ValueError(f"{source} gave a gradient of shape {array.shape} for a variable of shape {x.data.shape}")
+    if create_graph:
+        return gx if isinstance(gx, Variable) else Variable(array)
+    return array
+
+
+# ================================================================ shape helper shared by the operators
+
+
+def _sum_to_shape(gx: Any, shape: tuple) -> Any:
+    """Reduce a broadcast gradient back to ``shape`` (numpy or graph, following ``gx``)."""
+    if _shape_of(gx) == shape:
+        return gx
+    return _functions().sum_to(gx, shape)
+
+
+def _shape_of(value: Any) -> tuple:
+    return value.shape if hasattr(value, "shape") else ()
+
+
+# ================================================================ arithmetic operators
+
+
+class Add(Function):
+    """x0 + x1 with broadcasting."""
+
+    __slots__ = ()
+    rule = "∂(a + b)/∂a = 1, ∂(a + b)/∂b = 1"
+
+    def forward(self, x0, x1):
+        return x0 + x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        return _sum_to_shape(gy, x0.data.shape), _sum_to_shape(gy, x1.data.shape)
+
+
+class Sub(Function):
+    """x0 - x1 with broadcasting."""
+
+    __slots__ = ()
+    rule = "∂(a − b)/∂a = 1, ∂(a − b)/∂b = −1"
+
+    def forward(self, x0, x1):
+        return x0 - x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        return _sum_to_shape(gy, x0.data.shape), _sum_to_shape(-gy, x1.data.shape)
+
+
+class Mul(Function):
+    """x0 * x1 with broadcasting."""
+
+    __slots__ = ()
+    rule = "∂(a·b)/∂a = b, ∂(a·b)/∂b = a"
+
+    def forward(self, x0, x1):
+        return x0 * x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs_like(gy)
+        return _sum_to_shape(gy * x1, _shape_of(x0)), _sum_to_shape(gy * x0, _shape_of(x1))
+
+
+class Div(Function):
+    """x0 / x1 with broadcasting."""
+
+    __slots__ = ()
+    rule = "∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²"
+
+    def forward(self, x0, x1):
+        return x0 / x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs_like(gy)
+        gx0 = gy / x1
+        gx1 = -gx0 * x0 / x1
+        return _sum_to_shape(gx0, _shape_of(x0)), _sum_to_shape(gx1, _shape_of(x1))
+
+
+class Neg(Function):
+    """-x."""
+
+    __slots__ = ()
+    rule = "d/dx (−x) = −1"
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+def apply(func: Function, *args: Any) -> Any:
+    """Call ``func`` as a graph node if any argument is a Variable, else return its numpy result."""
+    for arg in args:
+        if isinstance(arg, Variable):
+            return func(*args)
+    return func.forward(*args)
+
+
+def add(x0: Any, x1: Any) -> Any:
+    """x0 + x1."""
+    return apply(Add(), x0, x1)
+
+
+def sub(x0: Any, x1: Any) -> Any:
+    """x0 - x1."""
+    return apply(Sub(), x0, x1)
+
+
+def mul(x0: Any, x1: Any) -> Any:
+    """x0 * x1."""
+    return apply(Mul(), x0, x1)
+
+
+def div(x0: Any, x1: Any) -> Any:
+    """x0 / x1."""
+    return apply(Div(), x0, x1)
+
+
+def neg(x: Any) -> Any:
+    """-x."""
+    return apply(Neg(), x)
+
+
+ArrayLike = Union[Variable, np.ndarray, float, int]
+__all__ = [
+    "Config", "using_config", "no_grad", "Variable", "Function", "as_array", "as_variable",
+    "backward", "apply", "Add", "Sub", "Mul", "Div", "Neg", "add", "sub", "mul", "div", "neg",
+]

@@ -1,0 +1,664 @@
+"""Elementary functions: each a Function class plus a lowercase wrapper.
+
+Vocabulary (DeZero's): ``x`` input, ``y`` output, ``gy`` output gradient, ``gx`` input gradient.
+Backward rules use only engine functions and operators, so they run on arrays (first order) and
+on Variables (higher order) alike; see the module docstring of ``engine.core``.
+
+The wrappers ``sum``, ``max``, ``min``, ``abs`` and ``pow`` shadow Python builtins inside this module
+on purpose; module code below never needs the builtins.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .core import Function, Variable, apply
+
+Axis = Optional[Any]
+
+
+# ================================================================ square, exp, log, pow
+
+
+class Square(Function):
+    """x²."""
+
+    __slots__ = ()
+    rule = "d/dx x² = 2x"
+
+    def forward(self, x):
+        return x ** 2
+
+    def backward(self, gy):
+        x, = self.inputs_like(gy)
+        return 2 * x * gy
+
+
+def square(x: Any) -> Any:
+    """x²."""
+    return apply(Square(), x)
+
+
+class Exp(Function):
+    """eˣ."""
+
+    __slots__ = ()
+    rule = "d/dx eˣ = eˣ"
+
+    forward = staticmethod(np.exp)
+
+    def backward(self, gy):
+        y, = self.outputs_like(gy)
+        return gy * y
+
+
+def exp(x: Any) -> Any:
+    """eˣ."""
+    return apply(Exp(), x)
+
+
+class Log(Function):
+    """Natural logarithm."""
+
+    __slots__ = ()
+    rule = "d/dx ln x = 1/x"
+
+    forward = staticmethod(np.log)
+
+    def backward(self, gy):
+        x, = self.inputs_like(gy)
+        return gy / x
+
+
+def log(x: Any) -> Any:
+    """Natural logarithm."""
+    return apply(Log(), x)
+
+
+class Pow(Function):
+    """xᶜ for a constant exponent c."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c: Any) -> None:
+        if isinstance(c, Variable):
+            raise TypeError("Pow takes a constant exponent; use x ** y (Power) for a variable one")
+        self.c = c
+
+    def rule_text(self) -> str:
+        return f"d/dx x^{self.c} = {self.c}·x^{_minus_one(self.c)}"
+
+    def forward(self, x):
+        return x ** self.c
+
+    def backward(self, gy):
+        x, = self.inputs_like(gy)
+        return self.c * x ** (self.c - 1) * gy
+
+
+def _minus_one(c: Any) -> str:
+    return str(c - 1) if np.ndim(c) == 0 else "(c−1)"
+
+
+def pow(x: Any, c: Any) -> Any:
+    """xᶜ for a constant exponent c."""
+    return apply(Pow(c), x)
+
+
+class Power(Function):
+    """a ** b where both may be variables."""
+
+    __slots__ = ()
+    rule = "∂(aᵇ)/∂a = b·aᵇ⁻¹, ∂(aᵇ)/∂b = aᵇ·ln a"
+
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, gy):
+        a, b = self.inputs_like(gy)
+        y, = self.outputs_like(gy)
+        ga = gy * b * a ** (b - 1)
+        gb = gy * y * log(a)
+        return sum_to(ga, np.shape(a)), sum_to(gb, np.shape(b))
+
+
+def sqrt(x: Any) -> Any:
+    """Square root."""
+    return apply(Sqrt(), x)
+
+
+class Sqrt(Function):
+    """√x."""
+
+    __slots__ = ()
+    rule = "d/dx √x = 1/(2√x)"
+
+    forward = staticmethod(np.sqrt)
+
+    def backward(self, gy):
+        y, = self.outputs_like(gy)
+        return gy / (2 * y)
+
+
+# ================================================================ trigonometric and hyperbolic
+
+
+class Sin(Function):
+    """sin x."""
+
+    __slots__ = ()
+    rule = "d/dx sin x = cos x"
+
+    forward = staticmethod(np.sin)
+
+    def backward(self, gy):
+        x, = self.inputs_like(gy)
+        return gy * cos(x)
+
+
+def sin(x: Any) -> Any:
+    """sin x."""
+    return apply(Sin(), x)
+
+
+class Cos(Function):
+    """cos x."""
+
+    __slots__ = ()
+    rule = "d/dx cos x = −sin x"
+
+    forward = staticmethod(np.cos)
+
+    def backward(self, gy):
+        x, = self.inputs_like(gy)
+        return -(gy * sin(x))
+
+
+def cos(x: Any) -> Any:
+    """cos x."""
+    return apply(Cos(), x)
+
+
+class Tan(Function):
+    """tan x."""
+
+    __slots__ = ()
+    rule = "d/dx tan x = 1 + tan² x"
+
+    forward = staticmethod(np.tan)
+
+    def backward(self, gy):
+        y, = self.outputs_like(gy)
+        return gy * (1 + y * y)
+
+
+def tan(x: Any) -> Any:
+    """tan x."""
+    return apply(Tan(), x)
+
+
+class Tanh(Function):
+    """tanh x."""
+
+    __slots__ = ()
+    rule = "d/dx tanh x = 1 − tanh² x"
+
+    forward = staticmethod(np.tanh)
+
+    def backward(self, gy):
+        y, = self.outputs_like(gy)
+        return gy * (1 - y * y)
+
+
+def tanh(x: Any) -> Any:
+    """tanh x."""
+    return apply(Tanh(), x)
+
+
+# ================================================================ piecewise and activation
+
+
+class Abs(Function):
+    """|x| (gradient 0 at 0)."""
+
+    __slots__ = ()
+    rule = "d/dx |x| = sign(x)"
+
+    forward = staticmethod(np.abs)
+
+    def backward(self, gy):
+        return gy * np.sign(self.inputs[0].data)
+
+
+def abs(x: Any) -> Any:
+    """|x|."""
+    return apply(Abs(), x)
+
+
+class Sigmoid(Function):
+    """1 / (1 + e⁻ˣ)."""
+
+    __slots__ = ()
+    rule = "d/dx σ(x) = σ(x)(1 − σ(x))"
+
+    def forward(self, x):
+        return 0.5 * np.tanh(0.5 * x) + 0.5  # stable for large |x|
+
+    def backward(self, gy):
+        y, = self.outputs_like(gy)
+        return gy * y * (1 - y)
+
+
+def sigmoid(x: Any) -> Any:
+    """Logistic sigmoid."""
+    return apply(Sigmoid(), x)
+
+
+class ReLU(Function):
+    """max(x, 0) (gradient 0 at 0)."""
+
+    __slots__ = ()
+    rule = "d/dx relu(x) = 1 if x > 0 else 0"
+
+    def forward(self, x):
+        return np.maximum(x, 0.0)
+
+    def backward(self, gy):
+        return gy * (self.inputs[0].data > 0)
+
+
+def relu(x: Any) -> Any:
+    """Rectified linear unit."""
+    return apply(ReLU(), x)
+
+
+class Clip(Function):
+    """x limited to [x_min, x_max]."""
+
+    __slots__ = ("x_min", "x_max")
+
+    def __init__(self, x_min: float, x_max: float) -> None:
+        if x_min > x_max:
+            raise ValueError(f"clip: x_min {x_min} is greater than x_max {x_max}")
+        self.x_min, self.x_max = x_min, x_max
+
+    def rule_text(self) -> str:
+        return f"d/dx clip(x) = 1 if {self.x_min} ≤ x ≤ {self.x_max} else 0"
+
+    def forward(self, x):
+        return np.clip(x, self.x_min, self.x_max)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        return gy * ((x >= self.x_min) & (x <= self.x_max))
+
+
+def clip(x: Any, x_min: float, x_max: float) -> Any:
+    """x limited to [x_min, x_max]."""
+    return apply(Clip(x_min, x_max), x)
+
+
+# ================================================================ shape manipulation
+
+
+def _check_reshape(x_shape: tuple, shape: tuple) -> None:
+    try:
+        np.empty(x_shape, dtype=np.bool_).reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape shape {x_shape} into shape {shape}") from None
+
+
+class Reshape(Function):
+    """x with a new shape."""
+
+    __slots__ = ("shape",)
+    rule = "reshape passes the gradient back, reshaped to x's shape"
+
+    def __init__(self, shape: tuple) -> None:
+        self.shape = shape
+
+    def forward(self, x):
+        _check_reshape(np.shape(x), self.shape)
+        return np.reshape(x, self.shape)
+
+    def backward(self, gy):
+        return reshape(gy, self.inputs[0].data.shape)
+
+
+def reshape(x: Any, shape: Any) -> Any:
+    """x with a new shape."""
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if np.shape(x) == shape:
+        return x
+    return apply(Reshape(shape), x)
+
+
+class Transpose(Function):
+    """x with permuted axes (reversed by default)."""
+
+    __slots__ = ("axes",)
+    rule = "transpose passes the gradient back, transposed by the inverse permutation"
+
+    def __init__(self, axes: Optional[tuple] = None) -> None:
+        self.axes = None if axes is None else tuple(axes)
+
+    def forward(self, x):
+        return np.transpose(x, self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return transpose(gy)
+        return transpose(gy, tuple(np.argsort(self.axes)))
+
+
+def transpose(x: Any, axes: Optional[tuple] = None) -> Any:
+    """x with permuted axes (reversed by default)."""
+    return apply(Transpose(axes), x)
+
+
+class BroadcastTo(Function):
+    """x broadcast to ``shape``."""
+
+    __slots__ = ("shape",)
+    rule = "broadcast_to: the gradient is summed back over the broadcast axes"
+
+    def __init__(self, shape: tuple) -> None:
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        try:
+            return np.array(np.broadcast_to(x, self.shape))
+        except ValueError:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {np.shape(x)} to {self.shape}") from None
+
+    def backward(self, gy):
+        return sum_to(gy, self.inputs[0].data.shape)
+
+
+def broadcast_to(x: Any, shape: tuple) -> Any:
+    """x broadcast to ``shape``."""
+    if np.shape(x) == tuple(shape):
+        return x
+    return apply(BroadcastTo(shape), x)
+
+
+def _sum_to_array(x: np.ndarray, shape: tuple) -> np.ndarray:
+    lead = x.ndim - len(shape)
+    if lead < 0:
+        raise ValueError(f"sum_to: cannot sum shape {x.shape} to the larger rank shape {shape}")
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
+    y = x.sum(axis=axes, keepdims=True) if axes else x
+    if lead:
+        y = y.reshape(y.shape[lead:])
+    if y.shape != tuple(shape):
+        raise ValueError(f"sum_to: cannot sum shape {x.shape} to shape {tuple(shape)}")
+    return y
+
+
+class SumTo(Function):
+    """x summed over broadcast axes down to ``shape`` (the inverse of broadcast_to)."""
+
+    __slots__ = ("shape",)
+    rule = "sum_to: the gradient is broadcast back to x's shape"
+
+    def __init__(self, shape: tuple) -> None:
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return _sum_to_array(np.asarray(x), self.shape)
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.inputs[0].data.shape)
+
+
+def sum_to(x: Any, shape: tuple) -> Any:
+    """x summed over broadcast axes down to ``shape``."""
+    if np.shape(x) == tuple(shape):
+        return x
+    return apply(SumTo(shape), x)
+
+
+# ================================================================ reductions
+
+
+def _normalize_axis(axis: Axis, ndim: int) -> Optional[tuple]:
+    if axis is None:
+        return None
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim and not (ndim == 0 and a in (0, -1)):
+            raise ValueError(f"axis {a} is out of range for an array of {ndim} dimensions")
+        out.append(a % ndim if ndim else 0)
+    return tuple(out)
+
+
+def _expand_reduced(gy: Any, x_shape: tuple, axis: Axis, keepdims: bool) -> Any:
+    """Reinsert the axes a reduction removed, so that gy broadcasts against x."""
+    if keepdims or axis is None and np.ndim(gy) == 0 or not x_shape:
+        return gy
+    axes = _normalize_axis(axis, len(x_shape)) or tuple(range(len(x_shape)))
+    shape = list(np.shape(gy))
+    for a in sorted(axes):
+        shape.insert(a, 1)
+    return reshape(gy, tuple(shape))
+
+
+class Sum(Function):
+    """Sum over ``axis`` (all by default)."""
+
+    __slots__ = ("axis", "keepdims")
+    rule = "∂(Σx)/∂xᵢ = 1: the gradient is broadcast back to x's shape"
+
+    def __init__(self, axis: Axis = None, keepdims: bool = False) -> None:
+        self.axis = tuple(axis) if isinstance(axis, list) else axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        _normalize_axis(self.axis, np.ndim(x))
+        return np.sum(x, axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x_shape = self.inputs[0].data.shape
+        return broadcast_to(_expand_reduced(gy, x_shape, self.axis, self.keepdims), x_shape)
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Sum over ``axis`` (all by default)."""
+    return apply(Sum(axis, keepdims), x)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Mean over ``axis`` (all by default)."""
+    shape = np.shape(x.data if isinstance(x, Variable) else x)
+    axes = _normalize_axis(axis, len(shape))
+    count = np.prod([shape[a] for a in axes]) if axes is not None else np.prod(shape)
+    return sum(x, axis, keepdims) * (1.0 / count)
+
+
+class _Extreme(Function):
+    """Shared max/min: the gradient goes to the extreme elements, split evenly among ties."""
+
+    __slots__ = ("axis", "keepdims")
+    reduce = staticmethod(np.max)
+
+    def __init__(self, axis: Axis = None, keepdims: bool = False) -> None:
+        self.axis = tuple(axis) if isinstance(axis, list) else axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        _normalize_axis(self.axis, np.ndim(x))
+        if np.size(x) == 0:
+            raise ValueError(f"{type(self).__name__.lower()} of an empty array")
+        return self.reduce(x, axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        extreme = self.reduce(x, axis=self.axis, keepdims=True)
+        mask = (x == extreme).astype(x.dtype)
+        mask /= mask.sum(axis=self.axis, keepdims=True)
+        return broadcast_to(_expand_reduced(gy, x.shape, self.axis, self.keepdims), x.shape) * mask
+
+
+class Max(_Extreme):
+    """Maximum over ``axis``."""
+
+    __slots__ = ()
+    rule = "∂(max x)/∂xᵢ = 1 where xᵢ is the maximum (split among ties), else 0"
+    reduce = staticmethod(np.max)
+
+
+class Min(_Extreme):
+    """Minimum over ``axis``."""
+
+    __slots__ = ()
+    rule = "∂(min x)/∂xᵢ = 1 where xᵢ is the minimum (split among ties), else 0"
+    reduce = staticmethod(np.min)
+
+
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Maximum over ``axis`` (all by default)."""
+    return apply(Max(axis, keepdims), x)
+
+
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Minimum over ``axis`` (all by default)."""
+    return apply(Min(axis, keepdims), x)
+
+
+# ================================================================ indexing and linear algebra
+
+
+class GetItem(Function):
+    """x[index]."""
+
+    __slots__ = ("index",)
+    rule = "x[i]: the gradient is scattered back into zeros of x's shape"
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x):
+        return np.asarray(x)[self.index]
+
+    def backward(self, gy):
+        return apply(GetItemGrad(self.index, self.inputs[0].data.shape), gy)
+
+
+class GetItemGrad(Function):
+    """Scatter-add gy into zeros of shape ``in_shape`` at ``index`` (the backward of GetItem)."""
+
+    __slots__ = ("index", "in_shape")
+    rule = "the gradient of a scatter-add is the gathered gradient"
+
+    def __init__(self, index: Any, in_shape: tuple) -> None:
+        self.index, self.in_shape = index, in_shape
+
+    def forward(self, gy):
+        gx = np.zeros(self.in_shape, dtype=np.result_type(gy, np.float64))
+        np.add.at(gx, self.index, gy)
+        return gx
+
+    def backward(self, ggx):
+        return getitem(ggx, self.index)
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """x[index]."""
+    if isinstance(index, Variable):
+        raise TypeError("getitem: index with an array or ints, not a Variable")
+    return apply(GetItem(index), x)
+
+
+def _swap_last(x: Any) -> Any:
+    ndim = np.ndim(x.data if isinstance(x, Variable) else x)
+    if ndim < 2:
+        return x
+    axes = tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
+    return transpose(x, axes)
+
+
+class MatMul(Function):
+    """a @ b with numpy's matmul semantics (1-D operands and broadcast batch axes)."""
+
+    __slots__ = ()
+    rule = "∂(A@B)/∂A = G@Bᵀ, ∂(A@B)/∂B = Aᵀ@G (G: incoming gradient)"
+
+    def forward(self, a, b):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
+        try:
+            return a @ b
+        except ValueError:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align") from None
+
+    def backward(self, gy):
+        a, b = self.inputs_like(gy)
+        a_shape, b_shape = self.inputs[0].data.shape, self.inputs[1].data.shape
+        # 1-D operands are promoted to matrices, as numpy does, then the 2-D rule applies
+        a2_shape = (1,) + a_shape if len(a_shape) == 1 else a_shape
+        b2_shape = b_shape + (1,) if len(b_shape) == 1 else b_shape
+        g2_shape = np.broadcast_shapes(a2_shape[:-2], b2_shape[:-2]) + (a2_shape[-2], b2_shape[-1])
+        g2 = reshape(gy, g2_shape)
+        ga = sum_to(matmul(g2, _swap_last(reshape(b, b2_shape))), a2_shape)
+        gb = sum_to(matmul(_swap_last(reshape(a, a2_shape)), g2), b2_shape)
+        return reshape(ga, a_shape), reshape(gb, b_shape)
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """a @ b."""
+    return apply(MatMul(), a, b)
+
+
+# ================================================================ softmax family
+
+
+class Softmax(Function):
+    """exp(x) / Σ exp(x) along ``axis``."""
+
+    __slots__ = ("axis",)
+    rule = "∂yᵢ/∂xⱼ = yᵢ(δᵢⱼ − yⱼ): gx = y·(gy − Σ gy·y)"
+
+    def __init__(self, axis: int = -1) -> None:
+        self.axis = axis
+
+    def forward(self, x):
+        _normalize_axis(self.axis, np.ndim(x))
+        z = np.exp(x - np.max(x, axis=self.axis, keepdims=True))
+        return z / z.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, gy):
+        y, = self.outputs_like(gy)
+        gx = y * gy
+        return gx - y * sum(gx, self.axis, keepdims=True)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """Softmax along ``axis``."""
+    return apply(Softmax(axis), x)
+
+
+class LogSoftmax(Function):
+    """x − log Σ exp(x) along ``axis``, computed stably."""
+
+    __slots__ = ("axis",)
+    rule = "∂yᵢ/∂xⱼ = δᵢⱼ − softmax(x)ⱼ: gx = gy − softmax(x)·Σ gy"
+
+    def __init__(self, axis: int = -1) -> None:
+        self.axis = axis
+
+    def forward(self, x):
+        _normalize_axis(self.axis, np.ndim(x))
+        shifted = x - np.max(x, axis=self.axis, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, gy):
+        y, = self.outputs_like(gy)
+        return gy - exp(y) * sum(gy, self.axis, keepdims=True)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """Log of softmax along ``axis``."""
+    return apply(LogSoftmax(axis), x)
