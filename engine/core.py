@@ -380,38 +380,26 @@ def backward(
     if y.creator is None:
         return
 
-    heap: list = []
-    queued: set = set()
+    heap: list = []  # (-generation, tie-break, function): the deepest generation runs first
     tie_break = itertools.count()
-
-    def push(func: Function) -> None:
-        queued.add(func)
-        heapq.heappush(heap, (-func.generation, next(tie_break), func))
-
-    push(y.creator)
+    queued = {y.creator}
+    func = y.creator
     old_mode = Config.enable_backprop
     Config.enable_backprop = create_graph
     try:
-        while heap:
-            func = heapq.heappop(heap)[2]
-            refs = func._outputs
-            outputs = [ref() for ref in refs] if type(refs) is tuple else (refs(),)
+        while func is not None:
+            outputs = _outputs_of(func)
             first = outputs[0]
             if len(outputs) == 1 and first is not None and first.grad is not None:
                 gys = (first.grad,)
             else:
                 gys = _output_grads(func, outputs, create_graph)
-            gxs = func.backward(*gys)
-            if type(gxs) is not tuple:
-                gxs = (gxs,)
             inputs = func._inputs
             if isinstance(inputs, Variable):
                 inputs = (inputs,)
-            if len(gxs) != len(inputs):
-                raise ValueError(
-                    f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs"
-                )
+            gxs = _as_tuple(func, func.backward(*gys), len(inputs))
             record = [] if hook is not None else None
+            found = None
             for x, gx in zip(inputs, gxs):
                 if gx is None:  # the function declares this input non-differentiable
                     if record is not None:
@@ -426,15 +414,36 @@ def backward(
                     record.append((gx, accumulated))
                 creator = x.creator
                 if creator is not None and creator not in queued:
-                    push(creator)
+                    queued.add(creator)
+                    if found is not None:
+                        heapq.heappush(heap, (-found.generation, next(tie_break), found))
+                    found = creator
             if record is not None:
                 hook(func, gys, tuple([g for g, _ in record]), tuple([a for _, a in record]))
             if not retain_grad:
                 for out in outputs:
                     if out is not y:
                         out.grad = None
+            # In a chain the one function just found is the only candidate: skip the heap.
+            if found is not None and heap:
+                heapq.heappush(heap, (-found.generation, next(tie_break), found))
+                found = None
+            func = found if found is not None else heapq.heappop(heap)[2] if heap else None
     finally:
         Config.enable_backprop = old_mode
+
+
+def _outputs_of(func: Function) -> Sequence[Optional[Variable]]:
+    refs = func._outputs
+    return [ref() for ref in refs] if type(refs) is tuple else (refs(),)
+
+
+def _as_tuple(func: Function, gxs: Any, count: int) -> tuple:
+    if type(gxs) is not tuple:
+        gxs = (gxs,)
+    if len(gxs) != count:
+        raise ValueError(f"{type(func).__name__}.backward returned {len(gxs)} gradients for {count} inputs")
+    return gxs
 
 
 def _output_grads(func: Function, outputs: list, create_graph: bool) -> tuple:

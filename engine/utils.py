@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .core import Variable, as_array, backward, no_grad
+from .core import Variable, as_array, backward
 
 
 def numerical_diff(f: Callable[[Variable], Any], x: Variable, eps: float = 1e-4) -> np.ndarray:
@@ -34,8 +34,8 @@ def numerical_grad(f: Callable[..., Any], *inputs: Any, eps: float = 1e-4) -> li
 
 
 def _scalar_sum(f: Callable[..., Any], arrays: list) -> float:
-    with no_grad():
-        return float(np.sum(_data(f(*[Variable(a.copy()) for a in arrays]))))
+    # not under no_grad: f may itself call backward (a check of a second derivative does)
+    return float(np.sum(_data(f(*[Variable(a.copy()) for a in arrays]))))
 
 
 def _data(value: Any) -> Any:
@@ -67,12 +67,14 @@ def gradient_check(
     for i, (a, n) in enumerate(zip(analytic, numeric)):
         excess = np.abs(a - n) - (atol + rtol * np.abs(n))
         if excess.size and (np.max(excess) > 0 or not np.all(np.isfinite(a))):
-            worst = np.unravel_index(np.nanargmax(np.where(np.isfinite(excess), excess, np.inf)), excess.shape)
-            where = f"element {worst}" if a.ndim else "the value"
+            flat = np.nanargmax(np.where(np.isfinite(excess), excess, np.inf))
+            worst = tuple(int(k) for k in np.unravel_index(flat, excess.shape))
+            where = f"element {list(worst)}" if a.ndim else "the value"
+            got, expected = float(a[worst]), float(n[worst])
             raise GradientCheckError(
                 f"gradient_check({name}): input {i} (shape {a.shape}), {where}: "
-                f"backprop gives {a[worst]!r}, central difference gives {n[worst]!r} "
-                f"(abs error {abs(a[worst] - n[worst]):.3g}, allowed {atol + rtol * abs(n[worst]):.3g})"
+                f"backprop gives {got!r}, central difference gives {expected!r} "
+                f"(abs error {abs(got - expected):.3g}, allowed {atol + rtol * abs(expected):.3g})"
             )
 
 
