@@ -368,7 +368,8 @@ def backward(
     depth of the graph is limited only by memory. ``y.grad`` seeds the pass if it is already set
     (the seed notebook sets it by hand), otherwise ones are used.
 
-    retain_grad: keep the gradients of intermediate variables (by default only leaves keep theirs).
+    retain_grad: keep the gradients of ``y`` and the intermediate variables; by default only
+      leaves keep theirs, so that a later pass through the same nodes starts clean.
     create_graph: make the gradients Variables with their own graph, for higher-order derivatives.
     hook: called as ``hook(function, gys, gxs, accumulated)`` after each function's backward, in
       execution order; ``accumulated[i]`` is True when input i already had a gradient from
@@ -422,8 +423,7 @@ def backward(
                 hook(func, gys, tuple([g for g, _ in record]), tuple([a for _, a in record]))
             if not retain_grad:
                 for out in outputs:
-                    if out is not y:
-                        out.grad = None
+                    out.grad = None
             # In a chain the one function just found is the only candidate: skip the heap.
             if found is not None and heap:
                 heapq.heappush(heap, (-found.generation, next(tie_break), found))

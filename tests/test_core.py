@@ -1,0 +1,473 @@
+"""Tests for engine.core: the seed notebook's cells, Variable, Function, backward and operators.
+
+Expected numbers come from the seed notebook's printed output, hand derivation or
+ARCHITECTURE.md's reference table; none is produced by the code under test.
+"""
+import contextlib
+import gc
+import io
+import math
+import sys
+import weakref
+
+import numpy as np
+import pytest
+
+import engine
+from engine import Config, Function, Variable, cos, exp, no_grad, sin, square, using_config
+
+SEED_GRAD = "3.297442541400256"  # printed by the seed notebook, cells In [6], [13] and [15]
+
+# The seed notebook's cells, verbatim; its class-definition cells are replaced by one import.
+SEED_IMPORT = "import numpy as np\nfrom engine import Variable, Function, Square, Exp\n"
+SEED_CELL_5 = """\
+# y = (eˣ²)² 순전파 코드
+A = Square()
+B = Exp()
+C = Square()
+
+x = Variable(np.array(0.5))
+a = A(x)
+b = B(a)
+y = C(b)
+"""
+SEED_CELL_6 = """\
+# y의 x에 대한 미분 결과
+y.grad = np.array(1.0)
+b.grad = C.backward(y.grad)
+a.grad = B.backward(b.grad)
+x.grad = A.backward(a.grad)
+print(x.grad)
+"""
+SEED_CELL_10 = """\
+A = Square()
+B = Exp()
+C = Square()
+
+x = Variable(np.array(0.5))
+a = A(x)
+b = B(a)
+y = C(b)
+
+# 계산 그래프르이 노드들을 거꾸로 거슬러 올라감
+assert y.creator == C
+assert y.creator.input == b
+assert y.creator.input.creator == B
+assert y.creator.input.creator.input == a
+assert y.creator.input.creator.input.creator == A
+assert y.creator.input.creator.input.creator.input == x
+"""
+SEED_CELL_11 = """\
+y.grad = np.array(1.0)   # dy / dy라 무조건 1임
+
+C = y.creator   # 1. 함수를 가져온다.
+b = C.input   # 2. 함수의 입력을 가져온다.
+b.grad = C.backward(y.grad)   # 3. 함수의 backward 메서드를 호출한다
+"""
+SEED_CELL_12 = """\
+B = b.creator   # 1. 함수를 가져온다.
+a = B.input   #2. 함수의 입력을 가져온다.
+a.grad = B.backward(b.grad)   #3. 함수의 backward 메서드를 호출한다.
+"""
+SEED_CELL_13 = """\
+b.grad = C.backward(y.grad)
+a.grad = B.backward(b.grad)
+x.grad = A.backward(a.grad)
+print(x.grad)
+"""
+SEED_CELL_15 = """\
+A = Square()
+B = Exp()
+C = Square()
+
+x = Variable(np.array(0.5))
+a = A(x)
+b = B(a)
+y = C(b)
+
+# 역전파
+y.grad = np.array(1.0)
+y.backward()
+print(x.grad)
+"""
+
+
+def run_cells(*cells: str) -> list:
+    """Run notebook cells in one namespace; return what each printed."""
+    namespace: dict = {}
+    printed = []
+    for cell in (SEED_IMPORT,) + cells:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(cell, "<cell>", "exec"), namespace)
+        printed.append(out.getvalue())
+    return printed[1:]
+
+
+def close(a, b, rel=1e-12):
+    return math.isclose(float(a), float(b), rel_tol=rel)
+
+
+# ================================================================ the seed notebook
+
+
+def test_seed_manual_backward_prints_the_seeds_number():
+    assert run_cells(SEED_CELL_5, SEED_CELL_6) == ["", SEED_GRAD + "\n"]
+
+
+def test_seed_creator_links_and_step_by_step_backward():
+    printed = run_cells(SEED_CELL_10, SEED_CELL_11, SEED_CELL_12, SEED_CELL_13)
+    assert printed == ["", "", "", SEED_GRAD + "\n"]
+
+
+def test_seed_automatic_backward_prints_the_seeds_number():
+    assert run_cells(SEED_CELL_15) == [SEED_GRAD + "\n"]
+
+
+def test_user_function_written_the_seeds_way_works_beside_builtins():
+    class MySquare(Function):  # the seed's In [3], as a user would write it
+        def forward(self, x):
+            y = x ** 2
+            return y
+
+        def backward(self, gy):
+            x = self.input.data
+            gx = 2 * x * gy
+            return gx
+
+    x = Variable(np.array(0.5))
+    y = MySquare()(engine.Exp()(engine.Square()(x)))
+    y.backward()
+    assert str(x.grad) == SEED_GRAD
+    assert isinstance(y.creator, MySquare) and y.creator.output is y
+
+
+def test_intermediate_gradients_of_the_seed_chain():
+    x = Variable(0.5)
+    a = square(x)
+    b = exp(a)
+    y = square(b)
+    y.backward(retain_grad=True)
+    assert close(y.data, 1.648721270700128)
+    assert close(x.grad, 3.297442541400256)
+    assert close(a.grad, 3.297442541400256)
+    assert close(b.grad, 2.568050833375483)
+    assert close(y.grad, 1.0)
+
+
+# ================================================================ Variable
+
+
+@pytest.mark.parametrize("data", [2, 2.0, np.float32(2.0), np.array(2), np.array([1, 2]), True])
+def test_numbers_and_integer_arrays_become_float_arrays(data):
+    x = Variable(data)
+    assert isinstance(x.data, np.ndarray)
+    assert x.data.dtype.kind == "f"
+    np.testing.assert_array_equal(x.data, np.asarray(data, dtype=np.float64))
+
+
+def test_float32_arrays_keep_their_dtype():
+    assert Variable(np.ones(3, dtype=np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ("0.5", "str"),
+        (None, "NoneType"),
+        ([1.0, 2.0], "np.array"),
+        (1 + 2j, "complex"),
+        (np.array(["a"]), "dtype <U1"),
+        (np.array([object()]), "dtype object"),
+    ],
+)
+def test_unsupported_data_raises_type_error_naming_it(data, words):
+    with pytest.raises(TypeError, match=words):
+        Variable(data)
+
+
+def test_variable_array_attributes_len_and_repr():
+    x = Variable(np.arange(6.0).reshape(2, 3), name="w")
+    assert (x.shape, x.ndim, x.size, x.dtype, len(x)) == ((2, 3), 2, 6, np.float64, 2)
+    assert repr(x) == "variable([[0., 1., 2.],\n          [3., 4., 5.]], name='w')"
+    assert repr(Variable(0.5)) == "variable(0.5)"
+    with pytest.raises(TypeError):
+        len(Variable(1.0))
+
+
+def test_variable_is_hashable_and_compares_by_identity():
+    x, y = Variable(1.0), Variable(1.0)
+    assert x != y and x == x
+    assert len({x, y}) == 2
+
+
+# ================================================================ operators
+
+
+def test_operators_with_numbers_arrays_and_reflected_forms():
+    x = Variable(3.0)
+    cases = {
+        "x + 2": (x + 2, 5.0), "2 + x": (2 + x, 5.0), "x - 2": (x - 2, 1.0), "2 - x": (2 - x, -1.0),
+        "x * 2": (x * 2, 6.0), "2 * x": (2 * x, 6.0), "x / 2": (x / 2, 1.5), "3 / x": (3 / x, 1.0),
+        "x ** 2": (x ** 2, 9.0), "2 ** x": (2 ** x, 8.0), "-x": (-x, -3.0), "+x": (+x, 3.0),
+        "abs(-x)": (abs(-x), 3.0),
+    }
+    for text, (result, expected) in cases.items():
+        assert isinstance(result, Variable), text
+        assert close(result.data, expected), text
+
+
+def test_ndarray_on_the_left_dispatches_to_variable():
+    x = Variable(np.array([1.0, 2.0]))
+    for result in (np.array([3.0, 4.0]) * x, np.array([3.0, 4.0]) + x, np.array([3.0, 4.0]) - x,
+                   np.array([3.0, 4.0]) / x, np.array([[1.0, 0.0]]) @ x, np.float64(2.0) * x):
+        assert isinstance(result, Variable)
+    y = np.array([3.0, 4.0]) * x
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+
+
+def test_operator_gradients_by_hand():
+    a, b = Variable(3.0), Variable(4.0)
+    y = a * b + a / b - b ** 2 + 2 ** a - (-a)  # hand: dy/da = b + 1/b + 2**a ln 2 + 1
+    y.backward()
+    assert close(a.grad, 4 + 0.25 + 8 * math.log(2) + 1)
+    assert close(b.grad, 3 - 3 / 16 - 8)  # dy/db = a - a/b² - 2b
+
+
+def test_matmul_operator_gradient_by_hand():
+    w = Variable(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    v = Variable(np.array([1.0, -1.0]))
+    (w @ v).sum().backward()
+    np.testing.assert_array_equal(w.grad, [[1.0, -1.0], [1.0, -1.0]])  # outer(ones, v)
+    np.testing.assert_array_equal(v.grad, [4.0, 6.0])  # column sums of w
+
+
+def test_broadcast_gradients_are_reduced_to_each_input_shape():
+    x = Variable(np.ones((2, 3)))
+    b = Variable(np.ones(3))
+    c = Variable(2.0)
+    y = (x * b + c).sum()
+    y.backward()
+    assert x.grad.shape == (2, 3) and b.grad.shape == (3,) and c.grad.shape == ()
+    np.testing.assert_array_equal(b.grad, [2.0, 2.0, 2.0])
+    assert c.grad == 6.0
+
+
+def test_shape_mismatch_raises_value_error_naming_shapes():
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)|\(3,\).*\(2,\)"):
+        Variable(np.ones(2)) + Variable(np.ones(3))
+
+
+# ================================================================ backward
+
+
+def test_diamond_uses_generation_order():
+    x = Variable(2.0)
+    a = x ** 2
+    y = a ** 2 + a ** 2
+    y.backward()
+    assert x.grad == 64.0  # an engine without topological order gives 96
+
+
+def test_same_variable_used_three_times_accumulates():
+    x = Variable(3.0)
+    y = x + x + x
+    y.backward()
+    assert x.grad == 3.0
+
+
+def test_sphere_gradient():
+    x, y = Variable(1.0), Variable(1.0)
+    z = x ** 2 + y ** 2
+    z.backward()
+    assert (x.grad, y.grad) == (2.0, 2.0)
+
+
+def test_gradients_accumulate_across_calls_until_cleargrad():
+    x = Variable(3.0)
+    (x * x).backward()
+    (x * x).backward()
+    assert x.grad == 12.0
+    x.cleargrad()
+    (x * x).backward()
+    assert x.grad == 6.0
+
+
+def test_retain_grad_keeps_intermediate_gradients():
+    x = Variable(2.0)
+    a = square(x)
+    y = a * 3
+    y.backward()
+    assert a.grad is None and y.grad is None and x.grad == 12.0
+    x.cleargrad()
+    y = square(x) * 3
+    a = y.creator.inputs[0]
+    y.backward(retain_grad=True)
+    assert a.grad == 3.0 and y.grad == 1.0
+
+
+def test_backward_on_a_leaf_seeds_ones():
+    x = Variable(np.array([1.0, 2.0]))
+    x.backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+
+
+def test_non_scalar_output_is_seeded_with_ones():
+    x = Variable(np.array([1.0, 2.0, 3.0]))
+    y = x * x
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0, 6.0])
+
+
+def test_newton_with_second_derivative():
+    expected = [1.4545454545454546, 1.1510467893775467, 1.0253259289766978]
+    x = Variable(2.0)
+    y = x ** 4 - 2 * x ** 2
+    y.backward(create_graph=True)
+    assert isinstance(x.grad, Variable) and x.grad.data == 24.0
+    gx = x.grad
+    x.cleargrad()
+    gx.backward()
+    assert x.grad == 44.0
+    steps = []
+    x = Variable(2.0)
+    for _ in range(3):
+        x.cleargrad()
+        y = x ** 4 - 2 * x ** 2
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+        x.data = x.data - gx.data / x.grad
+        steps.append(float(x.data))
+    assert all(close(s, e) for s, e in zip(steps, expected))
+
+
+def test_nth_derivative_of_tanh_at_zero():
+    # Taylor series tanh x = x − x³/3 + 2x⁵/15 − …: derivatives at 0 are 1, 0, −2, 0, 16
+    expected = [1.0, 0.0, -2.0, 0.0, 16.0]
+    x = Variable(0.0)
+    y = engine.tanh(x)
+    got = []
+    for _ in range(5):
+        x.cleargrad()
+        y.backward(create_graph=True)
+        y = x.grad
+        got.append(float(y.data))
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_hook_sees_every_function_in_order_and_accumulation():
+    x = Variable(2.0)
+    a = square(x)
+    y = a * a  # a is used twice: the second input's gradient is added to the first
+    calls = []
+    y.backward(hook=lambda f, gys, gxs, acc: calls.append((type(f).__name__, gys, gxs, acc)))
+    assert [c[0] for c in calls] == ["Mul", "Square"]
+    name, gys, gxs, accumulated = calls[0]
+    assert gys == (1.0,) and gxs == (4.0, 4.0) and accumulated == (False, True)
+    assert calls[1][1] == (8.0,) and calls[1][2] == (32.0,) and calls[1][3] == (False,)
+
+
+def test_backward_is_iterative_for_a_deep_chain():
+    depth, rate = 10 ** 6, 1.0000001
+    x = Variable(0.5)
+    y = x
+    for _ in range(depth):
+        y = y * rate
+    assert sys.getrecursionlimit() <= 10 ** 4
+    y.backward()
+    assert close(x.grad, rate ** depth, rel=1e-8)  # ≈ e^0.1, rounding differs from pow's
+    assert close(y.data, 0.5 * rate ** depth, rel=1e-8)
+
+
+def test_dropped_graph_is_freed_without_the_garbage_collector():
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        x = Variable(np.ones(1000))
+        y = x
+        intermediates = []
+        for _ in range(100):
+            y = sin(y) * 2
+            intermediates.append(weakref.ref(y))
+        y.backward()
+        assert x.grad.shape == (1000,)
+        del y
+        assert [ref() for ref in intermediates] == [None] * 100
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# ================================================================ Config and errors
+
+
+def test_no_grad_records_no_graph():
+    x = Variable(2.0)
+    with no_grad():
+        y = square(x)
+    assert y.creator is None and Config.enable_backprop
+    with using_config("enable_backprop", False):
+        assert not Config.enable_backprop
+    assert Config.enable_backprop
+
+
+def test_functions_on_plain_arrays_return_numpy_results():
+    assert isinstance(sin(np.array([0.0, 1.0])), np.ndarray)
+    assert close(square(3.0), 9.0)
+
+
+def test_user_backward_returning_wrong_shape_names_function_and_shapes():
+    class Broken(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return np.ones(5)
+
+    y = Broken()(Variable(np.ones(3)))
+    with pytest.raises(ValueError, match=r"Broken\.backward.*\(5,\).*\(3,\)"):
+        y.backward()
+
+
+def test_user_forward_returning_a_non_number_is_a_type_error():
+    class Stringy(Function):
+        def forward(self, x):
+            return "oops"
+
+    with pytest.raises(TypeError, match="Stringy.forward"):
+        Stringy()(Variable(1.0))
+
+
+def test_wrong_number_of_gradients_is_a_value_error():
+    class TwoGrads(Function):
+        def forward(self, x):
+            return x
+
+        def backward(self, gy):
+            return gy, gy
+
+    with pytest.raises(ValueError, match="TwoGrads.backward returned 2 gradients for 1 inputs"):
+        TwoGrads()(Variable(1.0)).backward()
+
+
+def test_multi_output_function_with_an_unused_output():
+    class Split(Function):
+        def forward(self, x):
+            return x * 2, x * 3
+
+        def backward(self, g2, g3):
+            return 2 * g2 + 3 * g3
+
+    x = Variable(1.0)
+    double, triple = Split()(x)
+    (double * 5).backward()  # triple gets no gradient: it counts as zero
+    assert x.grad == 10.0
+
+
+def test_seed_style_input_property_refuses_multi_input_functions():
+    y = Variable(1.0) + Variable(2.0)
+    with pytest.raises(AttributeError, match="2 inputs"):
+        y.creator.input

@@ -1,0 +1,72 @@
+"""Tests for engine.utils: central differences and gradient_check."""
+import math
+
+import numpy as np
+import pytest
+
+from engine import Exp, Function, Square, Variable, sin, square
+from engine.utils import GradientCheckError, analytic_grad, gradient_check, numerical_diff, numerical_grad
+
+
+def test_numerical_diff_is_the_books_central_difference():
+    # "Deep Learning from Scratch 3", step 4, prints 4.000000000004 for f(x) = x² at 2
+    assert float(numerical_diff(Square(), Variable(2.0))) == 4.000000000004
+
+
+def test_numerical_diff_of_the_seed_chain():
+    def chain(x):
+        return Square()(Exp()(Square()(x)))
+
+    # ARCHITECTURE.md: central difference with eps = 1e-4 gives 3.2974426293330694
+    assert math.isclose(float(numerical_diff(chain, Variable(0.5))), 3.2974426293330694, rel_tol=1e-12)
+
+
+def test_numerical_grad_of_a_two_input_function_by_hand():
+    x, y = np.array([1.0, 2.0]), np.array(3.0)
+    gx, gy = numerical_grad(lambda a, b: a * a * b, x, y)
+    np.testing.assert_allclose(gx, 2 * x * 3.0, rtol=1e-8)  # d/da Σ a²b = 2ab
+    np.testing.assert_allclose(gy, 1.0 + 4.0, rtol=1e-8)  # d/db Σ a²b = Σ a²
+
+
+def test_analytic_grad_matches_hand_derivation():
+    (g,) = analytic_grad(lambda a: sin(a) * a, np.array([0.0, 1.0]))
+    np.testing.assert_allclose(g, [0.0, math.cos(1.0) + math.sin(1.0)], rtol=1e-12)
+
+
+def test_gradient_check_passes_quietly_for_a_correct_function(capsys):
+    gradient_check(lambda a: square(sin(a)), np.array([0.3, 0.7, 1.1]))
+    assert capsys.readouterr() == ("", "")
+
+
+class WrongAtOneElement(Function):
+    """x² whose backward is wrong for the element at index 2."""
+
+    def forward(self, x):
+        return x ** 2
+
+    def backward(self, gy):
+        x = self.input.data
+        gx = 2 * x * gy
+        gx[2] += 1.0
+        return gx
+
+
+def test_gradient_check_names_the_worst_element(capsys):
+    with pytest.raises(GradientCheckError) as error:
+        gradient_check(WrongAtOneElement(), np.array([1.0, 2.0, 3.0, 4.0]))
+    message = str(error.value)
+    assert "input 0" in message and "element [2]" in message
+    assert "backprop gives 7.0" in message and "central difference gives 6.0" in message
+    assert capsys.readouterr() == ("", "")
+
+
+def test_gradient_check_reports_non_finite_gradients():
+    class NanGrad(Function):
+        def forward(self, x):
+            return x * 1.0
+
+        def backward(self, gy):
+            return gy * np.nan
+
+    with pytest.raises(GradientCheckError, match="backprop gives nan"):
+        gradient_check(NanGrad(), np.array(1.0))
