@@ -246,9 +246,11 @@ class Function:
         if len(inputs) == 1:  # the common case, kept free of loops
             ys = self.forward(inputs[0].data)
             generation = inputs[0].generation
-        else:
+        elif inputs:
             ys = self.forward(*[x.data for x in inputs])
             generation = builtins.max([x.generation for x in inputs])
+        else:
+            raise TypeError(f"{type(self).__name__} was called with no inputs")
         if type(ys) is not tuple:
             output = _new_output(self, ys, generation)
             outputs = (output,)

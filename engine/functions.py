@@ -94,7 +94,7 @@ class Pow(Function):
 
     def backward(self, gy):
         x, = self.inputs_like(gy)
-        return self.c * x ** (self.c - 1) * gy
+        return sum_to(self.c * x ** (self.c - 1) * gy, self.input.data.shape)
 
 
 def _minus_one(c: Any) -> str:
@@ -344,6 +344,8 @@ class Transpose(Function):
         self.axes = None if axes is None else tuple(axes)
 
     def forward(self, x):
+        if self.axes is not None:  # negative axes are made positive, so backward can invert them
+            self.axes = _normalize_axis(self.axes, np.ndim(x))
         return np.transpose(x, self.axes)
 
     def backward(self, gy):
@@ -438,7 +440,9 @@ def _expand_reduced(gy: Any, x_shape: tuple, axis: Axis, keepdims: bool) -> Any:
     """Reinsert the axes a reduction removed, so that gy broadcasts against x."""
     if keepdims or axis is None and np.ndim(gy) == 0 or not x_shape:
         return gy
-    axes = _normalize_axis(axis, len(x_shape)) or tuple(range(len(x_shape)))
+    axes = _normalize_axis(axis, len(x_shape))
+    if axes is None:
+        axes = tuple(range(len(x_shape)))
     shape = list(np.shape(gy))
     for a in sorted(axes):
         shape.insert(a, 1)
