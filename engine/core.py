@@ -252,7 +252,15 @@ class Function:
         else:
             raise TypeError(f"{type(self).__name__} was called with no inputs")
         if type(ys) is not tuple:
-            output = _new_output(self, ys, generation)
+            # _new_output inlined: this is the hottest line of the forward pass
+            output = Variable.__new__(Variable)
+            kind = type(ys)
+            if kind is not np.float64 and (kind is not np.ndarray or ys.dtype.kind != "f"):
+                ys = _as_data(ys, f"{type(self).__name__}.forward's result")
+            output.data = ys
+            output.name = output.grad = None
+            output.creator = self
+            output.generation = generation + 1
             outputs = (output,)
             refs = weakref.ref(output)
         else:
@@ -391,7 +399,8 @@ def backward(
     Config.enable_backprop = create_graph
     try:
         while func is not None:
-            outputs = _outputs_of(func)
+            refs = func._outputs
+            outputs = [ref() for ref in refs] if type(refs) is tuple else (refs(),)
             first = outputs[0]
             if len(outputs) == 1 and first is not None and first.grad is not None:
                 gys = (first.grad,)
@@ -400,7 +409,11 @@ def backward(
             inputs = func._inputs
             if isinstance(inputs, Variable):
                 inputs = (inputs,)
-            gxs = _as_tuple(func, func.backward(*gys), len(inputs))
+            gxs = func.backward(*gys)
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            if len(gxs) != len(inputs):
+                raise ValueError(f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs")
             record = [] if hook is not None else None
             found = None
             for x, gx in zip(inputs, gxs):
@@ -433,19 +446,6 @@ def backward(
             func = found if found is not None else heapq.heappop(heap)[2] if heap else None
     finally:
         Config.enable_backprop = old_mode
-
-
-def _outputs_of(func: Function) -> Sequence[Optional[Variable]]:
-    refs = func._outputs
-    return [ref() for ref in refs] if type(refs) is tuple else (refs(),)
-
-
-def _as_tuple(func: Function, gxs: Any, count: int) -> tuple:
-    if type(gxs) is not tuple:
-        gxs = (gxs,)
-    if len(gxs) != count:
-        raise ValueError(f"{type(func).__name__}.backward returned {len(gxs)} gradients for {count} inputs")
-    return gxs
 
 
 def _output_grads(func: Function, outputs: list, create_graph: bool) -> tuple:

@@ -1,6 +1,6 @@
 """Benchmark of the engine against three baselines measured in the same run.
 
-Run from the repository root:  python tests/benchmarks/bench_engine.py   (about 2 minutes)
+Run from the repository root:  python tests/benchmarks/bench_engine.py   (about 1.5 minutes)
 
 Baselines:
   hand   hand-written numpy forward + backward: forward intermediates kept in a list, backward
@@ -10,7 +10,7 @@ Baselines:
   torch  PyTorch eager autograd on float64 tensors with torch.set_num_threads(1); skipped when
          torch is not installed.
 
-Workloads (each timed as forward + backward; medians over repeats run in interleaved blocks):
+Workloads (timed: forward + backward + freeing the graph; medians of repeats run in interleaved blocks):
   (a) scalar chain   x = 0.5 through 1,000 ops sin, cos, sin, cos... Reported in µs per op.
   (b) array chain    the same chain of 50 ops on a 10^6-element float64 array; time and the
                      tracemalloc peak during forward + backward (one separate run per implementation).
@@ -329,9 +329,9 @@ def bench_array_chain(n: int = 50, size: int = 10**6, repeats: int = 7) -> None:
         peak = f"{peaks[name] / 1e6:.0f} MB" if name in peaks else "n/a"
         ratio = f"{peaks['engine'] / peaks[name]:.3f}" if name in peaks else "n/a"
         rows.append((name, f"{t * 1e3:.1f} ms", f"{eng / t:.3f}", peak, ratio))
-    table("", rows, ("implementation", "median", "engine / it", "peak memory", "engine / it"))
-    print(f"  peak memory = tracemalloc peak during forward + backward (input array excluded; one separate "
-          f"run each; torch's allocator is invisible to tracemalloc); one array = {size * 8 / 1e6:.0f} MB")
+    table("", rows, ("implementation", "median", "engine / it", "peak memory", "mem eng / it"))
+    print(f"  peak memory = tracemalloc peak during forward + backward (input array excluded; one separate run\n"
+          f"  each; torch's allocator is invisible to tracemalloc); one array = {size * 8 / 1e6:.0f} MB")
     ok = all(np.allclose(g, grads["engine"], rtol=1e-9, atol=0) for g in grads.values())
     err = max(rel_err(g, grads["engine"]) for g in grads.values())
     print(f"  gradients agree (allclose, rtol 1e-9): {'yes' if ok else 'NO'} (max rel diff {err:.1e})")
@@ -359,15 +359,16 @@ def bench_deep_chain(n: int = 10**6, engine_runs: int = 3) -> None:
     for name, rs in runs.items():
         good = [r for r in rs if "error" not in r]
         if not good:
-            rows.append((name, rs[0]["error"], "", "", "", ""))
+            rows.append((name, rs[0]["error"], "", "", "", "", ""))
             continue
         t = statistics.median(r["seconds"] for r in good)
         rss = statistics.median(r["rss_mb"] for r in good)
         medians[name] = (t, rss)
-        rows.append((name, f"{t:.2f} s", f"{t / n * 1e6:.2f}", f"{rss:.0f} MB", f"{good[0]['base_mb']:.0f} MB",
+        fwd = statistics.median(r["forward"] for r in good)
+        rows.append((name, f"{t:.2f} s", f"{fwd:.2f} s", f"{t / n * 1e6:.2f}", f"{rss:.0f} MB", f"{good[0]['base_mb']:.0f} MB",
                      f"{statistics.median(r['teardown'] for r in good):.2f} s"))
     table(f"  runs: engine {engine_runs} (median), torch 1", rows,
-          ("implementation", "fwd+bwd", "µs/op", "peak RSS", "RSS at start", "teardown"))
+          ("implementation", "fwd+bwd", "of which fwd", "µs/op", "peak RSS", "RSS at start", "teardown"))
     first = runs["engine"][0]
     if "error" not in first:
         print(f"  recursion limit in the child: {first['limit']}; y = {first['y']:.12f}, dy/dx = {first['grad']} "
@@ -449,14 +450,10 @@ def child(kind: str, n: int) -> None:
     base = peak_rss_mb()
     start = time.perf_counter()
     x, y = forward(0.5, n)
-    if kind == "engine":
-        y.backward()
-        grad = float(x.grad)
-    else:
-        y.backward()
-        grad = x.grad.item()
+    out["forward"] = time.perf_counter() - start
+    y.backward()
     out["seconds"] = time.perf_counter() - start
-    out["y"], out["grad"] = float(y.data) if kind == "engine" else y.item(), grad
+    out["y"], out["grad"] = (float(y.data), float(x.grad)) if kind == "engine" else (y.item(), x.grad.item())
     out["rss_mb"], out["base_mb"] = peak_rss_mb(), base
     start = time.perf_counter()
     del x, y

@@ -1,0 +1,88 @@
+"""The %%grad cell magic: options, orchestration, error translation. The work is done elsewhere."""
+from __future__ import annotations
+
+from typing import Optional
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from .parser import CellError, parse
+from .result import GradResult, View
+from .runner import Options, run
+
+
+def _names(text: Optional[str]) -> Optional[tuple]:
+    if text is None:
+        return None
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise UsageError("--wrt needs names, e.g. --wrt x,y")
+    return names
+
+
+@magics_class
+class GradMagics(Magics):
+    """Holds the %%grad magic."""
+
+    @magic_arguments()
+    @argument("-o", "--out", metavar="NAME", help="store the GradResult in the namespace under NAME")
+    @argument("--target", metavar="NAME", help="the variable to differentiate (default: the last one assigned)")
+    @argument("--wrt", metavar="A,B", help="the inputs to report (default: every input)")
+    @argument("--order", type=int, default=1, metavar="N",
+              help="derivatives up to order N of a scalar target with respect to each scalar input")
+    @argument("--check", action="store_true",
+              help="add central differences and the relative error per input, flagged past a tolerance")
+    @argument("--graph", action="store_true", help="show the computational graph (mermaid, with a text fallback)")
+    @argument("--plot", action="store_true",
+              help="plot the target around the input with its tangent (one scalar input; needs matplotlib)")
+    @argument("--no-trace", action="store_true", help="show the table only")
+    @argument("--quiet", action="store_true", help="show nothing; the names are still bound")
+    @argument("--lang", choices=["en", "ko"], default="en", help="ko: the words in Korean as well as English")
+    @cell_magic
+    def grad(self, line: str, cell: str) -> Optional[GradResult]:
+        """Run the cell on the autodiff engine and show every variable's value and gradient and
+        each step of the backward pass.
+
+        Example::
+
+            %%grad
+            x = 0.5
+            a = square(x)
+            b = exp(a)
+            y = square(b)
+
+        Numbers and arrays the cell assigns to names (or reads from the notebook) are the inputs;
+        the target is the last variable assigned. After the cell, its names hold engine Variables
+        with ``.grad`` set. A cell with a mistake changes nothing in the notebook.
+        """
+        args = parse_argstring(self.grad, line)
+        if args.order < 1:
+            raise UsageError(f"--order must be 1 or more, got {args.order}")
+        view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang)
+        options = Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
+                          plot=args.plot, view=view)
+        namespace = self.shell.user_ns
+        try:
+            program = parse(cell)
+            result, scope = run(program, namespace, options)
+        except CellError as error:
+            raise UsageError(str(error)) from None
+        for name in program.assigned:  # only now, after everything succeeded
+            if name in scope:
+                namespace[name] = scope[name]
+        if args.out:
+            namespace[args.out] = result
+        return self._show(result, args.quiet)
+
+    def _show(self, result: GradResult, quiet: bool) -> Optional[GradResult]:
+        if quiet:
+            return None
+        if result.view.graph and result.graph:
+            from .render import graph_bundle
+
+            display(graph_bundle(result), raw=True)
+        if result.plot_png is not None:
+            display({"image/png": result.plot_png, "text/plain": "<plot of the target and its tangent>"}, raw=True)
+        return result

@@ -1,0 +1,225 @@
+"""Pure functions from a GradResult to text, HTML and mermaid: the same information in each.
+
+The HTML has no <script>, no <style> and no inline var(--jp-...) styles: JupyterLab strips them
+from untrusted notebooks. Plain tables with classes are themed by JupyterLab in light and dark."""
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .result import GradResult, Row
+    from .trace import BackwardStep, Flow
+
+TRACE_HEAD = 12  # a longer trace shows its first and last TRACE_HEAD steps, and says so
+TRACE_LIMIT = 2 * TRACE_HEAD + 6
+ARRAY_ITEMS = 6  # arrays with more elements are summarised numpy-style, and say so
+
+WORDS = {
+    "en": {
+        "value": "value", "grad": "d{t}/d(name)", "line": "line", "made by": "made by",
+        "trace": "backward trace: {n} steps, in the order the engine ran them",
+        "function": "function", "incoming": "incoming", "rule": "rule", "local": "local",
+        "passes": "passes", "notebook": "from the notebook", "input": "input",
+        "more": "… {n} more steps not shown (all are in result.steps) …",
+        "no path": "— ({t} does not depend on it)",
+    },
+    "ko": {
+        "value": "값 value", "grad": "d{t}/d(name)", "line": "줄 line", "made by": "만든 식 made by",
+        "trace": "역전파 기록 backward trace: {n}단계 steps, 엔진이 실행한 순서 in the order the engine ran them",
+        "function": "1. 함수 function", "incoming": "들어온 기울기 incoming", "rule": "국소 규칙 rule",
+        "local": "대입 local", "passes": "3. 입력에 전달 passes", "notebook": "노트북에서 from the notebook",
+        "input": "2. 입력 input",
+        "more": "… {n}단계 생략 more steps not shown (result.steps에 모두 있음) …",
+        "no path": "— ({t}와 무관 does not depend on it)",
+    },
+}
+
+
+# ================================================================ numbers
+
+
+def fmt_number(value: Any) -> str:
+    """A float in its shortest exact form, without a trailing '.0'."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def fmt_array(value: Any) -> str:
+    """A number, a small array in full, or a large array summarised numpy-style with its shape."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return fmt_number(array)
+    if array.size <= ARRAY_ITEMS:
+        body = np.array2string(array, separator=", ", max_line_width=10**6, formatter={"float_kind": fmt_number})
+        return f"{body} shape {array.shape}"
+    body = np.array2string(array, separator=", ", threshold=ARRAY_ITEMS, edgeitems=2, max_line_width=10**6,
+                           precision=6)
+    return f"{' '.join(body.split())} shape {array.shape}, summarised"
+
+
+# ================================================================ text
+
+
+def to_text(result: "GradResult") -> str:
+    """The plain-text rendering: aligned table, then the trace."""
+    words = WORDS[result.view.lang]
+    parts = []
+    if result.view.table:
+        parts.append(_text_table(result, words))
+    if result.view.trace and result.steps:
+        parts.append(_text_trace(result, words))
+    parts.extend(f"note: {note}" for note in result.notes)
+    return "\n\n".join(parts)
+
+
+def _table_rows(result: "GradResult", words: dict) -> tuple:
+    header = ["", words["line"], words["made by"], words["value"], words["grad"].format(t=result.target)]
+    extra = _extra_columns(result)
+    header += [name for name, _ in extra]
+    body = []
+    for row in result.rows:
+        grad = fmt_array(row.grad) if row.grad is not None else words["no path"].format(t=result.target)
+        line = str(row.lineno) if row.lineno is not None else "—"
+        made = row.expression if row.lineno is not None else words["notebook"]
+        cells = [row.name, line, made, fmt_array(row.value), grad]
+        cells += [column(row) for _, column in extra]
+        body.append(cells)
+    return header, body
+
+
+def _extra_columns(result: "GradResult") -> list:
+    columns = []
+    if result.derivatives:
+        order = max(len(d) for d in result.derivatives.values())
+        for k in range(2, order + 1):
+            columns.append((f"d{_superscript(k)}{result.target}/d(name){_superscript(k)}",
+                            lambda row, k=k: _kth(result, row, k)))
+    if result.check:
+        columns.append(("central difference", lambda row: _numerical(result, row)))
+        columns.append(("rel. error", lambda row: _check_flag(result, row)))
+    return columns
+
+
+def _superscript(k: int) -> str:
+    return str(k).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+def _kth(result: "GradResult", row: "Row", k: int) -> str:
+    values = result.derivatives.get(row.name)
+    return fmt_number(values[k - 1]) if values and len(values) >= k else ""
+
+
+def _numerical(result: "GradResult", row: "Row") -> str:
+    return fmt_array(result.numerical[row.name]) if row.name in result.numerical else ""
+
+
+def _check_flag(result: "GradResult", row: "Row") -> str:
+    if row.name not in result.check:
+        return ""
+    error = result.check[row.name]
+    return f"{error:.1e}" + ("  ✗ MISMATCH" if error > result.check_tolerance else "  ✓")
+
+
+def _text_table(result: "GradResult", words: dict) -> str:
+    header, body = _table_rows(result, words)
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header] + body]
+    return "\n".join(lines)
+
+
+def _shown_steps(steps: tuple) -> tuple:
+    """All steps, or the first and last TRACE_HEAD with the count of those left out."""
+    if len(steps) <= TRACE_LIMIT:
+        return steps, 0
+    return steps[:TRACE_HEAD] + steps[-TRACE_HEAD:], len(steps) - 2 * TRACE_HEAD
+
+
+def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
+    """The lines of one step, shared by the text and HTML renderings."""
+    where = f"{words['line']} {step.lineno}" if step.lineno is not None else ""
+    gy = ", ".join(fmt_array(g) for g in step.gy)
+    lines = [
+        (words["function"], f"{step.output}.creator = {step.function}" + (f"  ({where})" if where else "")),
+        (words["incoming"], f"d{target}/d{step.output} = {gy}"),
+        (words["rule"], step.rule),
+    ]
+    for flow in step.flows:
+        lines.append((words["input"], _flow_text(flow, gy, words)))
+    return lines
+
+
+def _flow_text(flow: "Flow", gy: str, words: dict) -> str:
+    local = f"{words['local']} {flow.local};  " if flow.local else ""
+    passed = fmt_array(flow.grad)
+    if flow.accumulated:
+        return f"{flow.input}: {local}{flow.input}.grad += {passed}  → {fmt_array(flow.total)}"
+    return f"{flow.input}: {local}{flow.input}.grad = {passed}"
+
+
+def _text_trace(result: "GradResult", words: dict) -> str:
+    steps, hidden = _shown_steps(result.steps)
+    lines = [words["trace"].format(n=len(result.steps))]
+    for i, step in enumerate(steps):
+        if hidden and i == TRACE_HEAD:
+            lines.append("  " + words["more"].format(n=hidden))
+        lines.append(f"  {step.index}. {step.function}.backward")
+        pairs = _step_lines(step, words, result.target)
+        width = max(len(key) for key, _ in pairs)
+        lines.extend(f"       {key.ljust(width)}  {text}" for key, text in pairs)
+    return "\n".join(lines)
+
+
+# ================================================================ HTML
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def to_html(result: "GradResult") -> str:
+    """The HTML rendering: the same table and trace as the text, as plain classed elements."""
+    words = WORDS[result.view.lang]
+    parts = ['<div class="adiff-result">']
+    if result.view.table:
+        header, body = _table_rows(result, words)
+        head = "".join(f"<th>{_e(cell)}</th>" for cell in header)
+        rows = "".join("<tr>" + "".join(_html_cell(i, cell) for i, cell in enumerate(r)) + "</tr>" for r in body)
+        parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
+    if result.view.trace and result.steps:
+        parts.append(_html_trace(result, words))
+    parts.extend(f'<p class="adiff-note">note: {_e(note)}</p>' for note in result.notes)
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _html_cell(index: int, cell: str) -> str:
+    if index == 0:
+        return f"<th><code>{_e(cell)}</code></th>"
+    if index == 2:
+        return f"<td><code>{_e(cell)}</code></td>"
+    return f"<td>{_e(cell)}</td>"
+
+
+def _html_trace(result: "GradResult", words: dict) -> str:
+    steps, hidden = _shown_steps(result.steps)
+    items = []
+    for i, step in enumerate(steps):
+        if hidden and i == TRACE_HEAD:
+            items.append(f'<li class="adiff-more">{_e(words["more"].format(n=hidden))}</li>')
+        rows = "".join(f"<tr><th>{_e(key)}</th><td><code>{_e(text)}</code></td></tr>"
+                       for key, text in _step_lines(step, words, result.target))
+        items.append(f'<li value="{step.index}"><b>{_e(step.function)}.backward</b>'
+                     f'<table class="adiff-step">{rows}</table></li>')
+    title = _e(words["trace"].format(n=len(result.steps)))
+    return f'<details open class="adiff-trace"><summary>{title}</summary><ol>{"".join(items)}</ol></details>'
+
+
+# ================================================================ mime bundle
+
+
+def to_mimebundle(result: "GradResult") -> dict:
+    """The table and trace as text/plain and text/html."""
+    return {"text/plain": to_text(result), "text/html": to_html(result)}

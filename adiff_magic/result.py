@@ -1,0 +1,68 @@
+"""GradResult: the outcome of a %%grad cell as plain data, with notebook and terminal renderings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Row:
+    """One variable of the cell: where it came from, its value and d(target)/d(it)."""
+
+    name: str  # as shown: 'x', or 'y#1' for an earlier binding of a name bound several times
+    lineno: Optional[int]  # None for a value read from the notebook
+    expression: str  # the source that made it: '0.5', 'square(x)', or 'notebook'
+    value: np.ndarray
+    grad: Optional[np.ndarray]  # None: the target does not depend on it
+    is_input: bool  # a leaf: a number or array the cell assigned or read
+
+
+@dataclass(frozen=True)
+class View:
+    """What to show."""
+
+    trace: bool = True
+    table: bool = True
+    graph: bool = False
+    lang: str = "en"
+
+
+@dataclass
+class GradResult:
+    """Values, gradients and the backward trace of one %%grad cell."""
+
+    target: str
+    rows: tuple
+    steps: tuple
+    values: dict
+    grads: dict
+    derivatives: dict = field(default_factory=dict)  # name -> [1st, ..., Nth derivative] (--order)
+    check: dict = field(default_factory=dict)  # name -> relative error vs central differences (--check)
+    check_tolerance: float = 1e-5  # a relative error above this is flagged
+    numerical: dict = field(default_factory=dict)  # name -> central-difference gradient (--check)
+    notes: tuple = ()  # things the reader must know: seeding, summaries, nan/inf, tolerances
+    graph: str = ""  # mermaid flowchart source (--graph)
+    plot_png: Optional[bytes] = None  # (--plot)
+    view: View = field(default_factory=View)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from .render import to_text
+
+        printer.text("GradResult(...)" if cycle else to_text(self))
+
+    def _repr_html_(self) -> str:
+        from .render import to_html
+
+        return to_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        from .render import to_mimebundle
+
+        return to_mimebundle(self)
+
+    def __repr__(self) -> str:
+        from .render import to_text
+
+        return to_text(self)
