@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from .trace import fmt_number
+
 if TYPE_CHECKING:
     from .result import GradResult, Row
     from .trace import BackwardStep, Flow
@@ -39,12 +41,6 @@ WORDS = {
 
 
 # ================================================================ numbers
-
-
-def fmt_number(value: Any) -> str:
-    """A float in its shortest exact form, without a trailing '.0'."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
 
 
 def fmt_array(value: Any) -> str:
@@ -137,13 +133,18 @@ def _shown_steps(steps: tuple) -> tuple:
     return steps[:TRACE_HEAD] + steps[-TRACE_HEAD:], len(steps) - 2 * TRACE_HEAD
 
 
+def ref(label: str) -> str:
+    """A label usable before '.grad' or after 'd': names as they are, expressions in parentheses."""
+    return label if label.isidentifier() else f"({label})"
+
+
 def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
-    """The lines of one step, shared by the text and HTML renderings."""
-    where = f"{words['line']} {step.lineno}" if step.lineno is not None else ""
+    """The (key, text) lines of one step, shared by the text and HTML renderings."""
+    where = f"  ({words['line']} {step.lineno}: {step.source.strip()})" if step.lineno is not None else ""
     gy = ", ".join(fmt_array(g) for g in step.gy)
     lines = [
-        (words["function"], f"{step.output}.creator = {step.function}" + (f"  ({where})" if where else "")),
-        (words["incoming"], f"d{target}/d{step.output} = {gy}"),
+        (words["function"], f"{ref(step.output)}.creator = {step.function}{where}"),
+        (words["incoming"], f"d{target}/d{ref(step.output)} = {gy}"),
         (words["rule"], step.rule),
     ]
     for flow in step.flows:
@@ -152,11 +153,13 @@ def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
 
 
 def _flow_text(flow: "Flow", gy: str, words: dict) -> str:
+    name = ref(flow.input)
     local = f"{words['local']} {flow.local};  " if flow.local else ""
-    passed = fmt_array(flow.grad)
+    product = f"{gy} × {flow.local.rsplit(' = ', 1)[-1]} = " if flow.local and flow.grad.ndim == 0 else ""
+    passed = product + fmt_array(flow.grad)
     if flow.accumulated:
-        return f"{flow.input}: {local}{flow.input}.grad += {passed}  → {fmt_array(flow.total)}"
-    return f"{flow.input}: {local}{flow.input}.grad = {passed}"
+        return f"{flow.input}: {local}{name}.grad += {passed}  → {fmt_array(flow.total)}"
+    return f"{flow.input}: {local}{name}.grad = {passed}"
 
 
 def _text_trace(result: "GradResult", words: dict) -> str:
@@ -223,3 +226,44 @@ def _html_trace(result: "GradResult", words: dict) -> str:
 def to_mimebundle(result: "GradResult") -> dict:
     """The table and trace as text/plain and text/html."""
     return {"text/plain": to_text(result), "text/html": to_html(result)}
+
+
+# ================================================================ graph
+
+
+def _node_text(node: tuple) -> str:
+    key, kind, name, value, grad = node
+    if kind == "function":
+        return name
+    grad_text = "—" if grad is None else fmt_array(grad.data if hasattr(grad, "creator") else grad)
+    return f"{name}\nvalue {fmt_array(value)}\ngrad {grad_text}"
+
+
+def to_mermaid(result: "GradResult") -> str:
+    """A mermaid flowchart: variables as boxes (value, gradient), functions as rounded nodes."""
+    nodes, edges = result.graph
+    lines = ["flowchart LR"]
+    for node in nodes:
+        text = _node_text(node).replace('"', "'").replace("\n", "<br/>")
+        lines.append(f'    {node[0]}(["{text}"])' if node[1] == "function" else f'    {node[0]}["{text}"]')
+    lines.extend(f"    {a} --> {b}" for a, b in edges)
+    return "\n".join(lines)
+
+
+def graph_text(result: "GradResult") -> str:
+    """The same graph as text: one line per function, inputs -> function -> outputs."""
+    nodes, edges = result.graph
+    by_key = {node[0]: node for node in nodes}
+    lines = ["computational graph (inputs -> function -> output):"]
+    for node in nodes:
+        if node[1] != "function":
+            continue
+        ins = [_node_text(by_key[a]).replace("\n", ", ") for a, b in edges if b == node[0]]
+        outs = [_node_text(by_key[b]).replace("\n", ", ") for a, b in edges if a == node[0]]
+        lines.append(f"  {' ; '.join(ins)}  ->  {node[2]}  ->  {' ; '.join(outs)}")
+    return "\n".join(lines)
+
+
+def graph_bundle(result: "GradResult") -> dict:
+    """text/vnd.mermaid for JupyterLab 4.1+, with the text rendering as text/plain."""
+    return {"text/vnd.mermaid": to_mermaid(result), "text/plain": graph_text(result)}

@@ -4,6 +4,9 @@ backward with a Tracer, and collects values and gradients under the cell's own n
 The notebook's namespace is only read here; the magic copies names back after a success."""
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 import traceback
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Optional
@@ -20,7 +23,7 @@ from .trace import Label, Tracer
 ENGINE_NAMES = {name: getattr(engine, name) for name in engine.__all__ + ["sum", "max", "min", "abs", "pow"]}
 ENGINE_NAMES["np"] = np
 CHECK_EPS = 1e-6
-CHECK_RTOL = 1e-5
+CHECK_RTOL = 1e-5  # shown as the tolerance in the output
 CHECK_MAX_ELEMENTS = 100  # per input; larger inputs are checked on their first elements, and the output says so
 
 
@@ -55,9 +58,11 @@ class Recorder:
         self.program = program
         self.labels: dict = {}  # id(Variable) -> Label
         self.bindings: list = []
+        self.bound: set = set()  # ids of the Variables in bindings
         self.keep: list = []  # keeps labelled Variables alive, so that their ids stay unique
         self.overrides = overrides or {}
         self.leaf_count = 0
+        self.non_numbers: dict = {}  # name -> (line, type) of values that cannot be inputs
         self.texts = {(a.lineno, a.name): a.text for a in program.assignments}
 
     def node(self, value: Any, index: int) -> Any:
@@ -69,16 +74,23 @@ class Recorder:
 
     def leaf(self, value: Any, name: str, lineno: int) -> Any:
         key = None
+        if _looks_like_bad_input(value):
+            self.non_numbers[name] = (lineno, type(value).__name__)
         if _is_number(value):
             value, key = self.new_leaf(value, name)
-        is_input = isinstance(value, Variable) and value.creator is None and id(value) not in self.labels
+        is_input = (isinstance(value, Variable) and value.creator is None and id(value) not in self.labels
+                    and id(value) not in self.bound)  # `y = x` is an alias, not a new input
         if isinstance(value, Variable):  # inputs, and Variables the user made: Variable(np.array(0.5))
-            text = self.texts.get((lineno, name), "")
-            self.bindings.append(Binding(name, lineno, text, value, is_input, key))
-            self.keep.append(value)
-            if value.name is None:
-                value.name = name
+            self.bind(Binding(name, lineno, self.texts.get((lineno, name), ""), value, is_input, key))
         return value
+
+    def bind(self, binding: Binding) -> None:
+        """Record that the cell bound a name to a Variable."""
+        self.bindings.append(binding)
+        self.bound.add(id(binding.variable))
+        self.keep.append(binding.variable)
+        if binding.variable.name is None:
+            binding.variable.name = binding.name
 
     def new_leaf(self, value: Any, name: str) -> tuple:
         """A leaf Variable for ``value`` (or for its override), and its key."""
@@ -87,6 +99,13 @@ class Recorder:
         if key in self.overrides:
             value = self.overrides[key]
         return Variable(np.array(value, dtype=np.float64), name=name), key
+
+
+def _looks_like_bad_input(value: Any) -> bool:
+    """Values a learner may mean as an input that the engine cannot differentiate."""
+    if isinstance(value, (str, bytes, complex, list, tuple, np.complexfloating)) or value is None:
+        return True
+    return isinstance(value, np.ndarray) and value.dtype.kind not in "iuf"
 
 
 def _is_number(value: Any) -> bool:
@@ -103,15 +122,17 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
     recorder, scope = execute(program, namespace)
     target_name = options.target or program.last_assigned
     target = _find_target(program, scope, target_name)
-    rows_by_var = _select_inputs(_bindings(recorder), options.wrt)
+    labelled = _bindings(recorder)
+    rows_by_var = _select_inputs(_rows(labelled), options.wrt)
     _require_inputs(program, target, target_name, rows_by_var)
     notes = []
     if target.data.ndim:
         notes.append(f"{target_name} is not a scalar (shape {target.data.shape}): it was seeded with ones, "
                      f"so each gradient is that of sum({target_name})")
-    tracer = Tracer(_labeller(recorder, rows_by_var))
+    tracer = Tracer(_labeller(recorder, labelled), program.line)
     target.grad = None
-    target.backward(retain_grad=True, hook=tracer)
+    with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
+        target.backward(retain_grad=True, hook=tracer)
     rows = tuple(_row(binding, label) for binding, label in rows_by_var)
     inputs = [(label.name, binding) for binding, label in rows_by_var if binding.is_input]
     result = GradResult(
@@ -147,28 +168,42 @@ def execute(program: Program, namespace: Mapping[str, Any], overrides: Optional[
         if _is_number(value) or isinstance(value, Variable):
             data = value.data if isinstance(value, Variable) else value
             scope[use.name], key = recorder.new_leaf(np.array(data), use.name)
-            recorder.bindings.append(Binding(use.name, None, "notebook", scope[use.name], True, key))
+            recorder.bind(Binding(use.name, None, "notebook", scope[use.name], True, key))
     scope[NODE_HOOK] = recorder.node
     scope[LEAF_HOOK] = recorder.leaf
     try:
-        exec(program.code, scope)
+        with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
+            exec(program.code, scope)
     except Exception as error:  # noqa: BLE001 - every failure of the user's code becomes a CellError
-        raise cell_error(program, error) from error
+        raise cell_error(program, error, recorder.non_numbers) from error
     return recorder, scope
 
 
-def cell_error(program: Program, error: BaseException) -> CellError:
+def cell_error(program: Program, error: BaseException, non_numbers: Optional[dict] = None) -> CellError:
     """The CellError for an exception raised while running the cell, at the cell line it came from."""
     lineno = _cell_line(error)
+    line = program.line(lineno)
     message = str(error) or type(error).__name__
-    hint = ""
+    culprit = _non_number_on_line(line, non_numbers or {})
+    if culprit and isinstance(error, (TypeError, ValueError)):
+        name, (where, kind) = culprit
+        return CellError(f"'{name}' is a {kind} (assigned on line {where}), not a number or a numeric array",
+                         lineno, line, "use a number such as 0.5 or an array such as np.array([1.0, 2.0])")
     if isinstance(error, TypeError) and "does not support ufuncs" in message:
-        message, hint = "a numpy function was given an engine Variable", "use the engine's function, e.g. sin(x) instead of np.sin(x)"
-    elif isinstance(error, NameError):
-        message = f"undefined name: {message}"
-    else:
-        message = f"{type(error).__name__}: {message}"
-    return CellError(message, lineno, program.line(lineno), hint)
+        return CellError("a numpy function was given an engine Variable", lineno, line,
+                         "use the engine's function, e.g. sin(x) instead of np.sin(x)")
+    if isinstance(error, NameError):
+        return CellError(f"undefined name: {message}", lineno, line)
+    if isinstance(error, RecursionError):
+        return CellError("RecursionError: the code recursed too deeply", lineno, line)
+    return CellError(f"{type(error).__name__}: {message}", lineno, line)
+
+
+def _non_number_on_line(line: str, non_numbers: dict) -> Optional[tuple]:
+    for name, where in non_numbers.items():
+        if re.search(rf"\b{re.escape(name)}\b", line):
+            return name, where
+    return None
 
 
 def _cell_line(error: BaseException) -> Optional[int]:
@@ -195,23 +230,30 @@ def _last_line(program: Program, name: str) -> Optional[int]:
 
 
 def _bindings(recorder: Recorder) -> list:
-    """(Binding, Label) per row: the last binding of each name, and earlier bindings of inputs."""
-    last: dict = {}
+    """(Binding, Label) per binding; a name bound several times is 'y' last and 'y#k' before."""
+    totals: dict = {}
     for binding in recorder.bindings:
-        last[binding.name] = binding
-    counts: dict = {}
-    rows = []
+        totals[binding.name] = totals.get(binding.name, 0) + 1
+    seen: dict = {}
+    labelled = []
     for binding in recorder.bindings:
-        counts[binding.name] = counts.get(binding.name, 0) + 1
-        is_last = last[binding.name] is binding
-        if is_last or binding.is_input:
-            shown = binding.name if is_last else f"{binding.name}#{counts[binding.name]}"
-            rows.append((binding, Label(shown, binding.lineno)))
-    return rows
+        seen[binding.name] = seen.get(binding.name, 0) + 1
+        is_last = seen[binding.name] == totals[binding.name]
+        shown = binding.name if is_last else f"{binding.name}#{seen[binding.name]}"
+        labelled.append((binding, Label(shown, binding.lineno), is_last))
+    return labelled
 
 
-def _labeller(recorder: Recorder, rows: list) -> Any:
-    by_id = {id(binding.variable): label for binding, label in rows}
+def _rows(labelled: list) -> list:
+    """The bindings shown as rows: the last binding of each name, and every input."""
+    return [(binding, label) for binding, label, is_last in labelled if is_last or binding.is_input]
+
+
+def _labeller(recorder: Recorder, labelled: list) -> Any:
+    """Variable -> Label: its name if the cell bound it, else the source text that made it."""
+    by_id: dict = {}
+    for binding, label, _ in labelled:
+        by_id.setdefault(id(binding.variable), label)  # an alias (y = x) keeps its first name
 
     def label(variable: Variable) -> Optional[Label]:
         key = id(variable)
@@ -228,10 +270,11 @@ def _labeller(recorder: Recorder, rows: list) -> Any:
 
 def _require_inputs(program: Program, target: Variable, name: str, rows: list) -> None:
     inputs = {id(binding.variable) for binding, _ in rows if binding.is_input}
-    if not any(id(leaf) in inputs for leaf in _leaves(target)):
+    if target.creator is None or not any(id(leaf) in inputs for leaf in _leaves(target)):
         lineno = _last_line(program, name)
         raise CellError(f"'{name}' does not depend on any input", lineno, program.line(lineno),
-                        "assign a number to a name (x = 0.5) and compute the target from it")
+                        "assign a number to a name (x = 0.5) and compute the target from it "
+                        "with the engine's functions (sin, exp, ...), not numpy's")
 
 
 def _leaves(y: Variable) -> Iterator[Variable]:
@@ -252,3 +295,195 @@ def _row(binding: Binding, label: Label) -> Row:
     v = binding.variable
     grad = None if v.grad is None else np.array(v.grad.data if isinstance(v.grad, Variable) else v.grad)
     return Row(label.name, binding.lineno, binding.expression, np.array(v.data), grad, binding.is_input)
+
+
+def _select_inputs(rows: list, wrt: Optional[tuple]) -> list:
+    """Keep every row but the inputs not named in ``wrt``."""
+    if wrt is None:
+        return rows
+    inputs = [label.name for binding, label in rows if binding.is_input]
+    unknown = [name for name in wrt if name not in inputs]
+    if unknown:
+        raise CellError(f"--wrt: '{unknown[0]}' is not an input of the cell", hint=f"the inputs are: {', '.join(inputs)}")
+    return [(binding, label) for binding, label in rows if not binding.is_input or label.name in wrt]
+
+
+def _non_finite(rows: tuple) -> list:
+    """A note per row whose value or gradient holds nan or inf."""
+    notes = []
+    for row in rows:
+        for what, array in (("value", row.value), ("gradient", row.grad)):
+            if array is not None and not np.all(np.isfinite(array)):
+                where = f" (line {row.lineno})" if row.lineno else ""
+                notes.append(f"⚠ the {what} of {row.name}{where} holds nan or inf")
+    return notes
+
+
+# ================================================================ --order
+
+
+def higher_derivatives(target: Variable, name: str, inputs: list, order: int, notes: list) -> dict:
+    """name -> [1st, ..., order-th derivative of the target] for each scalar input."""
+    if target.data.ndim:
+        raise CellError(f"--order needs a scalar target; '{name}' has shape {target.data.shape}")
+    result = {}
+    for input_name, binding in inputs:
+        x = binding.variable
+        if x.data.ndim:
+            notes.append(f"--order skips '{input_name}': it is not a scalar")
+            continue
+        result[input_name] = _derivatives(target, x, order)
+    user_functions = sorted({type(f).__name__ for f in _functions(target) if not type(f).__module__.startswith("engine")})
+    if user_functions:
+        notes.append(f"higher derivatives through {', '.join(user_functions)} are exact only if its backward "
+                     "is written with engine functions")
+    return result
+
+
+def _derivatives(y: Variable, x: Variable, order: int) -> list:
+    values = []
+    for _ in range(order):
+        _clear_grads(y)
+        y.backward(create_graph=True)
+        if x.grad is None:
+            return values + [0.0] * (order - len(values))
+        values.append(float(x.grad.data))
+        y = x.grad
+    return values
+
+
+def _functions(y: Variable) -> Iterator:
+    """Every Function ``y`` depends on (iterative walk)."""
+    seen, stack = set(), [y]
+    while stack:
+        func = stack.pop().creator
+        if func is not None and id(func) not in seen:
+            seen.add(id(func))
+            yield func
+            stack.extend(func.inputs)
+
+
+def _clear_grads(y: Variable) -> None:
+    y.grad = None
+    for func in _functions(y):
+        for x in func.inputs:
+            x.grad = None
+
+
+# ================================================================ --check
+
+
+def numerical_check(program: Program, namespace: Mapping[str, Any], recorder: Recorder, target: str,
+                    inputs: list, notes: list) -> tuple:
+    """Central differences of sum(target) for each input, by re-running the cell; and relative errors."""
+    numerical, errors = {}, {}
+    base = {b.leaf_key: np.array(b.variable.data) for b in recorder.bindings if b.leaf_key is not None}
+    for name, binding in inputs:
+        if binding.leaf_key is None:
+            notes.append(f"--check skips '{name}': it was made with Variable(...), so the cell cannot be re-run with another value")
+            continue
+        grad = _central_difference(program, namespace, target, base, binding.leaf_key, notes, name)
+        analytic = np.zeros_like(grad) if binding.variable.grad is None else np.asarray(binding.variable.grad)
+        numerical[name] = grad
+        checked = np.isfinite(grad)
+        scale = np.maximum(np.maximum(np.abs(analytic), np.abs(grad)), 1e-12)
+        errors[name] = float(np.max(np.abs(analytic - grad)[checked] / scale[checked], initial=0.0))
+    notes.append(f"--check: central differences with eps = {CHECK_EPS}; relative errors above {CHECK_RTOL} are flagged")
+    return numerical, errors
+
+
+def _central_difference(program: Program, namespace: Mapping[str, Any], target: str, base: dict, key: int,
+                        notes: list, name: str) -> np.ndarray:
+    value = base[key]
+    grad = np.full(value.shape, np.nan)
+    indices = list(np.ndindex(value.shape))
+    if len(indices) > CHECK_MAX_ELEMENTS:
+        notes.append(f"--check: '{name}' has {len(indices)} elements; only the first {CHECK_MAX_ELEMENTS} were "
+                     "checked (the others show nan in the central-difference column)")
+        indices = indices[:CHECK_MAX_ELEMENTS]
+    for index in indices:
+        high, low = value.copy(), value.copy()
+        high[index] += CHECK_EPS
+        low[index] -= CHECK_EPS
+        grad[index] = (_evaluate(program, namespace, target, {**base, key: high})
+                       - _evaluate(program, namespace, target, {**base, key: low})) / (2 * CHECK_EPS)
+    return grad
+
+
+def _evaluate(program: Program, namespace: Mapping[str, Any], target: str, overrides: dict) -> float:
+    """sum(target) for the cell run with the given leaf values, printing suppressed."""
+    with no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        _, scope = execute(program, namespace, overrides)
+    value = scope[target]
+    return float(np.sum(value.data if isinstance(value, Variable) else value))
+
+
+# ================================================================ --graph
+
+
+GRAPH_LIMIT = 60  # functions shown; a larger graph shows those nearest the target, and says so
+
+
+def graph_of(target: Variable, label: Any, notes: list) -> tuple:
+    """(nodes, edges) of the graph under ``target``.
+
+    Nodes are (key, kind, text, value, grad) with kind 'variable' or 'function'; edges (from, to).
+    """
+    functions = list(_functions(target))
+    if len(functions) > GRAPH_LIMIT:
+        notes.append(f"--graph shows the {GRAPH_LIMIT} functions nearest the target out of {len(functions)}")
+        functions = functions[:GRAPH_LIMIT]
+    keys: dict = {}
+    nodes, edges = [], []
+
+    def node(obj: Any, kind: str, text: str, value: Any = None, grad: Any = None) -> str:
+        if id(obj) not in keys:
+            keys[id(obj)] = f"n{len(keys) + 1}"
+            nodes.append((keys[id(obj)], kind, text, value, grad))
+        return keys[id(obj)]
+
+    def variable(v: Variable) -> str:
+        shown = label(v)
+        return node(v, "variable", shown.name if shown else "constant", v.data, v.grad)
+
+    for func in functions:
+        key = node(func, "function", type(func).__name__)
+        edges.extend((variable(x), key) for x in func.inputs)
+        edges.extend((key, variable(ref())) for ref in func.outputs if ref() is not None)
+    return tuple(nodes), tuple(edges)
+
+
+# ================================================================ --plot
+
+
+def plot(program: Program, namespace: Mapping[str, Any], target: str, inputs: list, result: GradResult) -> bytes:
+    """A PNG of sum(target) around the one scalar input, with its tangent."""
+    scalars = [(name, b) for name, b in inputs if b.variable.data.ndim == 0 and b.leaf_key is not None]
+    if len(scalars) != 1 or result.values[target].ndim:
+        raise CellError("--plot needs one scalar input and a scalar target",
+                        hint=f"the cell has {len(scalars)} scalar inputs; choose one with --wrt")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CellError("--plot needs matplotlib", hint="pip install matplotlib") from None
+    name, binding = scalars[0]
+    x0 = float(binding.variable.data)
+    y0, slope = float(result.values[target]), float(result.grads.get(name, 0.0))
+    span = max(1.0, abs(x0)) * 0.5
+    xs = np.linspace(x0 - span, x0 + span, 61)
+    base = {b.leaf_key: np.array(b.variable.data) for _, b in inputs if b.leaf_key is not None}
+    ys = [_evaluate(program, namespace, target, {**base, binding.leaf_key: np.array(x)}) for x in xs]
+    figure, axes = plt.subplots(figsize=(5, 3.2), dpi=100)
+    axes.plot(xs, ys, label=f"{target}({name})")
+    axes.plot(xs, y0 + slope * (xs - x0), "--", label=f"tangent, slope d{target}/d{name} = {slope:.6g}")
+    axes.plot([x0], [y0], "o")
+    axes.set_xlabel(name)
+    axes.set_ylabel(target)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()

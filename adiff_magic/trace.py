@@ -37,6 +37,7 @@ class BackwardStep:
     function: str  # e.g. 'Square'
     output: str  # label of the function's output (e.g. 'y'), joined with ', ' for several
     lineno: Optional[int]  # the cell line that called the function
+    source: str  # that line's text
     gy: tuple  # incoming gradient(s), one per output
     rule: str  # the local rule, e.g. 'd/dx x² = 2x'
     flows: tuple  # a Flow per input
@@ -48,8 +49,9 @@ Labeller = Callable[[Variable], Optional[Label]]  # None: a literal constant, no
 class Tracer:
     """A backward hook that records one BackwardStep per function backward, in execution order."""
 
-    def __init__(self, label: Labeller) -> None:
+    def __init__(self, label: Labeller, line: Callable[[Optional[int]], str]) -> None:
         self.label = label
+        self.line = line  # lineno -> the cell's source line
         self.steps: list = []
 
     def __call__(self, func: Function, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
@@ -68,6 +70,7 @@ class Tracer:
                 function=type(func).__name__,
                 output=", ".join(label.name for label in out_labels),
                 lineno=out_labels[0].lineno if out_labels else None,
+                source=self.line(out_labels[0].lineno) if out_labels else "",
                 gy=tuple(_array(g) for g in gys),
                 rule=func.rule_text() or "(no rule given)",
                 flows=tuple(flows),
@@ -83,15 +86,21 @@ def _array(value: Any) -> np.ndarray:
 
 # ---------------------------------------------------------------- substituted local derivatives
 
-def _fmt(value: Any) -> str:
-    return np.format_float_positional(float(value), precision=16, trim="-")
+def fmt_number(value: Any) -> str:
+    """A float in its shortest exact form, without a trailing '.0'."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+_fmt = fmt_number
 
 
 def _unary(template: str, local: Callable[[float, float], float]) -> Callable:
     """A substitution for a one-input function: template over x and y, plus the local value."""
 
     def substitute(x: float, y: float) -> str:
-        return f"{template.format(x=_fmt(x), y=_fmt(y))} = {_fmt(local(x, y))}"
+        text, value = template.format(x=_fmt(x), y=_fmt(y)), _fmt(local(x, y))
+        return text if text == value else f"{text} = {value}"
 
     return substitute
 
@@ -101,19 +110,24 @@ _UNARY_SUBSTITUTIONS = {
     "Exp": _unary("e^{x}", lambda x, y: y),
     "Log": _unary("1/{x}", lambda x, y: 1 / x),
     "Sin": _unary("cos({x})", lambda x, y: np.cos(x)),
-    "Cos": _unary("−sin({x})", lambda x, y: -np.sin(x)),
+    "Cos": _unary("-sin({x})", lambda x, y: -np.sin(x)),
     "Tan": _unary("1 + {y}²", lambda x, y: 1 + y * y),
-    "Tanh": _unary("1 − {y}²", lambda x, y: 1 - y * y),
+    "Tanh": _unary("1 - {y}²", lambda x, y: 1 - y * y),
     "Sqrt": _unary("1/(2·{y})", lambda x, y: 0.5 / y),
-    "Sigmoid": _unary("{y}·(1 − {y})", lambda x, y: y * (1 - y)),
-    "Neg": _unary("−1", lambda x, y: -1.0),
+    "Sigmoid": _unary("{y}·(1 - {y})", lambda x, y: y * (1 - y)),
+    "Neg": _unary("-1", lambda x, y: -1.0),
 }
 
-_BINARY_SUBSTITUTIONS = {
+
+def _pow_substitution(func: Function, x: float) -> str:
+    c = func.c
+    return f"{_fmt(c)}·{_fmt(x)}^{_fmt(c - 1)} = {_fmt(c * x ** (c - 1))}"
+
+_BINARY_SUBSTITUTIONS = {  # (function, input index) -> the local derivative over a and b
     ("Add", 0): "1", ("Add", 1): "1",
-    ("Sub", 0): "1", ("Sub", 1): "−1",
+    ("Sub", 0): "1", ("Sub", 1): "-1",
     ("Mul", 0): "b = {b}", ("Mul", 1): "a = {a}",
-    ("Div", 0): "1/b = 1/{b}", ("Div", 1): "−a/b² = −{a}/{b}²",
+    ("Div", 0): "1/b = 1/{b}", ("Div", 1): "-a/b² = -{a}/{b}²",
 }
 
 
@@ -121,23 +135,25 @@ def local_derivative(func: Function, index: int, gy: Any, gx: Any) -> str:
     """The local derivative for input ``index`` with the numbers of this step substituted.
 
     Scalar steps only; for arrays the rule alone is shown. For functions without a template
-    (user-defined ones, Pow...) the local value is the ratio gx / gy.
+    (user-defined ones, Power...) the local value is the ratio gx / gy.
     """
     xs = [_scalar(x.data) for x in func.inputs]
     outputs = [ref() for ref in func.outputs]
     if None in xs or len(outputs) != 1 or outputs[0] is None or _scalar(outputs[0].data) is None:
         return ""
     name = type(func).__name__
+    if name == "Pow" and np.ndim(func.c) == 0:
+        return _pow_substitution(func, xs[0])
     if name in _UNARY_SUBSTITUTIONS and len(xs) == 1:
         return _UNARY_SUBSTITUTIONS[name](xs[0], _scalar(outputs[0].data))
-    template = _BINARY_SUBSTITUTIONS.get((name, index))
-    if template is not None and len(xs) == 2:
-        a, b = xs
-        value = _ratio(gx, gy)
-        text = template.format(a=_fmt(a), b=_fmt(b))
-        return text if value is None or text == _fmt(value) else f"{text} = {_fmt(value)}"
     value = _ratio(gx, gy)
-    return "" if value is None else _fmt(value)
+    template = _BINARY_SUBSTITUTIONS.get((name, index))
+    if template is None or len(xs) != 2:
+        return "" if value is None else _fmt(value)
+    text = template.format(a=_fmt(xs[0]), b=_fmt(xs[1]))
+    if value is None or text.rsplit(" = ", 1)[-1] == _fmt(value):
+        return text
+    return f"{text} = {_fmt(value)}"
 
 
 def _scalar(value: Any) -> Optional[float]:
