@@ -53,6 +53,7 @@ class Tracer:
         self.label = label
         self.line = line  # lineno -> the cell's source line
         self.steps: list = []
+        self.totals: dict = {}  # id(variable) -> its gradient so far
 
     def __call__(self, func: Function, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
         outputs = [ref() for ref in func.outputs]
@@ -60,10 +61,19 @@ class Tracer:
         out_labels = [label for label in out_labels if label is not None]
         flows = []
         for i, (x, gx, acc) in enumerate(zip(func.inputs, gxs, accumulated)):
+            if gx is None:
+                continue
+            # the running total after this flow: x.grad itself may already hold a later flow of
+            # this same step (y = a * a passes to a twice)
+            previous = self.totals.get(id(x))
+            if not acc:
+                total = _array(gx)
+            else:  # a gradient set before this backward started is only known as x.grad
+                total = previous + _array(gx) if previous is not None else _array(x.grad)
+            self.totals[id(x)] = total
             label = self.label(x)
-            if gx is not None and label is not None:
-                local = local_derivative(func, i, gys[0], gx)
-                flows.append(Flow(label.name, local, _array(gx), acc, _array(x.grad)))
+            if label is not None:
+                flows.append(Flow(label.name, local_derivative(func, i, gys[0], gx), _array(gx), acc, total))
         self.steps.append(
             BackwardStep(
                 index=len(self.steps) + 1,

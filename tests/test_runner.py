@@ -1,0 +1,130 @@
+"""Tests for adiff_magic.runner: Program + namespace -> GradResult, the namespace only read."""
+import math
+
+import numpy as np
+import pytest
+
+from adiff_magic.parser import CellError, parse
+from adiff_magic.result import View
+from adiff_magic.runner import GRAPH_LIMIT, Options, run
+from engine import Function, Variable
+
+SEED = "x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"
+
+
+def run_cell(source: str, namespace=None, **options):
+    return run(parse(source), namespace if namespace is not None else {}, Options(**options))
+
+
+def test_seed_values_and_gradients_by_name():
+    result, scope = run_cell(SEED)
+    assert result.target == "y"
+    assert [row.name for row in result.rows] == ["x", "a", "b", "y"]
+    expected = {"x": 3.297442541400256, "a": 3.297442541400256, "b": 2.568050833375483, "y": 1.0}
+    for name, grad in expected.items():
+        assert math.isclose(float(result.grads[name]), grad, rel_tol=1e-12)
+    assert math.isclose(float(result.values["y"]), 1.648721270700128, rel_tol=1e-12)
+    assert isinstance(scope["x"], Variable) and scope["x"].name == "x"
+    assert [row.is_input for row in result.rows] == [True, False, False, False]
+
+
+def test_the_namespace_is_read_not_written():
+    namespace = {"x0": 2.0}
+    result, scope = run_cell("y = x0 * x0\n", namespace)
+    assert namespace == {"x0": 2.0}
+    assert float(result.grads["x0"]) == 4.0 and result.rows[0].expression == "notebook"
+
+
+def test_a_variable_from_an_earlier_cell_is_a_fresh_input():
+    old = Variable(3.0)
+    old_y = old * old
+    old_y.backward()
+    result, _ = run_cell("y = old * 2\n", {"old": old})
+    assert float(result.grads["old"]) == 2.0 and float(old.grad) == 6.0  # the earlier graph is untouched
+
+
+def test_an_alias_is_not_a_second_input():
+    result, _ = run_cell("x = 0.5\ny = x\nz = y * y\n")
+    assert [(row.name, row.is_input) for row in result.rows] == [("x", True), ("y", False), ("z", False)]
+    assert float(result.grads["x"]) == 1.0
+
+
+def test_a_name_rebound_in_a_loop_is_labelled_by_its_binding():
+    result, _ = run_cell("x = 2.0\ny = x\nfor k in range(3):\n    y = y * x\n")
+    assert [row.name for row in result.rows] == ["x", "y"]
+    assert float(result.grads["x"]) == 4 * 2.0 ** 3  # y = x⁴
+    assert [step.output for step in result.steps] == ["y", "y#3", "y#2"]
+
+
+def test_order_two_gives_the_second_derivative_and_keeps_first_order_grads():
+    result, scope = run_cell("x = 2.0\ny = x**4 - 2*x**2\n", order=3)
+    assert result.derivatives == {"x": [24.0, 44.0, 48.0]}  # 4x³−4x, 12x²−4, 24x
+    assert float(scope["x"].grad) == 24.0
+
+
+def test_check_agrees_for_engine_functions():
+    result, _ = run_cell(SEED, check=True)
+    assert result.check["x"] < 1e-8
+    assert math.isclose(float(result.numerical["x"]), 3.2974425414, rel_tol=1e-8)
+
+
+class WrongSquare(Function):
+    def forward(self, x):
+        return x ** 2
+
+    def backward(self, gy):
+        return 3 * self.input.data * gy  # should be 2x
+
+
+def test_check_flags_a_wrong_backward():
+    result, _ = run_cell("x = 1.5\ny = WrongSquare()(x)\n", {"WrongSquare": WrongSquare}, check=True)
+    assert math.isclose(result.check["x"], 1.5 / 4.5, rel_tol=1e-6)  # |4.5 − 3| / 4.5
+    assert result.check["x"] > result.check_tolerance
+
+
+def test_wrt_keeps_only_the_named_inputs():
+    result, _ = run_cell("x = 1.0\nw = 2.0\ny = x * w\n", wrt=("w",))
+    assert [row.name for row in result.rows] == ["w", "y"]
+    with pytest.raises(CellError, match="'q' is not an input.*x, w"):
+        run_cell("x = 1.0\nw = 2.0\ny = x * w\n", wrt=("q",))
+
+
+def test_non_scalar_target_is_seeded_with_ones_and_says_so():
+    result, _ = run_cell("x = np.array([1.0, 2.0])\ny = x * x\n", {"np": np})
+    np.testing.assert_array_equal(result.grads["x"], [2.0, 4.0])
+    assert any("seeded with ones" in note for note in result.notes)
+
+
+def test_nan_is_shown_and_flagged():
+    result, _ = run_cell("x = -1.0\ny = log(x)\n")
+    assert math.isnan(float(result.values["y"]))
+    assert any("nan or inf" in note and "y" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("x = 0.5\ny = np.sin(2.0)\n", "'y' does not depend on any input"),
+    ("x = 'a'\ny = sin(x)\n", "line 2: 'x' is a str"),
+    ("x = np.ones(3)\nw = np.ones(2)\ny = x * w\n", "line 3: ValueError"),
+    ("x = 0.5\ny = np.exp(sin(x))\n", "line 2: a numpy function was given an engine Variable"),
+])
+def test_errors_are_cell_errors_with_lines(source, message):
+    with pytest.raises(CellError, match=message):
+        run_cell(source, {"np": np})
+
+
+def test_unknown_target():
+    with pytest.raises(CellError, match="unknown --target 'z'"):
+        run_cell(SEED, target="z")
+
+
+def test_graph_lists_every_function_and_variable():
+    result, _ = run_cell(SEED, view=View(graph=True))
+    nodes, edges = result.graph
+    assert sorted(n[2] for n in nodes if n[1] == "function") == ["Exp", "Square", "Square"]
+    assert len(edges) == 6
+
+
+def test_large_graph_is_cut_and_says_so():
+    result, _ = run_cell("x = 0.5\ny = x\nfor k in range(100):\n    y = sin(y)\n", view=View(graph=True))
+    assert sum(n[1] == "function" for n in result.graph[0]) == GRAPH_LIMIT
+    assert any(f"{GRAPH_LIMIT} functions nearest the target out of 100" in note for note in result.notes)
