@@ -69,6 +69,9 @@ class GradMagics(Magics):
             result, scope = run(program, namespace, options)
         except CellError as error:
             raise UsageError(str(error)) from None
+        except Exception as error:  # a bug of ours: still one paragraph, and the notebook unchanged
+            raise UsageError(f"internal error in adiff-magic ({type(error).__name__}: {error}); "
+                             "the notebook was not changed. Please report this cell.") from None
         for name in program.assigned:  # only now, after everything succeeded
             if name in scope:
                 namespace[name] = scope[name]

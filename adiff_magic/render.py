@@ -23,17 +23,20 @@ WORDS = {
     "en": {
         "value": "value", "grad": "d{t}/d(name)", "line": "line", "made by": "made by",
         "trace": "backward trace: {n} steps, in the order the engine ran them",
+        "legend": "each step: 1. take the function that made the variable (its creator), "
+                  "2. take the function's input, 3. call the function's backward",
         "function": "function", "incoming": "incoming", "rule": "rule", "local": "local",
-        "passes": "passes", "notebook": "from the notebook", "input": "input",
+        "input": "input", "notebook": "from the notebook",
         "more": "… {n} more steps not shown (all are in result.steps) …",
         "no path": "— ({t} does not depend on it)",
     },
     "ko": {
         "value": "값 value", "grad": "d{t}/d(name)", "line": "줄 line", "made by": "만든 식 made by",
         "trace": "역전파 기록 backward trace: {n}단계 steps, 엔진이 실행한 순서 in the order the engine ran them",
-        "function": "1. 함수 function", "incoming": "들어온 기울기 incoming", "rule": "국소 규칙 rule",
-        "local": "대입 local", "passes": "3. 입력에 전달 passes", "notebook": "노트북에서 from the notebook",
-        "input": "2. 입력 input",
+        "legend": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (input)  "
+                  "3. 함수의 backward 메서드를 호출한다 (backward)",
+        "function": "함수 function", "incoming": "들어온 기울기 incoming", "rule": "국소 규칙 rule",
+        "local": "대입 local", "input": "입력 input", "notebook": "노트북에서 from the notebook",
         "more": "… {n}단계 생략 more steps not shown (result.steps에 모두 있음) …",
         "no path": "— ({t}와 무관 does not depend on it)",
     },
@@ -164,7 +167,7 @@ def _flow_text(flow: "Flow", gy: str, words: dict) -> str:
 
 def _text_trace(result: "GradResult", words: dict) -> str:
     steps, hidden = _shown_steps(result.steps)
-    lines = [words["trace"].format(n=len(result.steps))]
+    lines = [words["trace"].format(n=len(result.steps)), words["legend"]]
     for i, step in enumerate(steps):
         if hidden and i == TRACE_HEAD:
             lines.append("  " + words["more"].format(n=hidden))
@@ -217,7 +220,8 @@ def _html_trace(result: "GradResult", words: dict) -> str:
         items.append(f'<li value="{step.index}"><b>{_e(step.function)}.backward</b>'
                      f'<table class="adiff-step">{rows}</table></li>')
     title = _e(words["trace"].format(n=len(result.steps)))
-    return f'<details open class="adiff-trace"><summary>{title}</summary><ol>{"".join(items)}</ol></details>'
+    legend = f'<p class="adiff-legend">{_e(words["legend"])}</p>'
+    return f'<details open class="adiff-trace"><summary>{title}</summary>{legend}<ol>{"".join(items)}</ol></details>'
 
 
 # ================================================================ mime bundle

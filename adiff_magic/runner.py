@@ -131,8 +131,11 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
                      f"so each gradient is that of sum({target_name})")
     tracer = Tracer(_labeller(recorder, labelled), program.line)
     target.grad = None
-    with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
-        target.backward(retain_grad=True, hook=tracer)
+    try:
+        with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
+            target.backward(retain_grad=True, hook=tracer)
+    except Exception as error:  # noqa: BLE001 - e.g. a user Function whose backward fails
+        raise backward_error(program, error, tracer.label) from error
     rows = tuple(_row(binding, label) for binding, label in rows_by_var)
     inputs = [(label.name, binding) for binding, label in rows_by_var if binding.is_input]
     result = GradResult(
@@ -197,6 +200,28 @@ def cell_error(program: Program, error: BaseException, non_numbers: Optional[dic
     if isinstance(error, RecursionError):
         return CellError("RecursionError: the code recursed too deeply", lineno, line)
     return CellError(f"{type(error).__name__}: {message}", lineno, line)
+
+
+def backward_error(program: Program, error: BaseException, label: Any) -> CellError:
+    """The CellError for a failure inside backward, at the line of the function whose backward failed."""
+    func = _failing_function(error)
+    outputs = [ref() for ref in func.outputs] if func is not None else []
+    labels = [label(y) for y in outputs if y is not None]
+    lineno = next((shown.lineno for shown in labels if shown is not None), None)
+    name = f"{type(func).__name__}.backward" if func is not None else "backward"
+    return CellError(f"{name} failed: {type(error).__name__}: {error}", lineno, program.line(lineno))
+
+
+def _failing_function(error: BaseException) -> Optional[Any]:
+    """The Function the engine's backward loop was running when ``error`` was raised."""
+    found = None
+    tb = error.__traceback__
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("func")
+        if tb.tb_frame.f_code.co_name == "backward" and hasattr(candidate, "outputs"):
+            found = candidate
+        tb = tb.tb_next
+    return found
 
 
 def _non_number_on_line(line: str, non_numbers: dict) -> Optional[tuple]:

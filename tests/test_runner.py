@@ -128,3 +128,28 @@ def test_large_graph_is_cut_and_says_so():
     result, _ = run_cell("x = 0.5\ny = x\nfor k in range(100):\n    y = sin(y)\n", view=View(graph=True))
     assert sum(n[1] == "function" for n in result.graph[0]) == GRAPH_LIMIT
     assert any(f"{GRAPH_LIMIT} functions nearest the target out of 100" in note for note in result.notes)
+
+
+class FailingBackward(Function):
+    def forward(self, x):
+        return x * 1.0
+
+    def backward(self, gy):
+        raise ZeroDivisionError("deliberate")
+
+
+def test_a_failing_user_backward_names_the_function_and_line():
+    with pytest.raises(CellError, match=r"^line 2: FailingBackward.backward failed: ZeroDivisionError: deliberate"):
+        run_cell("x = 1.0\ny = FailingBackward()(x)\n", {"FailingBackward": FailingBackward})
+
+
+def test_plot_draws_a_png_for_one_scalar_input():
+    pytest.importorskip("matplotlib")
+    result, _ = run_cell(SEED, plot=True)
+    assert result.plot_png.startswith(b"\x89PNG")
+
+
+def test_plot_refuses_two_inputs():
+    pytest.importorskip("matplotlib")
+    with pytest.raises(CellError, match="--plot needs one scalar input"):
+        run_cell("x = 1.0\nw = 2.0\ny = x * w\n", plot=True)

@@ -1,0 +1,36 @@
+"""%%grad in a real notebook kernel (ipykernel driven by nbclient): the front end gets HTML and text."""
+import nbformat
+from nbclient import NotebookClient
+
+SEED_CELL = "%%grad\nx = 0.5\na = square(x)\nb = exp(a)\ny = square(b)"
+
+
+def execute(*sources: str) -> list:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+    return notebook.cells
+
+
+def test_grad_cell_in_a_kernel_gives_html_text_and_bound_names():
+    cells = execute("%load_ext adiff_magic", SEED_CELL, "print(x.grad)", "%%grad --graph\nx = 2.0\ny = x * x")
+    (result,) = [o for o in cells[1].outputs if o.output_type == "execute_result"]
+    assert "<table" in result.data["text/html"] and "3.297442541400256" in result.data["text/html"]
+    assert "3.297442541400256" in result.data["text/plain"]
+    assert cells[2].outputs[0].text == "3.297442541400256\n"
+    kinds = [set(o.get("data", {})) for o in cells[3].outputs]
+    assert {"text/vnd.mermaid", "text/plain"} in kinds
+
+
+def test_an_error_in_a_kernel_is_one_usage_error_without_traceback():
+    # IPython shows a UsageError as one stderr paragraph; the kernel still reports the cell as
+    # failed, so nbclient stops unless the cell is tagged raises-exception
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext adiff_magic"),
+        nbformat.v4.new_code_cell("%%grad\nx = 0.5\nb = sqaure(x)", metadata={"tags": ["raises-exception"]}),
+        nbformat.v4.new_code_cell("print('x' in dir())"),
+    ])
+    NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+    (error,) = notebook.cells[1].outputs
+    assert error.output_type == "stream" and error.name == "stderr"
+    assert error.text == "UsageError: line 2: unknown function 'sqaure' (did you mean 'square'?)\n    b = sqaure(x)\n"
+    assert notebook.cells[2].outputs[0].text == "False\n"  # the failed cell bound nothing
