@@ -243,14 +243,17 @@ class Function:
             if not isinstance(x, Variable):
                 inputs = tuple([as_variable(v) for v in inputs])
                 break
-        if len(inputs) == 1:  # the common case, kept free of loops
-            ys = self.forward(inputs[0].data)
-            generation = inputs[0].generation
-        elif inputs:
-            ys = self.forward(*[x.data for x in inputs])
-            generation = builtins.max([x.generation for x in inputs])
-        else:
-            raise TypeError(f"{type(self).__name__} was called with no inputs")
+        try:
+            if len(inputs) == 1:  # the common case, kept free of loops
+                ys = self.forward(inputs[0].data)
+                generation = inputs[0].generation
+            elif inputs:
+                ys = self.forward(*[x.data for x in inputs])
+                generation = builtins.max([x.generation for x in inputs])
+            else:
+                raise TypeError(f"{type(self).__name__} was called with no inputs")
+        except (ValueError, TypeError) as error:
+            raise _named_error(self, inputs, error) from error
         if type(ys) is not tuple:
             # _new_output inlined: this is the hottest line of the forward pass
             output = Variable.__new__(Variable)
@@ -334,6 +337,16 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _named_error(func: Function, inputs: tuple, error: Exception) -> Exception:
+    """``error`` again, its message prefixed with the function and the input shapes."""
+    name = type(func).__name__
+    if str(error).startswith(name):
+        return error
+    shapes = ", ".join(str(x.data.shape) for x in inputs)
+    kind = ValueError if isinstance(error, ValueError) else TypeError  # numpy's subclasses take other arguments
+    return kind(f"{name} of shapes {shapes}: {error}")
 
 
 def _new_output(func: Function, y: Any, generation: int) -> Variable:
