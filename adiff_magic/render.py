@@ -22,7 +22,7 @@ ARRAY_ITEMS = 6  # arrays with more elements are summarised numpy-style, and say
 WORDS = {
     "en": {
         "value": "value", "grad": "d{t}/d(name)", "line": "line", "made by": "made by",
-        "trace": "backward trace: {n} steps, in the order the engine ran them",
+        "trace": "backward trace: {n} step(s), in the order the engine ran them",
         "legend": "each step: 1. take the function that made the variable (its creator), "
                   "2. take the function's input, 3. call the function's backward",
         "function": "function", "incoming": "incoming", "rule": "rule", "local": "local",
@@ -59,6 +59,12 @@ def fmt_array(value: Any) -> str:
     return f"{' '.join(body.split())} shape {array.shape}, summarised"
 
 
+def short(text: str, limit: int = 40) -> str:
+    """Source text on one line, cut with '…' past ``limit`` characters (the cell has it whole)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 # ================================================================ text
 
 
@@ -82,7 +88,7 @@ def _table_rows(result: "GradResult", words: dict) -> tuple:
     for row in result.rows:
         grad = fmt_array(row.grad) if row.grad is not None else words["no path"].format(t=result.target)
         line = str(row.lineno) if row.lineno is not None else "—"
-        made = row.expression if row.lineno is not None else words["notebook"]
+        made = short(row.expression) if row.lineno is not None else words["notebook"]
         cells = [row.name, line, made, fmt_array(row.value), grad]
         cells += [column(row) for _, column in extra]
         body.append(cells)
@@ -138,12 +144,13 @@ def _shown_steps(steps: tuple) -> tuple:
 
 def ref(label: str) -> str:
     """A label usable before '.grad' or after 'd': names as they are, expressions in parentheses."""
+    label = short(label)
     return label if label.isidentifier() else f"({label})"
 
 
 def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
     """The (key, text) lines of one step, shared by the text and HTML renderings."""
-    where = f"  ({words['line']} {step.lineno}: {step.source.strip()})" if step.lineno is not None else ""
+    where = f"  ({words['line']} {step.lineno}: {short(step.source, 60)})" if step.lineno is not None else ""
     gy = ", ".join(fmt_array(g) for g in step.gy)
     lines = [
         (words["function"], f"{ref(step.output)}.creator = {step.function}{where}"),
@@ -161,8 +168,8 @@ def _flow_text(flow: "Flow", gy: str, words: dict) -> str:
     product = f"{gy} × {flow.local.rsplit(' = ', 1)[-1]} = " if flow.local and flow.grad.ndim == 0 else ""
     passed = product + fmt_array(flow.grad)
     if flow.accumulated:
-        return f"{flow.input}: {local}{name}.grad += {passed}  → {fmt_array(flow.total)}"
-    return f"{flow.input}: {local}{name}.grad = {passed}"
+        return f"{short(flow.input)}: {local}{name}.grad += {passed}  → {fmt_array(flow.total)}"
+    return f"{short(flow.input)}: {local}{name}.grad = {passed}"
 
 
 def _text_trace(result: "GradResult", words: dict) -> str:

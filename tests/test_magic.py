@@ -1,0 +1,699 @@
+"""The %%grad cell magic, end to end, in a real IPython shell.
+
+Every expected number comes from an independent source: the seed notebook's values, hand
+derivations, or formulas and central differences written here with the math module and numpy.
+"""
+from __future__ import annotations
+
+import math
+import os
+import base64
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets.config import Config
+
+from engine import Variable
+
+# The seed notebook's numbers for x = 0.5, a = x², b = e^a, y = b².
+SEED_Y = 1.648721270700128
+SEED_DX = 3.297442541400256  # 2·e^0.5
+SEED_DA = 3.297442541400256
+SEED_DB = 2.568050833375483
+
+SEED_CELL = """\
+x = 0.5
+a = square(x)
+b = exp(a)
+y = square(b)
+"""
+
+# What a user must never see in an error: a traceback or the package's own files.
+LEAKS = ("Traceback", "engine/", "engine\\", "adiff_magic/", "adiff_magic\\", "core.py", "runner.py",
+         "site-packages", 'File "')
+
+# IPython's own bookkeeping names, which change with every cell.
+BOOKKEEPING = re.compile(r"^(_|__|___|_i|_ii|_iii|_ih|_oh|_dh|In|Out|_i\d+|_\d+|_exit_code)$")
+
+
+# ================================================================ fixtures and helpers
+
+
+@pytest.fixture(scope="module")
+def shell():
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    ip = InteractiveShell.instance(config=config)
+    ip.run_line_magic("load_ext", "adiff_magic")
+    yield ip
+
+
+@pytest.fixture
+def ip(shell):
+    """The shell with a fresh namespace for each test."""
+    shell.reset()
+    yield shell
+    shell.reset()
+
+
+def grad(ip, cell, line=""):
+    """Run a %%grad cell and return its GradResult (or None)."""
+    return ip.run_cell_magic("grad", line, textwrap.dedent(cell))
+
+
+def run(ip, source):
+    """Run a cell as a user would; return (ExecutionResult, captured stdout/stderr/displays)."""
+    with capture_output() as captured:
+        result = ip.run_cell(textwrap.dedent(source), store_history=True)
+    return result, captured
+
+
+def magic_cell(line, cell):
+    return f"%%grad {line}\n{textwrap.dedent(cell)}"
+
+
+def snapshot(ip):
+    """The user's names and the identity of what each holds, without IPython's bookkeeping."""
+    return {name: id(value) for name, value in ip.user_ns.items() if not BOOKKEEPING.match(name)}
+
+
+def table_lines(text):
+    """The text rendering's table: the lines before the first blank line."""
+    return text.split("\n\n")[0].splitlines()
+
+
+def assert_no_leaks(text):
+    for leak in LEAKS:
+        assert leak not in text, f"{leak!r} leaked into the output:\n{text}"
+
+
+def close(actual, expected, rel=1e-12):
+    return np.allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float), rtol=rel, atol=0)
+
+
+# ================================================================ the seed chain
+
+
+def test_seed_chain_values_and_gradients(ip):
+    result = grad(ip, SEED_CELL)
+    assert result.target == "y"
+    assert [row.name for row in result.rows] == ["x", "a", "b", "y"]
+    assert float(result.values["x"]) == 0.5
+    assert float(result.values["a"]) == 0.25
+    assert float(result.values["b"]) == pytest.approx(math.exp(0.25), rel=1e-15)
+    assert float(result.values["y"]) == pytest.approx(SEED_Y, rel=1e-15)
+    assert float(result.grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
+    assert float(result.grads["x"]) == pytest.approx(2 * math.exp(0.5), rel=1e-15)
+    assert float(result.grads["a"]) == pytest.approx(SEED_DA, rel=1e-15)
+    assert float(result.grads["b"]) == pytest.approx(SEED_DB, rel=1e-15)
+    assert float(result.grads["y"]) == 1.0
+    inputs = [row.name for row in result.rows if row.is_input]
+    assert inputs == ["x"]
+    assert [row.lineno for row in result.rows] == [1, 2, 3, 4]
+    assert [row.expression for row in result.rows] == ["0.5", "square(x)", "exp(a)", "square(b)"]
+
+
+def test_seed_chain_table_text_is_aligned_with_exact_numbers(ip):
+    text = repr(grad(ip, SEED_CELL))
+    lines = table_lines(text)
+    assert len(lines) == 5  # header + x, a, b, y
+    header, rows = lines[0], dict((line.split()[0], line) for line in lines[1:])
+    assert "dy/d(name)" in header
+    assert rows["x"].split()[-1] == "3.297442541400256"
+    assert rows["a"].split()[-1] == "3.297442541400256"
+    assert rows["b"].split()[-1] == "2.568050833375483"
+    assert rows["y"].split()[-2:] == ["1.648721270700128", "1"]
+    # aligned: each column starts at the same place in every line
+    grad_column = header.index("dy/d(name)")
+    assert all(row.rfind(row.split()[-1]) == grad_column for row in rows.values())
+    made_by = header.index("made by")
+    assert rows["a"].index("square(x)") == made_by == rows["b"].index("exp(a)")
+
+
+def test_seed_chain_steps(ip):
+    result = grad(ip, SEED_CELL)
+    steps = result.steps
+    assert [s.index for s in steps] == [1, 2, 3]
+    assert [s.function for s in steps] == ["Square", "Exp", "Square"]
+    assert [s.output for s in steps] == ["y", "b", "a"]
+    assert [s.lineno for s in steps] == [4, 3, 2]
+    assert [s.source.strip() for s in steps] == ["y = square(b)", "b = exp(a)", "a = square(x)"]
+    assert all(s.rule for s in steps)
+    assert [float(s.gy[0]) for s in steps] == pytest.approx([1.0, SEED_DB, SEED_DA], rel=1e-15)
+    flows = [s.flows for s in steps]
+    assert [len(f) for f in flows] == [1, 1, 1]
+    assert [f[0].input for f in flows] == ["b", "a", "x"]
+    assert [float(f[0].grad) for f in flows] == pytest.approx([SEED_DB, SEED_DA, SEED_DX], rel=1e-15)
+    assert [float(f[0].total) for f in flows] == pytest.approx([SEED_DB, SEED_DA, SEED_DX], rel=1e-15)
+    assert not any(f[0].accumulated for f in flows)
+    # local derivatives: 2b, e^a, 2x
+    local = [f[0].local for f in flows]
+    assert local[2].endswith("= 1")  # 2·0.5
+    text = repr(result)
+    assert "backward trace: 3 steps" in text
+    assert "x.grad = 3.297442541400256 × 1 = 3.297442541400256" in text
+
+
+def test_seed_chain_binds_variables_in_the_notebook(ip):
+    _, captured = run(ip, "%%grad\n" + SEED_CELL)
+    assert "3.297442541400256" in captured.stdout
+    for name in "xaby":
+        assert isinstance(ip.user_ns[name], Variable)
+    assert float(ip.user_ns["b"].grad) == pytest.approx(SEED_DB, rel=1e-15)
+    _, captured = run(ip, "print(x.grad)")
+    assert captured.stdout == "3.297442541400256\n"
+    assert captured.stderr == ""
+
+
+def test_nested_calls_are_labelled_with_their_source(ip):
+    result = grad(ip, "x = 0.5\ny = square(exp(square(x)))\n")
+    assert float(result.grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
+    assert [s.function for s in result.steps] == ["Square", "Exp", "Square"]
+    assert [s.output for s in result.steps] == ["y", "exp(square(x))", "square(x)"]
+    assert [float(s.gy[0]) for s in result.steps] == pytest.approx([1.0, SEED_DB, SEED_DA], rel=1e-15)
+    assert all(s.lineno == 2 for s in result.steps)
+    text = repr(result)
+    assert "exp(square(x))" in text
+    assert "dy/d(exp(square(x))) = 2.568050833375483" in text
+
+
+def test_the_seed_notebooks_cell_verbatim(ip):
+    run(ip, "import numpy as np")
+    cell = """\
+    A = Square()
+    B = Exp()
+    C = Square()
+
+    x = Variable(np.array(0.5))
+    a = A(x)
+    b = B(a)
+    y = C(b)
+    """
+    result = grad(ip, cell)
+    assert result.target == "y"
+    assert float(result.grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
+    assert float(result.grads["b"]) == pytest.approx(SEED_DB, rel=1e-15)
+    assert float(result.values["y"]) == pytest.approx(SEED_Y, rel=1e-15)
+    assert [s.output for s in result.steps] == ["y", "b", "a"]
+    assert type(ip.user_ns["A"]).__name__ == "Square"
+    assert ip.user_ns["y"].creator is ip.user_ns["C"]
+    _, captured = run(ip, "print(x.grad)")
+    assert captured.stdout == "3.297442541400256\n"
+
+
+# ================================================================ operators, broadcasting, loops
+
+
+def goldstein_price(x, y):
+    return ((1 + (x + y + 1) ** 2 * (19 - 14 * x + 3 * x ** 2 - 14 * y + 6 * x * y + 3 * y ** 2))
+            * (30 + (2 * x - 3 * y) ** 2 * (18 - 32 * x + 12 * x ** 2 + 48 * y - 36 * x * y + 27 * y ** 2)))
+
+
+GOLDSTEIN_PRICE_CELL = """\
+x = {x}
+y = {y}
+z = (1 + (x + y + 1)**2 * (19 - 14*x + 3*x**2 - 14*y + 6*x*y + 3*y**2)) * (30 + (2*x - 3*y)**2 * (18 - 32*x + 12*x**2 + 48*y - 36*x*y + 27*y**2))
+"""
+
+
+@pytest.mark.parametrize("x, y", [(1.0, 1.0), (0.5, -0.3), (-1.2, 0.7)])
+def test_goldstein_price_with_operators(ip, x, y):
+    result = grad(ip, GOLDSTEIN_PRICE_CELL.format(x=x, y=y))
+    h = 1e-6
+    dx = (goldstein_price(x + h, y) - goldstein_price(x - h, y)) / (2 * h)
+    dy = (goldstein_price(x, y + h) - goldstein_price(x, y - h)) / (2 * h)
+    assert float(result.values["z"]) == pytest.approx(goldstein_price(x, y), rel=1e-12)
+    assert float(result.grads["x"]) == pytest.approx(dx, rel=1e-6)
+    assert float(result.grads["y"]) == pytest.approx(dy, rel=1e-6)
+    if (x, y) == (1.0, 1.0):  # the book's values: f = 28 · 67, gradient (-5376, 8064)
+        assert float(result.values["z"]) == 1876.0
+        assert float(result.grads["x"]) == pytest.approx(-5376.0, rel=1e-12)
+        assert float(result.grads["y"]) == pytest.approx(8064.0, rel=1e-12)
+
+
+def test_sphere(ip):
+    result = grad(ip, "x = 1.0\ny = 1.0\nz = x**2 + y**2\n")
+    assert float(result.grads["x"]) == 2.0
+    assert float(result.grads["y"]) == 2.0
+
+
+def test_broadcasting_an_array_and_a_scalar(ip):
+    result = grad(ip, """\
+    x = np.array([1.0, 2.0, 3.0])
+    c = 2.0
+    y = x * c + c
+    """)
+    assert result.grads["x"].shape == (3,)
+    assert result.grads["c"].shape == ()
+    assert close(result.values["y"], [4.0, 6.0, 8.0])
+    assert close(result.grads["x"], [2.0, 2.0, 2.0])  # d sum(x·c + c)/dx = c
+    assert close(result.grads["c"], 9.0)  # sum(x) + 3
+    assert ip.user_ns["x"].grad.shape == (3,)
+    assert np.shape(ip.user_ns["c"].grad) == ()
+
+
+def test_broadcasting_a_matrix_and_a_row(ip):
+    result = grad(ip, """\
+    W = np.arange(6.0).reshape(2, 3)
+    b = np.array([1.0, 2.0, 3.0])
+    y = sum(W * b)
+    """)
+    assert result.grads["W"].shape == (2, 3)
+    assert result.grads["b"].shape == (3,)
+    assert close(result.values["y"], 0 * 1 + 1 * 2 + 2 * 3 + 3 * 1 + 4 * 2 + 5 * 3)
+    assert close(result.grads["W"], [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    assert close(result.grads["b"], [3.0, 5.0, 7.0])  # column sums of W
+
+
+def test_taylor_series_loop(ip):
+    run(ip, "import math")
+    x0, terms = 0.7, 6
+    result = grad(ip, f"""\
+    x = {x0}
+    y = 0.0
+    for i in range({terms}):
+        c = (-1) ** i / math.factorial(2 * i + 1)
+        t = c * x ** (2 * i + 1)
+        y = y + t
+    """)
+    assert result.target == "y"  # the last name assigned in the cell
+    value = sum((-1) ** i * x0 ** (2 * i + 1) / math.factorial(2 * i + 1) for i in range(terms))
+    # the derivative of the same truncated polynomial, by hand: each term's power rule
+    derivative = sum((-1) ** i * (2 * i + 1) * x0 ** (2 * i) / math.factorial(2 * i + 1) for i in range(terms))
+    assert float(result.values["y"]) == pytest.approx(value, rel=1e-12)
+    assert float(result.grads["x"]) == pytest.approx(derivative, rel=1e-12)
+    assert float(result.grads["x"]) == pytest.approx(math.cos(x0), abs=1e-9)
+    assert float(ip.user_ns["x"].grad) == pytest.approx(derivative, rel=1e-12)
+    assert ip.user_ns["i"] == terms - 1
+
+
+def test_the_target_is_the_last_assignment_not_the_last_statement(ip):
+    execution, captured = run(ip, "%%grad\nx = 3.0\ny = square(x)\nz = x * 2.0\nprint('z is', z.data)\nz\n")
+    assert execution.success, captured.stderr
+    assert "z is 6.0" in captured.stdout
+    assert execution.result.target == "z"
+    assert float(execution.result.grads["x"]) == 2.0
+
+
+# ================================================================ the notebook's own names
+
+
+USER_CUBE = """\
+from engine import Function
+
+class Cube(Function):
+    def forward(self, x):
+        return x ** 3
+
+    def backward(self, gy):
+        x = self.input.data
+        return {factor} * x ** 2 * gy
+"""
+
+
+def test_user_function_subclass_from_an_earlier_cell(ip):
+    run(ip, "import numpy as np")
+    run(ip, USER_CUBE.format(factor=3))
+    result = grad(ip, "x = 2.0\nf = Cube()\ny = f(x)\n")
+    assert float(result.values["y"]) == 8.0
+    assert float(result.grads["x"]) == 12.0  # 3x²
+    assert [s.function for s in result.steps] == ["Cube"]
+    assert result.steps[0].output == "y"
+    assert float(ip.user_ns["x"].grad) == 12.0
+
+
+def test_notebook_square_takes_precedence_over_the_engines(ip):
+    run(ip, "def square(v):\n    return v * v + v\n")
+    result = grad(ip, "x = 3.0\ny = square(x)\n")
+    assert float(result.values["y"]) == 12.0  # 3² + 3, not 9
+    assert float(result.grads["x"]) == 7.0  # 2x + 1, not 6
+    assert "Square" not in [s.function for s in result.steps]
+
+
+def test_numbers_from_the_notebook_are_inputs_but_are_not_rebound(ip):
+    run(ip, "w = 3.0")
+    w = ip.user_ns["w"]
+    result = grad(ip, "y = w * w + 1.0\n")
+    assert float(result.values["y"]) == 10.0
+    assert float(result.grads["w"]) == 6.0
+    row = next(row for row in result.rows if row.name == "w")
+    assert row.is_input and row.lineno is None
+    assert "from the notebook" in repr(result)
+    assert ip.user_ns["w"] is w
+    assert isinstance(ip.user_ns["y"], Variable)
+
+
+# ================================================================ options
+
+
+def test_order_2_and_3(ip):
+    result = grad(ip, "x = 2.0\ny = x**4 - 2*x**2\n", "--order 3")
+    # y' = 4x³ - 4x = 24, y'' = 12x² - 4 = 44, y''' = 24x = 48
+    assert float(result.grads["x"]) == 24.0
+    assert result.derivatives["x"] == pytest.approx([24.0, 44.0, 48.0], rel=1e-12)
+    assert float(ip.user_ns["x"].grad) == 24.0  # the name keeps its first derivative
+    header = table_lines(repr(result))[0]
+    assert "d²y/d(name)²" in header and "d³y/d(name)³" in header
+    x_row = next(line for line in table_lines(repr(result)) if line.startswith("x "))
+    assert x_row.split()[-3:] == ["24", "44", "48"]
+
+
+def test_order_2(ip):
+    result = grad(ip, "x = 2.0\ny = x**4 - 2*x**2\n", "--order 2")
+    assert result.derivatives["x"] == pytest.approx([24.0, 44.0], rel=1e-12)
+
+
+def test_check_agrees_on_the_seed_chain(ip):
+    result = grad(ip, SEED_CELL, "--check")
+    assert result.check["x"] < 1e-6
+    assert float(result.numerical["x"]) == pytest.approx(SEED_DX, rel=1e-6)
+    text = repr(result)
+    header = table_lines(text)[0]
+    assert "central difference" in header and "rel. error" in header
+    assert "✓" in text
+    assert "MISMATCH" not in text
+
+
+def test_check_flags_a_wrong_user_function(ip):
+    run(ip, "import numpy as np")
+    run(ip, USER_CUBE.format(factor=2))  # d/dx x³ is 3x², not 2x²
+    result = grad(ip, "x = 2.0\ny = Cube()(x)\n", "--check")
+    assert float(result.grads["x"]) == 8.0
+    assert float(result.numerical["x"]) == pytest.approx(12.0, rel=1e-6)
+    assert result.check["x"] > result.check_tolerance
+    x_row = next(line for line in table_lines(repr(result)) if line.startswith("x "))
+    assert "MISMATCH" in x_row
+    assert "MISMATCH" in result._repr_html_()
+
+
+def test_graph_is_a_separate_mermaid_display(ip):
+    execution, captured = run(ip, magic_cell("--graph", SEED_CELL))
+    assert execution.success
+    assert len(captured.outputs) == 1
+    data = captured.outputs[0].data
+    assert set(data) == {"text/vnd.mermaid", "text/plain"}
+    mermaid = data["text/vnd.mermaid"]
+    assert mermaid.startswith("flowchart")
+    assert "Square" in mermaid and "Exp" in mermaid and "-->" in mermaid
+    assert "Square" in data["text/plain"] and "x" in data["text/plain"]
+    assert "3.297442541400256" in captured.stdout  # the result itself is still shown
+    assert execution.result.graph
+
+
+def test_target_option(ip):
+    result = grad(ip, SEED_CELL, "--target b")
+    assert result.target == "b"
+    assert float(result.grads["b"]) == 1.0
+    assert float(result.grads["a"]) == pytest.approx(math.exp(0.25), rel=1e-15)  # db/da = e^a
+    assert float(result.grads["x"]) == pytest.approx(math.exp(0.25), rel=1e-15)  # e^a · 2x, x = 0.5
+    assert "y" not in result.grads  # b does not depend on y
+    assert "db/d(name)" in table_lines(repr(result))[0]
+
+
+def test_wrt_option(ip):
+    result = grad(ip, "x = 1.0\ny = 1.0\nz = x**2 + y**2\n", "--wrt x")
+    assert float(result.grads["x"]) == 2.0
+    assert "y" not in result.grads
+    assert "y" not in [row.name for row in result.rows]
+    both = grad(ip, "x = 1.0\ny = 1.0\nz = x**2 + y**2\n", "--wrt x,y")
+    assert float(both.grads["x"]) == float(both.grads["y"]) == 2.0
+
+
+def test_no_trace_option(ip):
+    result = grad(ip, SEED_CELL, "--no-trace")
+    text = repr(result)
+    assert "3.297442541400256" in text
+    assert "backward trace" not in text
+    assert "backward trace" not in result._repr_html_()
+    assert "<table" in result._repr_html_()
+
+
+def test_quiet_option(ip):
+    execution, captured = run(ip, magic_cell("--quiet", SEED_CELL))
+    assert execution.success
+    assert captured.stdout == "" and captured.stderr == "" and captured.outputs == []
+    assert execution.result is None
+    assert float(ip.user_ns["x"].grad) == pytest.approx(SEED_DX, rel=1e-15)
+    assert grad(ip, SEED_CELL, "--quiet") is None
+
+
+def test_out_option_stores_the_result(ip):
+    result = grad(ip, SEED_CELL, "-o res")
+    assert ip.user_ns["res"] is result
+    assert float(ip.user_ns["res"].grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
+    grad(ip, SEED_CELL, "--quiet --out quiet_res")
+    assert float(ip.user_ns["quiet_res"].grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
+
+
+def test_lang_ko(ip):
+    result = grad(ip, SEED_CELL, "--lang ko")
+    text = repr(result)
+    assert "값" in text and "역전파" in text
+    assert "3.297442541400256" in text
+    assert "역전파" in result._repr_html_()
+
+
+@pytest.mark.parametrize("line", ["--plot", "--plot --wrt x"])
+def test_plot(ip, line):
+    pytest.importorskip("matplotlib")
+    execution, captured = run(ip, magic_cell(line, SEED_CELL))
+    assert execution.success
+    pngs = [o.data["image/png"] for o in captured.outputs if "image/png" in o.data]
+    assert len(pngs) == 1
+    png = pngs[0] if isinstance(pngs[0], bytes) else base64.b64decode(pngs[0])
+    assert png.startswith(b"\x89PNG")
+
+
+def test_plot_without_matplotlib_is_a_clean_error(ip):
+    try:
+        import matplotlib  # noqa: F401
+        pytest.skip("matplotlib is installed")
+    except ImportError:
+        pass
+    before = snapshot(ip)
+    with pytest.raises(UsageError, match="matplotlib"):
+        grad(ip, SEED_CELL, "--plot")
+    assert snapshot(ip) == before
+
+
+# ================================================================ what the trace shows
+
+
+def test_non_scalar_target_says_it_was_seeded_with_ones(ip):
+    result = grad(ip, "x = np.array([1.0, 2.0, 3.0])\ny = square(x)\n")
+    assert close(result.grads["x"], [2.0, 4.0, 6.0])
+    assert any("seeded with ones" in note for note in result.notes)
+    assert "seeded with ones" in repr(result)
+    assert "seeded with ones" in result._repr_html_()
+
+
+def test_accumulation_is_visible_for_a_branching_graph(ip):
+    result = grad(ip, "x = 2.0\na = x**2\ny = a**2 + a**2\n")
+    assert float(result.values["y"]) == 32.0
+    assert float(result.grads["a"]) == 16.0  # 2·2a, a = 4
+    assert float(result.grads["x"]) == 64.0  # 16 · 2x
+    accumulated = [flow for step in result.steps for flow in step.flows if flow.accumulated]
+    assert [flow.input for flow in accumulated] == ["a"]
+    assert float(accumulated[0].grad) == 8.0 and float(accumulated[0].total) == 16.0
+    assert "a.grad += " in repr(result)
+    assert "a.grad += " in result._repr_html_()
+
+
+def test_a_long_trace_is_summarised(ip):
+    n = 40
+    result = grad(ip, f"x = 0.1\ny = sin(x)\nfor i in range({n - 1}):\n    y = sin(y)\n")
+    assert len(result.steps) == n  # every step is kept in the result
+    # independent: the chain rule by hand, d/dx sin^n(x) = Π cos(sin^k(x))
+    value, derivative = 0.1, 1.0
+    for _ in range(n):
+        derivative *= math.cos(value)
+        value = math.sin(value)
+    assert float(result.values["y"]) == pytest.approx(value, rel=1e-12)
+    assert float(result.grads["x"]) == pytest.approx(derivative, rel=1e-12)
+    text = repr(result)
+    assert "more steps" in text
+    shown = re.findall(r"^\s+\d+\. Sin\.backward$", text, flags=re.M)
+    assert 0 < len(shown) < n
+    assert "more steps" in result._repr_html_()
+
+
+@pytest.mark.parametrize("cell", [
+    "x = -1.0\ny = log(x)\n",
+    "x = 0.0\ny = log(x)\n",
+    "x = 0.0\ny = sqrt(x)\n",
+    "x = 0.0\ny = 1.0 / x\n",
+], ids=["log-negative", "log-zero", "sqrt-zero", "divide-by-zero"])
+def test_nan_and_inf_are_shown_and_flagged(ip, cell):
+    execution, captured = run(ip, "%%grad\n" + cell)
+    assert execution.success, captured.stderr
+    assert captured.stderr == ""  # no RuntimeWarning from numpy
+    assert_no_leaks(captured.stdout)
+    result = execution.result
+    assert any("nan" in note or "inf" in note for note in result.notes)
+    assert "note:" in captured.stdout
+    assert "nan" in result._repr_html_() or "inf" in result._repr_html_()
+
+
+# ================================================================ HTML and the terminal
+
+
+def test_html_is_plain_and_safe(ip):
+    result = grad(ip, SEED_CELL)
+    page = result._repr_html_()
+    assert "<table" in page
+    for banned in ("<script", "<style", "var(--jp", "javascript:"):
+        assert banned not in page
+    assert "3.297442541400256" in page
+    assert "square(x)" in page
+
+
+def test_html_escapes_the_users_text(ip):
+    run(ip, 'from engine import Function\n'
+            'class Odd(Function):\n'
+            '    rule = "<script>alert(1)</script> & <b>"\n'
+            '    def forward(self, x):\n'
+            '        return 2 * x\n'
+            '    def backward(self, gy):\n'
+            '        return 2 * gy\n')
+    result = grad(ip, "x = 0.5\ny = Odd()(x) if x.data < 1 else exp(x)\n")
+    assert float(result.grads["x"]) == 2.0
+    page = result._repr_html_()
+    assert "x.data &lt; 1" in page
+    assert "x.data < 1" not in page
+    assert "<script" not in page and "&lt;script&gt;" in page
+    assert "&amp; &lt;b&gt;" in page
+    assert "x.data < 1" in repr(result)  # the text rendering shows the source as written
+
+
+def test_terminal_text_plain_only(ip):
+    formatter = ip.display_formatter
+    saved = formatter.active_types
+    formatter.active_types = ["text/plain"]
+    try:
+        execution, captured = run(ip, "%%grad\n" + SEED_CELL)
+        data, _ = formatter.format(execution.result)
+    finally:
+        formatter.active_types = saved
+    assert execution.success
+    assert captured.outputs == []
+    assert "3.297442541400256" in captured.stdout
+    assert "<table" not in captured.stdout and "<div" not in captured.stdout
+    assert set(data) == {"text/plain"}, f"the terminal still gets {sorted(data)}"
+
+
+def test_a_real_terminal_ipython(tmp_path):
+    session = "\n".join([
+        "%load_ext adiff_magic",
+        "%%grad",
+        SEED_CELL.rstrip("\n"),
+        "", "",  # two empty lines end a cell magic at the simple prompt
+        "print(x.grad)",
+        "%%grad",
+        "x = 0.5",
+        "b = sqaure(x)",
+        "", "",
+        "print('still', x.grad)",
+        "exit",
+        "",
+    ])
+    env = dict(os.environ, IPYTHONDIR=str(tmp_path / "ipython"), PYTHONWARNINGS="ignore")
+    completed = subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", "--simple-prompt"],
+        input=session, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert re.search(r"^\s+line\s+made by\s+value\s+dy/d\(name\)$", completed.stdout, re.M), output
+    assert re.search(r"^x\s+1\s+0\.5\s+0\.5\s+3\.297442541400256$", completed.stdout, re.M), output
+    assert re.search(r"^b\s+3\s+exp\(a\)\s+1\.28402541668774\d*\s+2\.568050833375483$", completed.stdout, re.M)
+    assert "backward trace: 3 steps" in completed.stdout
+    assert "3.297442541400256\n" in completed.stdout  # print(x.grad)
+    assert "UsageError: line 2: unknown function 'sqaure' (did you mean 'square'?)" in output
+    assert "still 3.297442541400256" in completed.stdout  # the failed cell changed nothing
+    assert "<table" not in output and "<div" not in output
+    assert_no_leaks(output)
+
+
+# ================================================================ errors
+
+
+ERRORS = [
+    # id, option line, cell, fragments the message must contain
+    ("syntax-error", "", "q = 0.5\nr = square(q\n", ["line 2", "syntax error", "r = square(q"]),
+    ("unknown-function", "", "q = 0.5\nr = sqaure(q)\n",
+     ["line 2", "unknown function 'sqaure'", "did you mean 'square'", "r = sqaure(q)"]),
+    ("undefined-name", "", "q = 0.5\nr = q * zz\n", ["line 2", "undefined name", "zz", "r = q * zz"]),
+    ("string-input", "", "q = 'half'\nr = square(q)\n", ["line 2", "'q'", "str", "r = square(q)"]),
+    ("list-input", "", "q = [1.0, 2.0]\nr = square(q)\n", ["line 2", "'q'", "list", "r = square(q)"]),
+    ("none-input", "", "q = None\nr = exp(q)\n", ["line 2", "'q'", "None", "r = exp(q)"]),
+    ("complex-input", "", "q = 2j\nr = square(q)\n", ["line ", "'q'", "complex"]),
+    ("shape-mismatch", "", "q = np.array([1.0, 2.0, 3.0])\np = np.array([1.0, 2.0])\nr = q * p\n",
+     ["line 3", "(3,)", "(2,)", "r = q * p"]),
+    ("unknown-target", "--target nope", "q = 0.5\nr = square(q)\n", ["--target", "'nope'"]),
+    ("target-without-inputs", "", "q = 0.5\nr = np.sin(2.0)\n",
+     ["line 2", "'r' does not depend on any input", "r = np.sin(2.0)"]),
+    ("numpy-on-a-variable", "", "q = 0.5\nr = np.sin(q)\n", ["line 2", "sin(", "r = np.sin(q)"]),
+    ("empty-cell", "", "\n   \n", ["empty"]),
+    ("order-on-non-scalar", "--order 2", "q = np.array([1.0, 2.0])\nr = q * q\n", ["--order", "scalar", "'r'"]),
+    ("order-zero", "--order 0", "q = 0.5\nr = square(q)\n", ["--order"]),
+    ("bad-wrt", "--wrt nope", "q = 0.5\nr = square(q)\n", ["--wrt", "'nope'"]),
+    ("unknown-option", "--bogus", "q = 0.5\nr = square(q)\n", ["--bogus"]),
+    ("error-raised-by-the-cell", "", "q = 0.5\nr = square(q)\nraise ValueError('boom')\n",
+     ["line 3", "ValueError", "boom", "raise ValueError('boom')"]),
+    ("error-in-a-function-defined-in-the-cell", "", "def bad(v):\n    return v.nonexistent\nq = 0.5\nr = bad(q)\n",
+     ["line ", "nonexistent"]),
+]
+
+
+@pytest.mark.parametrize("line, cell, fragments", [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
+def test_errors(ip, line, cell, fragments):
+    run(ip, "import numpy as np")
+    run(ip, "%%grad --quiet\n" + SEED_CELL)  # the notebook already holds x, a, b, y
+    x = ip.user_ns["x"]
+    x_grad = float(x.grad)
+    before = snapshot(ip)
+
+    # (1) one UsageError naming the line and the offending source
+    with pytest.raises(UsageError) as raised:
+        grad(ip, cell, line)
+    message = str(raised.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert snapshot(ip) == before
+
+    # (2) what the user sees: the message once, no traceback, no internal files
+    execution, captured = run(ip, magic_cell(line, cell))
+    assert not execution.success
+    assert isinstance(execution.error_in_exec, UsageError)
+    seen = captured.stdout + captured.stderr
+    assert seen.count("UsageError") == 1, seen
+    assert message.splitlines()[0] in seen
+    assert_no_leaks(seen)
+    assert captured.outputs == []
+
+    # (3) the namespace is exactly as it was
+    assert snapshot(ip) == before
+    assert ip.user_ns["x"] is x and float(x.grad) == x_grad
+    for name in ("q", "p", "r", "bad"):
+        assert name not in ip.user_ns
+
+    # (4) the next good cell works
+    result = grad(ip, "x = 1.0\ny = 1.0\nz = x**2 + y**2\n")
+    assert float(result.grads["x"]) == float(result.grads["y"]) == 2.0
+    assert float(ip.user_ns["x"].grad) == 2.0
+
+
+def test_the_seed_cell_after_a_typo(ip):
+    """The brief's own example: the message is exactly line, hint and source line."""
+    with pytest.raises(UsageError) as raised:
+        grad(ip, "x = 0.5\nb = sqaure(x)\n")
+    assert str(raised.value) == "line 2: unknown function 'sqaure' (did you mean 'square'?)\n    b = sqaure(x)"
+    result = grad(ip, SEED_CELL)
+    assert float(result.grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
