@@ -231,14 +231,6 @@ def _html_trace(result: "GradResult", words: dict) -> str:
     return f'<details open class="adiff-trace"><summary>{title}</summary>{legend}<ol>{"".join(items)}</ol></details>'
 
 
-# ================================================================ mime bundle
-
-
-def to_mimebundle(result: "GradResult") -> dict:
-    """The table and trace as text/plain and text/html."""
-    return {"text/plain": to_text(result), "text/html": to_html(result)}
-
-
 # ================================================================ graph
 
 

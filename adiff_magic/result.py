@@ -57,11 +57,6 @@ class GradResult:
 
         return to_html(self)
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
-        from .render import to_mimebundle
-
-        return to_mimebundle(self)
-
     def __repr__(self) -> str:
         from .render import to_text
 

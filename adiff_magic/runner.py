@@ -121,7 +121,7 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
     check_names(program, set(namespace) | set(ENGINE_NAMES))
     recorder, scope = execute(program, namespace)
     target_name = options.target or program.last_assigned
-    target = _find_target(program, scope, target_name)
+    target = _find_target(program, scope, target_name, recorder.non_numbers)
     labelled = _bindings(recorder)
     rows_by_var = _select_inputs(_rows(labelled), options.wrt)
     _require_inputs(program, target, target_name, rows_by_var)
@@ -190,8 +190,7 @@ def cell_error(program: Program, error: BaseException, non_numbers: Optional[dic
     culprit = _non_number_on_line(line, non_numbers or {})
     if culprit and isinstance(error, (TypeError, ValueError)):
         name, (where, kind) = culprit
-        return CellError(f"'{name}' is a {kind} (assigned on line {where}), not a number or a numeric array",
-                         lineno, line, "use a number such as 0.5 or an array such as np.array([1.0, 2.0])")
+        return _non_number_error(program, name, where, kind, lineno)
     if isinstance(error, TypeError) and "does not support ufuncs" in message:
         return CellError("a numpy function was given an engine Variable", lineno, line,
                          "use the engine's function, e.g. sin(x) instead of np.sin(x)")
@@ -236,7 +235,7 @@ def _cell_line(error: BaseException) -> Optional[int]:
     return frames[-1].lineno if frames else None
 
 
-def _find_target(program: Program, scope: dict, name: Optional[str]) -> Variable:
+def _find_target(program: Program, scope: dict, name: Optional[str], non_numbers: dict) -> Variable:
     if name is None:
         raise CellError("the cell assigns no variable to differentiate", hint="end it with e.g. y = square(x)")
     if name not in program.assigned:
@@ -244,9 +243,19 @@ def _find_target(program: Program, scope: dict, name: Optional[str]) -> Variable
         raise CellError(f"unknown --target '{name}'", hint=f"the cell assigns: {assigned}")
     value = scope.get(name)
     if not isinstance(value, Variable):
+        if non_numbers:  # the target was computed from a value that cannot be an input
+            first, (lineno, kind) = min(non_numbers.items(), key=lambda item: item[1][0])
+            raise _non_number_error(program, first, lineno, kind, lineno)
         lineno = _last_line(program, name)
-        raise CellError(f"the target '{name}' is a {type(value).__name__}, not a number", lineno, program.line(lineno))
+        raise CellError(f"the target '{name}' is a {type(value).__name__}, not a real number or a numeric array",
+                        lineno, program.line(lineno))
     return value
+
+
+def _non_number_error(program: Program, name: str, assigned: int, kind: str, lineno: Optional[int]) -> CellError:
+    kind = "complex number" if kind in ("complex", "complex128", "complex64") else kind
+    return CellError(f"'{name}' is a {kind} (assigned on line {assigned}), not a real number or a numeric array",
+                     lineno, program.line(lineno), "use a number such as 0.5 or an array such as np.array([1.0, 2.0])")
 
 
 def _last_line(program: Program, name: str) -> Optional[int]:

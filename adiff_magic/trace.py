@@ -109,7 +109,9 @@ def _unary(template: str, local: Callable[[float, float], float]) -> Callable:
     """A substitution for a one-input function: template over x and y, plus the local value."""
 
     def substitute(x: float, y: float) -> str:
-        text, value = template.format(x=_fmt(x), y=_fmt(y)), _fmt(local(x, y))
+        with np.errstate(all="ignore"):  # numpy floats: 1/0 is inf, shown as such
+            value = _fmt(local(np.float64(x), np.float64(y)))
+        text = template.format(x=_fmt(x), y=_fmt(y))
         return text if text == value else f"{text} = {value}"
 
     return substitute
@@ -131,7 +133,9 @@ _UNARY_SUBSTITUTIONS = {
 
 def _pow_substitution(func: Function, x: float) -> str:
     c = func.c
-    return f"{_fmt(c)}·{_fmt(x)}^{_fmt(c - 1)} = {_fmt(c * x ** (c - 1))}"
+    with np.errstate(all="ignore"):
+        value = c * np.float64(x) ** (c - 1)
+    return f"{_fmt(c)}·{_fmt(x)}^{_fmt(c - 1)} = {_fmt(value)}"
 
 _BINARY_SUBSTITUTIONS = {  # (function, input index) -> the local derivative over a and b
     ("Add", 0): "1", ("Add", 1): "1",

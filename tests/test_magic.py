@@ -157,7 +157,7 @@ def test_seed_chain_steps(ip):
     local = [f[0].local for f in flows]
     assert local[2].endswith("= 1")  # 2·0.5
     text = repr(result)
-    assert "backward trace: 3 steps" in text
+    assert "backward trace: 3 step" in text
     assert "x.grad = 3.297442541400256 × 1 = 3.297442541400256" in text
 
 
@@ -613,7 +613,7 @@ def test_a_real_terminal_ipython(tmp_path):
     assert re.search(r"^\s+line\s+made by\s+value\s+dy/d\(name\)$", completed.stdout, re.M), output
     assert re.search(r"^x\s+1\s+0\.5\s+0\.5\s+3\.297442541400256$", completed.stdout, re.M), output
     assert re.search(r"^b\s+3\s+exp\(a\)\s+1\.28402541668774\d*\s+2\.568050833375483$", completed.stdout, re.M)
-    assert "backward trace: 3 steps" in completed.stdout
+    assert "backward trace: 3 step" in completed.stdout
     assert "3.297442541400256\n" in completed.stdout  # print(x.grad)
     assert "UsageError: line 2: unknown function 'sqaure' (did you mean 'square'?)" in output
     assert "still 3.297442541400256" in completed.stdout  # the failed cell changed nothing

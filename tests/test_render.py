@@ -3,7 +3,7 @@ import re
 
 import numpy as np
 
-from adiff_magic.render import TRACE_HEAD, fmt_array, graph_bundle, to_html, to_mimebundle, to_text
+from adiff_magic.render import TRACE_HEAD, fmt_array, graph_bundle, to_html, to_text
 from adiff_magic.result import GradResult, Row, View
 from adiff_magic.trace import BackwardStep, Flow
 
@@ -89,8 +89,7 @@ def test_korean_words():
     assert "역전파" in to_text(seed_result(view=View(lang="ko")))
 
 
-def test_mimebundle_and_graph_bundle():
-    assert set(to_mimebundle(seed_result())) == {"text/plain", "text/html"}
+def test_graph_bundle_has_mermaid_and_the_same_graph_as_text():
     nodes = (("n1", "function", "Square", None, None), ("n2", "variable", "x", np.array(0.5), np.array(1.0)),
              ("n3", "variable", "a", np.array(0.25), np.array(1.0)))
     bundle = graph_bundle(seed_result(graph=(nodes, (("n2", "n1"), ("n1", "n3")))))

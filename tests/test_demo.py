@@ -1,0 +1,65 @@
+"""demo.ipynb runs top to bottom in a real kernel, and its committed outputs are today's outputs."""
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+DEMO = Path(__file__).resolve().parent.parent / "demo.ipynb"
+COMPARED = ("text/plain", "text/html", "text/vnd.mermaid")  # image/png bytes vary with matplotlib builds
+
+
+@pytest.fixture(scope="module")
+def executed() -> nbformat.NotebookNode:
+    notebook = nbformat.read(DEMO, as_version=4)
+    NotebookClient(notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(DEMO.parent)}}).execute()
+    return notebook
+
+
+def grad_output(notebook: nbformat.NotebookNode, snippet: str) -> dict:
+    """The execute_result data of the first %%grad cell whose source contains ``snippet``."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.source.startswith("%%grad") and snippet in cell.source:
+            (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+            return result.data
+    raise AssertionError(f"no %%grad cell contains {snippet!r}")
+
+
+@pytest.mark.parametrize("snippet, numbers", [
+    ("y = square(b)", ["3.297442541400256", "2.568050833375483", "1.648721270700128"]),  # the seed chain
+    ("y = a**2 + a**2", ["64"]),  # the diamond, not 96
+    ("(1 + (x + y + 1)**2", ["-5376", "8064"]),  # Goldstein-Price at (1, 1)
+    ("--order 2", ["24", "44"]),
+])
+def test_grad_cells_give_html_and_text_with_the_known_numbers(executed, snippet, numbers):
+    data = grad_output(executed, snippet)
+    for number in numbers:
+        assert number in data["text/plain"] and number in data["text/html"]
+    assert "<table" in data["text/html"]
+
+
+def test_no_unexpected_errors(executed):
+    for cell in executed.cells:
+        if cell.cell_type != "code":
+            continue
+        failed = any(o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"
+                                                     and "Error" in o.text) for o in cell.outputs)
+        assert failed == ("raises-exception" in cell.metadata.get("tags", [])), cell.source
+
+
+def test_the_graph_and_plot_cells_show_their_pictures(executed):
+    kinds = [set(o.get("data", {})) for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert any("text/vnd.mermaid" in k for k in kinds) and any("image/png" in k for k in kinds)
+
+
+def test_committed_outputs_are_what_the_code_produces_today(executed):
+    committed = nbformat.read(DEMO, as_version=4)
+    for old, new in zip(committed.cells, executed.cells):
+        if old.cell_type != "code":
+            continue
+        assert len(old.outputs) == len(new.outputs), old.source
+        for a, b in zip(old.outputs, new.outputs):
+            assert a.get("text") == b.get("text"), old.source
+            for kind in COMPARED:
+                assert a.get("data", {}).get(kind) == b.get("data", {}).get(kind), (old.source, kind)
+    # refresh with: .venv/bin/jupyter nbconvert --to notebook --execute --inplace demo.ipynb
