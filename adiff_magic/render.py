@@ -23,20 +23,21 @@ WORDS = {
     "en": {
         "value": "value", "grad": "d{t}/d(name)", "line": "line", "made by": "made by",
         "trace": "backward trace: {n} step(s), in the order the engine ran them",
-        "legend": "each step: 1. take the function that made the variable (its creator), "
-                  "2. take the function's input, 3. call the function's backward",
-        "function": "function", "incoming": "incoming", "rule": "rule", "local": "local",
-        "input": "input", "notebook": "from the notebook",
+        "legend": "each step: take the function that made the variable (creator), take its input, "
+                  "call its backward: passes = incoming × local",
+        "creator": "creator", "input": "input", "incoming": "incoming", "rule": "rule", "local": "local",
+        "passes": "passes", "notebook": "from the notebook",
         "more": "… {n} more steps not shown (all are in result.steps) …",
         "no path": "— ({t} does not depend on it)",
     },
     "ko": {
         "value": "값 value", "grad": "d{t}/d(name)", "line": "줄 line", "made by": "만든 식 made by",
-        "trace": "역전파 기록 backward trace: {n}단계 steps, 엔진이 실행한 순서 in the order the engine ran them",
+        "trace": "역전파 기록 backward trace: {n}단계 step(s), 엔진이 실행한 순서 in the order the engine ran them",
         "legend": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (input)  "
-                  "3. 함수의 backward 메서드를 호출한다 (backward)",
-        "function": "함수 function", "incoming": "들어온 기울기 incoming", "rule": "국소 규칙 rule",
-        "local": "대입 local", "input": "입력 input", "notebook": "노트북에서 from the notebook",
+                  "3. 함수의 backward 메서드를 호출한다 (passes = incoming × local)",
+        "creator": "1. 함수 creator", "input": "2. 입력 input", "incoming": "3. 들어온 기울기 incoming",
+        "rule": "   국소 규칙 rule", "local": "   국소 미분 local", "passes": "   전달 passes",
+        "notebook": "노트북에서 from the notebook",
         "more": "… {n}단계 생략 more steps not shown (result.steps에 모두 있음) …",
         "no path": "— ({t}와 무관 does not depend on it)",
     },
@@ -148,28 +149,38 @@ def ref(label: str) -> str:
     return label if label.isidentifier() else f"({label})"
 
 
+def step_title(step: "BackwardStep", words: dict) -> str:
+    """'Square.backward  (line 4: y = square(b))'."""
+    where = f"  ({words['line']} {step.lineno}: {short(step.source, 60)})" if step.lineno is not None else ""
+    return f"{step.function}.backward{where}"
+
+
 def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
     """The (key, text) lines of one step, shared by the text and HTML renderings."""
-    where = f"  ({words['line']} {step.lineno}: {short(step.source, 60)})" if step.lineno is not None else ""
     gy = ", ".join(fmt_array(g) for g in step.gy)
+    output = ref(step.output)
+    inputs = ", ".join(short(flow.input) for flow in step.flows) or "—"
     lines = [
-        (words["function"], f"{ref(step.output)}.creator = {step.function}{where}"),
-        (words["incoming"], f"d{target}/d{ref(step.output)} = {gy}"),
+        (words["creator"], f"{output}.creator = {step.function}"),
+        (words["input"], f"{step.function}.input{'s' if len(step.flows) > 1 else ''} = {inputs}"),
+        (words["incoming"], f"d{target}/d{output} = {gy}"),
         (words["rule"], step.rule),
     ]
     for flow in step.flows:
-        lines.append((words["input"], _flow_text(flow, gy, words)))
+        name = ref(flow.input)
+        if flow.local:
+            lines.append((words["local"], f"∂{output}/∂{name} = {flow.local}"))
+        lines.append((words["passes"], _passes(flow, gy)))
     return lines
 
 
-def _flow_text(flow: "Flow", gy: str, words: dict) -> str:
+def _passes(flow: "Flow", gy: str) -> str:
     name = ref(flow.input)
-    local = f"{words['local']} {flow.local};  " if flow.local else ""
-    product = f"{gy} × {flow.local.rsplit(' = ', 1)[-1]} = " if flow.local and flow.grad.ndim == 0 else ""
-    passed = product + fmt_array(flow.grad)
+    local = flow.local.rsplit(" = ", 1)[-1]
+    product = f"{gy} × {local} = " if flow.local and flow.grad.ndim == 0 else ""
     if flow.accumulated:
-        return f"{short(flow.input)}: {local}{name}.grad += {passed}  → {fmt_array(flow.total)}"
-    return f"{short(flow.input)}: {local}{name}.grad = {passed}"
+        return f"{name}.grad += {product}{fmt_array(flow.grad)}  → {fmt_array(flow.total)}"
+    return f"{name}.grad = {product}{fmt_array(flow.grad)}"
 
 
 def _text_trace(result: "GradResult", words: dict) -> str:
@@ -178,7 +189,7 @@ def _text_trace(result: "GradResult", words: dict) -> str:
     for i, step in enumerate(steps):
         if hidden and i == TRACE_HEAD:
             lines.append("  " + words["more"].format(n=hidden))
-        lines.append(f"  {step.index}. {step.function}.backward")
+        lines.append(f"  {step.index}. {step_title(step, words)}")
         pairs = _step_lines(step, words, result.target)
         width = max(len(key) for key, _ in pairs)
         lines.extend(f"       {key.ljust(width)}  {text}" for key, text in pairs)
@@ -224,7 +235,7 @@ def _html_trace(result: "GradResult", words: dict) -> str:
             items.append(f'<li class="adiff-more">{_e(words["more"].format(n=hidden))}</li>')
         rows = "".join(f"<tr><th>{_e(key)}</th><td><code>{_e(text)}</code></td></tr>"
                        for key, text in _step_lines(step, words, result.target))
-        items.append(f'<li value="{step.index}"><b>{_e(step.function)}.backward</b>'
+        items.append(f'<li value="{step.index}"><b>{_e(step_title(step, words))}</b>'
                      f'<table class="adiff-step">{rows}</table></li>')
     title = _e(words["trace"].format(n=len(result.steps)))
     legend = f'<p class="adiff-legend">{_e(words["legend"])}</p>'

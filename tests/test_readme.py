@@ -9,3 +9,14 @@ def test_ci_runs_the_readmes_test_command():
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     test_command = next(line for line in ci_lines if "pytest" in line)
     assert test_command in readme.splitlines()
+
+
+def test_the_readmes_picture_is_what_the_code_prints_today():
+    from adiff_magic.parser import parse
+    from adiff_magic.render import to_text
+    from adiff_magic.runner import run
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- seed-output -->\n```\n", 1)[1].split("\n```", 1)[0]
+    result, _ = run(parse("x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"), {})
+    assert block == to_text(result)

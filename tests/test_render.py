@@ -39,11 +39,13 @@ def test_text_table_is_aligned_and_holds_the_numbers():
         assert line[value_column:].startswith(value) and line[grad_column:] == grad
 
 
-def test_text_trace_shows_function_incoming_rule_and_passed_gradient():
+def test_text_trace_shows_the_seeds_three_steps():
     text = to_text(seed_result())
-    assert "y.creator = Square  (line 4: y = square(b))" in text
-    assert "dy/dy = 1" in text and "d/dx x² = 2x" in text
-    assert "b.grad = 1 × 2.568050833375483 = 2.568050833375483" in text
+    assert "  1. Square.backward  (line 4: y = square(b))" in text
+    assert "creator   y.creator = Square" in text and "input     Square.input = b" in text
+    assert "incoming  dy/dy = 1" in text and "rule      d/dx x² = 2x" in text
+    assert "local     ∂y/∂b = 2·1.2840254166877414 = 2.568050833375483" in text
+    assert "passes    b.grad = 1 × 2.568050833375483 = 2.568050833375483" in text
 
 
 def test_html_has_the_same_numbers_and_no_script_style_or_theme_variables():
