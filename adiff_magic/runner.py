@@ -9,22 +9,20 @@ import io
 import re
 import traceback
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 import engine
-from engine import Variable, no_grad
+from engine import Variable, leaves_of, no_grad
 
+from . import extras
 from .parser import FILENAME, LEAF_HOOK, NODE_HOOK, CellError, Program, check_names
 from .result import GradResult, Row, View
 from .trace import Label, Tracer
 
 ENGINE_NAMES = {name: getattr(engine, name) for name in engine.__all__ + ["sum", "max", "min", "abs", "pow"]}
 ENGINE_NAMES["np"] = np
-CHECK_EPS = 1e-6
-CHECK_RTOL = 1e-5  # shown as the tolerance in the output
-CHECK_MAX_ELEMENTS = 100  # per input; larger inputs are checked on their first elements, and the output says so
 
 
 @dataclass(frozen=True)
@@ -146,19 +144,40 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
         grads={row.name: row.grad for row in rows if row.grad is not None},
         view=options.view,
     )
-    if options.order > 1:
-        result.derivatives = higher_derivatives(target, target_name, inputs, options.order, notes)
-        for (binding, _), row in zip(rows_by_var, rows):  # the names keep their first-order gradients
+    _add_extras(result, options, program, namespace, recorder, target, inputs, tracer, notes)
+    if options.order > 1:  # it differentiated again: the names keep their first-order gradients
+        for (binding, _), row in zip(rows_by_var, rows):
             binding.variable.grad = row.grad
-    if options.check:
-        result.numerical, result.check = numerical_check(program, namespace, recorder, target_name, inputs, notes)
-    if options.view.graph:
-        result.graph = graph_of(target, tracer.label, notes)
-    if options.plot:
-        result.plot_png = plot(program, namespace, target_name, inputs, result)
     notes.extend(_non_finite(rows))
     result.notes = tuple(notes)
     return result, scope
+
+
+def _add_extras(result: GradResult, options: Options, program: Program, namespace: Mapping[str, Any],
+                recorder: Recorder, target: Variable, inputs: list, tracer: Tracer, notes: list) -> None:
+    """--order, --check, --graph and --plot."""
+    leaf_values = {b.leaf_key: np.array(b.variable.data) for b in recorder.bindings if b.leaf_key is not None}
+
+    def evaluate(changes: dict) -> float:
+        return _evaluate(program, namespace, result.target, {**leaf_values, **changes})
+
+    if options.order > 1:
+        result.derivatives = extras.higher_derivatives(target, result.target, inputs, options.order, notes)
+    if options.check:
+        result.numerical, result.check = extras.numerical_check(evaluate, leaf_values, inputs, notes)
+        result.check_tolerance = extras.CHECK_RTOL
+    if options.view.graph:
+        result.graph = extras.graph_of(target, tracer.label, notes)
+    if options.plot:
+        result.plot_png = extras.plot(evaluate, result, inputs)
+
+
+def _evaluate(program: Program, namespace: Mapping[str, Any], target: str, overrides: dict) -> float:
+    """sum(target) for the cell run again with other leaf values, its printing suppressed."""
+    with no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        _, scope = execute(program, namespace, overrides)
+    value = scope[target]
+    return float(np.sum(value.data if isinstance(value, Variable) else value))
 
 
 def execute(program: Program, namespace: Mapping[str, Any], overrides: Optional[dict] = None) -> tuple:
@@ -304,25 +323,11 @@ def _labeller(recorder: Recorder, labelled: list) -> Any:
 
 def _require_inputs(program: Program, target: Variable, name: str, rows: list) -> None:
     inputs = {id(binding.variable) for binding, _ in rows if binding.is_input}
-    if target.creator is None or not any(id(leaf) in inputs for leaf in _leaves(target)):
+    if target.creator is None or not any(id(leaf) in inputs for leaf in leaves_of(target)):
         lineno = _last_line(program, name)
         raise CellError(f"'{name}' does not depend on any input", lineno, program.line(lineno),
                         "assign a number to a name (x = 0.5) and compute the target from it "
                         "with the engine's functions (sin, exp, ...), not numpy's")
-
-
-def _leaves(y: Variable) -> Iterator[Variable]:
-    """The leaf Variables ``y`` depends on (iterative walk)."""
-    seen, stack = set(), [y]
-    while stack:
-        v = stack.pop()
-        if v.creator is None:
-            yield v
-            continue
-        func = v.creator
-        if id(func) not in seen:
-            seen.add(id(func))
-            stack.extend(func.inputs)
 
 
 def _row(binding: Binding, label: Label) -> Row:
@@ -351,173 +356,3 @@ def _non_finite(rows: tuple) -> list:
                 where = f" (line {row.lineno})" if row.lineno else ""
                 notes.append(f"⚠ the {what} of {row.name}{where} holds nan or inf")
     return notes
-
-
-# ================================================================ --order
-
-
-def higher_derivatives(target: Variable, name: str, inputs: list, order: int, notes: list) -> dict:
-    """name -> [1st, ..., order-th derivative of the target] for each scalar input."""
-    if target.data.ndim:
-        raise CellError(f"--order needs a scalar target; '{name}' has shape {target.data.shape}")
-    result = {}
-    for input_name, binding in inputs:
-        x = binding.variable
-        if x.data.ndim:
-            notes.append(f"--order skips '{input_name}': it is not a scalar")
-            continue
-        result[input_name] = _derivatives(target, x, order)
-    user_functions = sorted({type(f).__name__ for f in _functions(target) if not type(f).__module__.startswith("engine")})
-    if user_functions:
-        notes.append(f"higher derivatives through {', '.join(user_functions)} are exact only if its backward "
-                     "is written with engine functions")
-    return result
-
-
-def _derivatives(y: Variable, x: Variable, order: int) -> list:
-    values = []
-    for _ in range(order):
-        _clear_grads(y)
-        y.backward(create_graph=True)
-        if x.grad is None:
-            return values + [0.0] * (order - len(values))
-        values.append(float(x.grad.data))
-        y = x.grad
-    return values
-
-
-def _functions(y: Variable) -> Iterator:
-    """Every Function ``y`` depends on (iterative walk)."""
-    seen, stack = set(), [y]
-    while stack:
-        func = stack.pop().creator
-        if func is not None and id(func) not in seen:
-            seen.add(id(func))
-            yield func
-            stack.extend(func.inputs)
-
-
-def _clear_grads(y: Variable) -> None:
-    y.grad = None
-    for func in _functions(y):
-        for x in func.inputs:
-            x.grad = None
-
-
-# ================================================================ --check
-
-
-def numerical_check(program: Program, namespace: Mapping[str, Any], recorder: Recorder, target: str,
-                    inputs: list, notes: list) -> tuple:
-    """Central differences of sum(target) for each input, by re-running the cell; and relative errors."""
-    numerical, errors = {}, {}
-    base = {b.leaf_key: np.array(b.variable.data) for b in recorder.bindings if b.leaf_key is not None}
-    for name, binding in inputs:
-        if binding.leaf_key is None:
-            notes.append(f"--check skips '{name}': it was made with Variable(...), so the cell cannot be re-run with another value")
-            continue
-        grad = _central_difference(program, namespace, target, base, binding.leaf_key, notes, name)
-        analytic = np.zeros_like(grad) if binding.variable.grad is None else np.asarray(binding.variable.grad)
-        numerical[name] = grad
-        checked = np.isfinite(grad)
-        scale = np.maximum(np.maximum(np.abs(analytic), np.abs(grad)), 1e-12)
-        errors[name] = float(np.max(np.abs(analytic - grad)[checked] / scale[checked], initial=0.0))
-    notes.append(f"--check: central differences with eps = {CHECK_EPS}; relative errors above {CHECK_RTOL} are flagged")
-    return numerical, errors
-
-
-def _central_difference(program: Program, namespace: Mapping[str, Any], target: str, base: dict, key: int,
-                        notes: list, name: str) -> np.ndarray:
-    value = base[key]
-    grad = np.full(value.shape, np.nan)
-    indices = list(np.ndindex(value.shape))
-    if len(indices) > CHECK_MAX_ELEMENTS:
-        notes.append(f"--check: '{name}' has {len(indices)} elements; only the first {CHECK_MAX_ELEMENTS} were "
-                     "checked (the others show nan in the central-difference column)")
-        indices = indices[:CHECK_MAX_ELEMENTS]
-    for index in indices:
-        high, low = value.copy(), value.copy()
-        high[index] += CHECK_EPS
-        low[index] -= CHECK_EPS
-        grad[index] = (_evaluate(program, namespace, target, {**base, key: high})
-                       - _evaluate(program, namespace, target, {**base, key: low})) / (2 * CHECK_EPS)
-    return grad
-
-
-def _evaluate(program: Program, namespace: Mapping[str, Any], target: str, overrides: dict) -> float:
-    """sum(target) for the cell run with the given leaf values, printing suppressed."""
-    with no_grad(), contextlib.redirect_stdout(io.StringIO()):
-        _, scope = execute(program, namespace, overrides)
-    value = scope[target]
-    return float(np.sum(value.data if isinstance(value, Variable) else value))
-
-
-# ================================================================ --graph
-
-
-GRAPH_LIMIT = 60  # functions shown; a larger graph shows those nearest the target, and says so
-
-
-def graph_of(target: Variable, label: Any, notes: list) -> tuple:
-    """(nodes, edges) of the graph under ``target``.
-
-    Nodes are (key, kind, text, value, grad) with kind 'variable' or 'function'; edges (from, to).
-    """
-    functions = list(_functions(target))
-    if len(functions) > GRAPH_LIMIT:
-        notes.append(f"--graph shows the {GRAPH_LIMIT} functions nearest the target out of {len(functions)}")
-        functions = functions[:GRAPH_LIMIT]
-    keys: dict = {}
-    nodes, edges = [], []
-
-    def node(obj: Any, kind: str, text: str, value: Any = None, grad: Any = None) -> str:
-        if id(obj) not in keys:
-            keys[id(obj)] = f"n{len(keys) + 1}"
-            nodes.append((keys[id(obj)], kind, text, value, grad))
-        return keys[id(obj)]
-
-    def variable(v: Variable) -> str:
-        shown = label(v)
-        return node(v, "variable", shown.name if shown else "constant", v.data, v.grad)
-
-    for func in functions:
-        key = node(func, "function", type(func).__name__)
-        edges.extend((variable(x), key) for x in func.inputs)
-        edges.extend((key, variable(ref())) for ref in func.outputs if ref() is not None)
-    return tuple(nodes), tuple(edges)
-
-
-# ================================================================ --plot
-
-
-def plot(program: Program, namespace: Mapping[str, Any], target: str, inputs: list, result: GradResult) -> bytes:
-    """A PNG of sum(target) around the one scalar input, with its tangent."""
-    scalars = [(name, b) for name, b in inputs if b.variable.data.ndim == 0 and b.leaf_key is not None]
-    if len(scalars) != 1 or result.values[target].ndim:
-        raise CellError("--plot needs one scalar input and a scalar target",
-                        hint=f"the cell has {len(scalars)} scalar inputs; choose one with --wrt")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise CellError("--plot needs matplotlib", hint="pip install matplotlib") from None
-    name, binding = scalars[0]
-    x0 = float(binding.variable.data)
-    y0, slope = float(result.values[target]), float(result.grads.get(name, 0.0))
-    span = max(1.0, abs(x0)) * 0.5
-    xs = np.linspace(x0 - span, x0 + span, 61)
-    base = {b.leaf_key: np.array(b.variable.data) for _, b in inputs if b.leaf_key is not None}
-    ys = [_evaluate(program, namespace, target, {**base, binding.leaf_key: np.array(x)}) for x in xs]
-    figure, axes = plt.subplots(figsize=(5, 3.2), dpi=100)
-    axes.plot(xs, ys, label=f"{target}({name})")
-    axes.plot(xs, y0 + slope * (xs - x0), "--", label=f"tangent, slope d{target}/d{name} = {slope:.6g}")
-    axes.plot([x0], [y0], "o")
-    axes.set_xlabel(name)
-    axes.set_ylabel(target)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()

@@ -70,7 +70,10 @@ from .functions import tanh
 from .functions import transpose
 from .utils import GradientCheckError
 from .utils import analytic_grad
+from .utils import clear_grads
+from .utils import functions_of
 from .utils import gradient_check
+from .utils import leaves_of
 from .utils import numerical_diff
 from .utils import numerical_grad
 
@@ -81,7 +84,8 @@ __all__ = [
     "GradientCheckError", "Log", "LogSoftmax", "MatMul", "Max", "Min", "Mul", "Neg", "Pow", "Power",
     "ReLU", "Reshape", "Sigmoid", "Sin", "Softmax", "Sqrt", "Square", "Sub", "Sum", "SumTo", "Tan",
     "Tanh", "Transpose", "Variable", "add", "analytic_grad", "apply", "as_array", "as_variable",
-    "backward", "broadcast_to", "clip", "cos", "div", "exp", "getitem", "gradient_check", "log",
+    "backward", "broadcast_to", "clear_grads", "clip", "cos", "div", "exp", "functions_of", "getitem",
+    "gradient_check", "leaves_of", "log",
     "log_softmax", "matmul", "mean", "mul", "neg", "no_grad", "numerical_diff", "numerical_grad",
     "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "sub", "sum_to", "tan", "tanh",
     "transpose", "using_config",

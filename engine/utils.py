@@ -1,11 +1,12 @@
-"""Numerical differentiation and gradient checking."""
+"""Numerical differentiation, gradient checking and walking a graph."""
 from __future__ import annotations
 
-from typing import Any, Callable
+import collections
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .core import Variable, as_array, backward
+from .core import Function, Variable, as_array, backward
 
 
 def numerical_diff(f: Callable[[Variable], Any], x: Variable, eps: float = 1e-4) -> np.ndarray:
@@ -78,4 +79,38 @@ def gradient_check(
             )
 
 
-__all__ = ["numerical_diff", "numerical_grad", "analytic_grad", "gradient_check", "GradientCheckError"]
+def functions_of(y: Variable) -> Iterator[Function]:
+    """Every Function that ``y`` depends on, nearest first (an iterative walk: any depth)."""
+    seen, queue = set(), collections.deque([y])
+    while queue:
+        func = queue.popleft().creator
+        if func is not None and id(func) not in seen:
+            seen.add(id(func))
+            yield func
+            queue.extend(func.inputs)
+
+
+def leaves_of(y: Variable) -> list:
+    """The Variables without a creator that ``y`` depends on (``y`` itself if it has none)."""
+    if y.creator is None:
+        return [y]
+    found: dict = {}
+    for func in functions_of(y):
+        for x in func.inputs:
+            if x.creator is None:
+                found[id(x)] = x
+    return list(found.values())
+
+
+def clear_grads(y: Variable) -> None:
+    """Forget the gradients of ``y`` and of every variable it depends on."""
+    y.grad = None
+    for func in functions_of(y):
+        for x in func.inputs:
+            x.grad = None
+
+
+__all__ = [
+    "numerical_diff", "numerical_grad", "analytic_grad", "gradient_check", "GradientCheckError",
+    "functions_of", "leaves_of", "clear_grads",
+]

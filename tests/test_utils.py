@@ -70,3 +70,26 @@ def test_gradient_check_reports_non_finite_gradients():
 
     with pytest.raises(GradientCheckError, match="backprop gives nan"):
         gradient_check(NanGrad(), np.array(1.0))
+
+
+def test_functions_of_walks_nearest_first_without_recursion():
+    from engine import functions_of
+
+    x = Variable(0.5)
+    y = x
+    for _ in range(5000):  # deeper than the default recursion limit allows for a recursive walk
+        y = sin(y)
+    found = list(functions_of(y))
+    assert len(found) == 5000 and found[0] is y.creator and found[-1].inputs[0] is x
+
+
+def test_leaves_of_and_clear_grads():
+    from engine import clear_grads, leaves_of
+
+    x, w = Variable(2.0), Variable(3.0)
+    y = x * w + x
+    assert {id(v) for v in leaves_of(y)} == {id(x), id(w)}
+    assert leaves_of(x) == [x]
+    y.backward(retain_grad=True)
+    clear_grads(y)
+    assert (x.grad, w.grad, y.grad) == (None, None, None)
