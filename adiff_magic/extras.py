@@ -25,7 +25,7 @@ CHECK_MAX_ELEMENTS = 100  # per input; larger inputs are checked on their first 
 def higher_derivatives(target: Variable, name: str, inputs: list, order: int, notes: list) -> dict:
     """name -> [1st, ..., order-th derivative of the target] for each scalar input."""
     if target.data.ndim:
-        raise CellError(f"--order needs a scalar target; '{name}' has shape {target.data.shape}")
+        raise CellError(f"--order needs a scalar target; '{name}' has shape {target.data.shape}", category="option")
     result = {}
     for input_name, binding in inputs:
         x = binding.variable
@@ -131,11 +131,11 @@ def plot(evaluate: Evaluate, result: GradResult, inputs: list) -> bytes:
     scalars = [(name, b) for name, b in inputs if b.variable.data.ndim == 0 and b.leaf_key is not None]
     if len(scalars) != 1 or result.values[result.target].ndim:
         raise CellError("--plot needs one scalar input and a scalar target",
-                        hint=f"the cell has {len(scalars)} scalar inputs; choose one with --wrt")
+                        hint=f"the cell has {len(scalars)} scalar inputs; choose one with --wrt", category="option")
     try:
         from matplotlib.figure import Figure  # not pyplot: the notebook's own plotting state is left alone
     except ImportError:
-        raise CellError("--plot needs matplotlib", hint="pip install matplotlib") from None
+        raise CellError("--plot needs matplotlib", hint="pip install matplotlib", category="option") from None
     name, binding = scalars[0]
     target = result.target
     x0 = float(binding.variable.data)

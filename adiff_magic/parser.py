@@ -14,12 +14,20 @@ NODE_HOOK = "__adiff_node__"  # called as NODE_HOOK(value, expression_index) aro
 LEAF_HOOK = "__adiff_leaf__"  # called as LEAF_HOOK(value, name, line) around each `name = value`
 
 
-class CellError(Exception):
-    """A mistake in the cell, located at a line: prints the line number, the message and the line."""
+CATEGORIES = ("empty", "syntax", "name", "input", "size", "shape", "type", "arithmetic", "recursion", "runtime",
+              "backward", "target", "option", "internal")
 
-    def __init__(self, message: str, lineno: Optional[int] = None, line: str = "", hint: str = "") -> None:
+
+class CellError(Exception):
+    """A mistake in the cell, located at a line: prints the line number, the message and the line.
+
+    ``category`` (one of CATEGORIES) says what kind of mistake it is, for tests and tools.
+    """
+
+    def __init__(self, message: str, lineno: Optional[int] = None, line: str = "", hint: str = "",
+                 category: str = "runtime") -> None:
         super().__init__(message)
-        self.message, self.lineno, self.line, self.hint = message, lineno, line, hint
+        self.message, self.lineno, self.line, self.hint, self.category = message, lineno, line, hint, category
 
     def __str__(self) -> str:
         where = f"line {self.lineno}: " if self.lineno else ""
@@ -81,13 +89,15 @@ class Program:
 def parse(source: str) -> Program:
     """Parse a cell; raise CellError for an empty cell or a syntax error."""
     if not source.strip():
-        raise CellError("the cell is empty", hint="write assignments such as x = 0.5 and y = square(x)")
+        raise CellError("the cell is empty", hint="write assignments such as x = 0.5 and y = square(x)",
+                        category="empty")
     lines = tuple(source.splitlines())
     try:
         tree = ast.parse(source, FILENAME)
     except SyntaxError as error:
         lineno = error.lineno if error.lineno and error.lineno <= len(lines) else len(lines)
-        raise CellError(f"syntax error: {error.msg}", lineno, lines[lineno - 1] if lines else "") from None
+        line = lines[lineno - 1] if lines else ""
+        raise CellError(f"syntax error: {error.msg}", lineno, line, category="syntax") from None
     names = _NameCollector()
     names.visit(tree)
     instrument = _Instrumenter(source)
@@ -111,7 +121,7 @@ def check_names(program: Program, known: Collection[str]) -> None:
             close = difflib.get_close_matches(use.name, sorted(available), n=1, cutoff=0.75)
             hint = f"did you mean '{close[0]}'?" if close else ""
             kind = "unknown function" if use.called else "undefined name"
-            raise CellError(f"{kind} '{use.name}'", use.lineno, program.line(use.lineno), hint)
+            raise CellError(f"{kind} '{use.name}'", use.lineno, program.line(use.lineno), hint, category="name")
 
 
 class _NameCollector(ast.NodeVisitor):

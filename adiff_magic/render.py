@@ -258,10 +258,15 @@ def to_mermaid(result: "GradResult") -> str:
     nodes, edges = result.graph
     lines = ["flowchart LR"]
     for node in nodes:
-        text = _node_text(node).replace('"', "'").replace("\n", "<br/>")
+        text = _mermaid_escape(_node_text(node)).replace("\n", "<br/>")
         lines.append(f'    {node[0]}(["{text}"])' if node[1] == "function" else f'    {node[0]}["{text}"]')
     lines.extend(f"    {a} --> {b}" for a, b in edges)
     return "\n".join(lines)
+
+
+def _mermaid_escape(text: str) -> str:
+    """User text inside a quoted mermaid label: quotes and angle brackets as mermaid entity codes."""
+    return text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
 def graph_text(result: "GradResult") -> str:

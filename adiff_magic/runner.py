@@ -23,6 +23,7 @@ from .trace import Label, Tracer
 
 ENGINE_NAMES = {name: getattr(engine, name) for name in engine.__all__ + ["sum", "max", "min", "abs", "pow"]}
 ENGINE_NAMES["np"] = np
+MAX_INPUT_ELEMENTS = 10 ** 7  # larger inputs are refused: 10^7 float64 are 80 MB, and each op makes more
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Recorder:
         if _looks_like_bad_input(value):
             self.non_numbers[name] = (lineno, type(value).__name__)
         if _is_number(value):
-            value, key = self.new_leaf(value, name)
+            value, key = self.new_leaf(value, name, lineno)
         is_input = (isinstance(value, Variable) and value.creator is None and id(value) not in self.labels
                     and id(value) not in self.bound)  # `y = x` is an alias, not a new input
         if isinstance(value, Variable):  # inputs, and Variables the user made: Variable(np.array(0.5))
@@ -90,8 +91,13 @@ class Recorder:
         if binding.variable.name is None:
             binding.variable.name = binding.name
 
-    def new_leaf(self, value: Any, name: str) -> tuple:
+    def new_leaf(self, value: Any, name: str, lineno: Optional[int] = None) -> tuple:
         """A leaf Variable for ``value`` (or for its override), and its key."""
+        if np.size(value) > MAX_INPUT_ELEMENTS:
+            raise CellError(f"'{name}' has {np.size(value):,} elements; %%grad takes inputs of at most "
+                            f"{MAX_INPUT_ELEMENTS:,}", lineno, self.program.line(lineno),
+                            "use a smaller array: the table and trace are for seeing the chain rule work",
+                            category="size")
         key = self.leaf_count
         self.leaf_count += 1
         if key in self.overrides:
@@ -196,6 +202,8 @@ def execute(program: Program, namespace: Mapping[str, Any], overrides: Optional[
     try:
         with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
             exec(program.code, scope)
+    except CellError:
+        raise  # from our own hooks, already located
     except Exception as error:  # noqa: BLE001 - every failure of the user's code becomes a CellError
         raise cell_error(program, error, recorder.non_numbers) from error
     return recorder, scope
@@ -212,12 +220,22 @@ def cell_error(program: Program, error: BaseException, non_numbers: Optional[dic
         return _non_number_error(program, name, where, kind, lineno)
     if isinstance(error, TypeError) and "does not support ufuncs" in message:
         return CellError("a numpy function was given an engine Variable", lineno, line,
-                         "use the engine's function, e.g. sin(x) instead of np.sin(x)")
+                         "use the engine's function, e.g. sin(x) instead of np.sin(x)", category="type")
     if isinstance(error, NameError):
-        return CellError(f"undefined name: {message}", lineno, line)
+        return CellError(f"undefined name: {message}", lineno, line, category="name")
     if isinstance(error, RecursionError):
-        return CellError("RecursionError: the code recursed too deeply", lineno, line)
-    return CellError(f"{type(error).__name__}: {message}", lineno, line)
+        return CellError("RecursionError: the code recursed too deeply", lineno, line, category="recursion")
+    return CellError(f"{type(error).__name__}: {message}", lineno, line, category=_category(error))
+
+
+def _category(error: BaseException) -> str:
+    if isinstance(error, ValueError) and ("shape" in str(error) or "broadcast" in str(error)):
+        return "shape"
+    if isinstance(error, TypeError):
+        return "type"
+    if isinstance(error, ArithmeticError):
+        return "arithmetic"
+    return "runtime"
 
 
 def backward_error(program: Program, error: BaseException, label: Any) -> CellError:
@@ -227,7 +245,8 @@ def backward_error(program: Program, error: BaseException, label: Any) -> CellEr
     labels = [label(y) for y in outputs if y is not None]
     lineno = next((shown.lineno for shown in labels if shown is not None), None)
     name = f"{type(func).__name__}.backward" if func is not None else "backward"
-    return CellError(f"{name} failed: {type(error).__name__}: {error}", lineno, program.line(lineno))
+    return CellError(f"{name} failed: {type(error).__name__}: {error}", lineno, program.line(lineno),
+                     category="recursion" if isinstance(error, RecursionError) else "backward")
 
 
 def _failing_function(error: BaseException) -> Optional[Any]:
@@ -256,10 +275,11 @@ def _cell_line(error: BaseException) -> Optional[int]:
 
 def _find_target(program: Program, scope: dict, name: Optional[str], non_numbers: dict) -> Variable:
     if name is None:
-        raise CellError("the cell assigns no variable to differentiate", hint="end it with e.g. y = square(x)")
+        raise CellError("the cell assigns no variable to differentiate", hint="end it with e.g. y = square(x)",
+                        category="target")
     if name not in program.assigned:
         assigned = ", ".join(program.assigned) or "nothing"
-        raise CellError(f"unknown --target '{name}'", hint=f"the cell assigns: {assigned}")
+        raise CellError(f"unknown --target '{name}'", hint=f"the cell assigns: {assigned}", category="option")
     value = scope.get(name)
     if not isinstance(value, Variable):
         if non_numbers:  # the target was computed from a value that cannot be an input
@@ -267,14 +287,15 @@ def _find_target(program: Program, scope: dict, name: Optional[str], non_numbers
             raise _non_number_error(program, first, lineno, kind, lineno)
         lineno = _last_line(program, name)
         raise CellError(f"the target '{name}' is a {type(value).__name__}, not a real number or a numeric array",
-                        lineno, program.line(lineno))
+                        lineno, program.line(lineno), category="target")
     return value
 
 
 def _non_number_error(program: Program, name: str, assigned: int, kind: str, lineno: Optional[int]) -> CellError:
     kind = "complex number" if kind in ("complex", "complex128", "complex64") else kind
     return CellError(f"'{name}' is a {kind} (assigned on line {assigned}), not a real number or a numeric array",
-                     lineno, program.line(lineno), "use a number such as 0.5 or an array such as np.array([1.0, 2.0])")
+                     lineno, program.line(lineno), "use a number such as 0.5 or an array such as np.array([1.0, 2.0])",
+                     category="input")
 
 
 def _last_line(program: Program, name: str) -> Optional[int]:
@@ -327,7 +348,7 @@ def _require_inputs(program: Program, target: Variable, name: str, rows: list) -
         lineno = _last_line(program, name)
         raise CellError(f"'{name}' does not depend on any input", lineno, program.line(lineno),
                         "assign a number to a name (x = 0.5) and compute the target from it "
-                        "with the engine's functions (sin, exp, ...), not numpy's")
+                        "with the engine's functions (sin, exp, ...), not numpy's", category="target")
 
 
 def _row(binding: Binding, label: Label) -> Row:
@@ -343,7 +364,8 @@ def _select_inputs(rows: list, wrt: Optional[tuple]) -> list:
     inputs = [label.name for binding, label in rows if binding.is_input]
     unknown = [name for name in wrt if name not in inputs]
     if unknown:
-        raise CellError(f"--wrt: '{unknown[0]}' is not an input of the cell", hint=f"the inputs are: {', '.join(inputs)}")
+        raise CellError(f"--wrt: '{unknown[0]}' is not an input of the cell", hint=f"the inputs are: {', '.join(inputs)}",
+                        category="option")
     return [(binding, label) for binding, label in rows if not binding.is_input or label.name in wrt]
 
 

@@ -98,3 +98,10 @@ def test_graph_bundle_has_mermaid_and_the_same_graph_as_text():
     assert bundle["text/vnd.mermaid"].startswith("flowchart LR")
     assert "n2 --> n1" in bundle["text/vnd.mermaid"] and "n1 --> n3" in bundle["text/vnd.mermaid"]
     assert "x, value 0.5, grad 1  ->  Square  ->  a, value 0.25, grad 1" in bundle["text/plain"]
+
+
+def test_mermaid_labels_cannot_break_out_of_their_quotes():
+    nodes = (("n1", "variable", 'x"]; click n1 call alert(1) %% <img src=x>', np.array(1.0), None),)
+    mermaid = graph_bundle(seed_result(graph=(nodes, ())))["text/vnd.mermaid"]
+    label = mermaid.split("\n")[1]
+    assert label.count('"') == 2 and "<img" not in label and "#quot;" in label and "#lt;img" in label

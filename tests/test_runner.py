@@ -102,3 +102,24 @@ class FailingBackward(Function):
 def test_a_failing_user_backward_names_the_function_and_line():
     with pytest.raises(CellError, match=r"^line 2: FailingBackward.backward failed: ZeroDivisionError: deliberate"):
         run_cell("x = 1.0\ny = FailingBackward()(x)\n", {"FailingBackward": FailingBackward})
+
+
+def test_an_enormous_input_is_refused_before_any_work():
+    with pytest.raises(CellError) as error:
+        run_cell("x = np.zeros(10**8)\ny = sum(x)\n", {"np": np})
+    assert error.value.category == "size" and error.value.lineno == 1
+    assert "100,000,000 elements" in str(error.value)
+
+
+@pytest.mark.parametrize("source, category", [
+    ("x = 0.5\ny = (x +\n", "syntax"),
+    ("x = 0.5\ny = sqaure(x)\n", "name"),
+    ("x = 'a'\ny = sin(x)\n", "input"),
+    ("x = np.ones(3)\ny = x * np.ones(2)\n", "shape"),
+    ("x = 0.5\ny = np.sin(x)\nz = np.exp(sin(x))\n", "type"),
+    ("x = 0.5\ny = np.sin(2.0)\n", "target"),
+])
+def test_errors_carry_a_category(source, category):
+    with pytest.raises(CellError) as error:
+        run_cell(source, {"np": np})
+    assert error.value.category == category
