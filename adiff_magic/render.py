@@ -199,6 +199,11 @@ def _text_trace(result: "GradResult", words: dict) -> str:
 # ================================================================ HTML
 
 
+# JupyterLab right-aligns table cells; formulas read better from the left. text-align is one of the
+# inline styles its sanitiser keeps in untrusted notebooks (unlike <style> or var(--jp-...)).
+LEFT = ' style="text-align:left"'
+
+
 def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
@@ -223,7 +228,7 @@ def _html_cell(index: int, cell: str) -> str:
     if index == 0:
         return f"<th><code>{_e(cell)}</code></th>"
     if index == 2:
-        return f"<td><code>{_e(cell)}</code></td>"
+        return f"<td{LEFT}><code>{_e(cell)}</code></td>"
     return f"<td>{_e(cell)}</td>"
 
 
@@ -233,7 +238,7 @@ def _html_trace(result: "GradResult", words: dict) -> str:
     for i, step in enumerate(steps):
         if hidden and i == TRACE_HEAD:
             items.append(f'<li class="adiff-more">{_e(words["more"].format(n=hidden))}</li>')
-        rows = "".join(f"<tr><th>{_e(key)}</th><td><code>{_e(text)}</code></td></tr>"
+        rows = "".join(f"<tr><th>{_e(key)}</th><td{LEFT}><code>{_e(text)}</code></td></tr>"
                        for key, text in _step_lines(step, words, result.target))
         items.append(f'<li value="{step.index}"><b>{_e(step_title(step, words))}</b>'
                      f'<table class="adiff-step">{rows}</table></li>')
