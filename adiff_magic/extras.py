@@ -16,6 +16,7 @@ from .result import GradResult
 Evaluate = Callable[[dict], float]  # {leaf key: new value} -> sum(target) for the cell re-run
 CHECK_EPS = 1e-6
 CHECK_RTOL = 1e-5  # shown as the tolerance in the output
+MAX_DERIVATIVE_FUNCTIONS = 20_000  # --order stops before differentiating a larger graph, and says so
 CHECK_MAX_ELEMENTS = 100  # per input; larger inputs are checked on their first elements, and the output says so
 
 
@@ -33,6 +34,10 @@ def higher_derivatives(target: Variable, name: str, inputs: list, order: int, no
             notes.append(f"--order skips '{input_name}': it is not a scalar")
             continue
         result[input_name] = _derivatives(target, x, order)
+        if len(result[input_name]) < order:
+            reached = len(result[input_name])
+            notes.append(f"--order stopped at order {reached} for '{input_name}': the graph of that derivative "
+                         f"already has over {MAX_DERIVATIVE_FUNCTIONS:,} functions, and it grows with each order")
     user_functions = sorted({type(f).__name__ for f in functions_of(target) if not type(f).__module__.startswith("engine")})
     if user_functions:
         notes.append(f"higher derivatives through {', '.join(user_functions)} are exact only if its backward "
@@ -42,14 +47,26 @@ def higher_derivatives(target: Variable, name: str, inputs: list, order: int, no
 
 def _derivatives(y: Variable, x: Variable, order: int) -> list:
     values = []
-    for _ in range(order):
+    for k in range(order):
         clear_grads(y)
         y.backward(create_graph=True)
         if x.grad is None:
             return values + [0.0] * (order - len(values))
         values.append(float(x.grad.data))
         y = x.grad
+        if k + 1 < order and _count(functions_of(y), MAX_DERIVATIVE_FUNCTIONS) >= MAX_DERIVATIVE_FUNCTIONS:
+            break
     return values
+
+
+def _count(items: Any, limit: int) -> int:
+    """len(items), counting no further than ``limit``."""
+    count = 0
+    for _ in items:
+        count += 1
+        if count >= limit:
+            break
+    return count
 
 
 # ================================================================ --check

@@ -12,6 +12,8 @@ from .parser import CellError, parse
 from .result import GradResult, View
 from .runner import Options, run
 
+MAX_ORDER = 50  # beyond this the derivative graphs of anything but a polynomial are far too large anyway
+
 
 def _names(text: Optional[str]) -> Optional[tuple]:
     if text is None:
@@ -58,8 +60,8 @@ class GradMagics(Magics):
         with ``.grad`` set. A cell with a mistake changes nothing in the notebook.
         """
         args = parse_argstring(self.grad, line)
-        if args.order < 1:
-            raise UsageError(f"--order must be 1 or more, got {args.order}")
+        if not 1 <= args.order <= MAX_ORDER:
+            raise UsageError(f"--order must be between 1 and {MAX_ORDER}, got {args.order}")
         view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang)
         options = Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
                           plot=args.plot, view=view)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import difflib
+import sys
 from dataclasses import dataclass
 from types import CodeType
-from typing import Collection, Optional
+from typing import Collection, Iterator, Optional
 
 FILENAME = "<%%grad cell>"
 NODE_HOOK = "__adiff_node__"  # called as NODE_HOOK(value, expression_index) around each operation
@@ -15,7 +17,7 @@ LEAF_HOOK = "__adiff_leaf__"  # called as LEAF_HOOK(value, name, line) around ea
 
 
 CATEGORIES = ("empty", "syntax", "name", "input", "size", "shape", "type", "arithmetic", "recursion", "runtime",
-              "backward", "target", "option", "internal")
+              "backward", "target", "option", "interrupted", "internal")
 
 
 class CellError(Exception):
@@ -70,8 +72,9 @@ class Program:
     lines: tuple
     assignments: tuple  # Assignment per `name = ...`, in source order
     assigned: tuple  # every name the cell binds (assignments, loop variables, defs), first-seen order
-    free_names: tuple  # NameUse per name the cell reads but never binds: they come from the notebook
+    free_names: tuple  # NameUse per name the cell reads before binding it: they come from the notebook
     expressions: tuple  # Expression per instrumented operation, indexed by the hook's argument
+    bare_lines: tuple  # lines of top-level expression statements such as `square(x)`: results never named
     code: CodeType
 
     def line(self, lineno: Optional[int]) -> str:
@@ -92,63 +95,120 @@ def parse(source: str) -> Program:
         raise CellError("the cell is empty", hint="write assignments such as x = 0.5 and y = square(x)",
                         category="empty")
     lines = tuple(source.splitlines())
+    with _deep_recursion():  # a sum of 1,000 terms is a tree 1,000 deep
+        tree = _syntax_tree(source, lines)
+        names = _NameCollector()
+        names.visit(tree)
+        instrument = _Instrumenter(source)
+        tree = ast.fix_missing_locations(instrument.visit(tree))
+        code = _compile(tree, lines)
+    return Program(
+        source=source,
+        lines=lines,
+        assignments=tuple(instrument.assignments),
+        assigned=tuple(names.bound),
+        free_names=tuple(names.loaded.values()),
+        expressions=tuple(instrument.expressions),
+        bare_lines=tuple(node.lineno for node in tree.body if isinstance(node, ast.Expr)
+                         and not isinstance(node.value, ast.Constant)),
+        code=code,
+    )
+
+
+def _syntax_tree(source: str, lines: tuple) -> ast.Module:
     try:
         tree = ast.parse(source, FILENAME)
     except SyntaxError as error:
         lineno = error.lineno if error.lineno and error.lineno <= len(lines) else len(lines)
         line = lines[lineno - 1] if lines else ""
         raise CellError(f"syntax error: {error.msg}", lineno, line, category="syntax") from None
-    names = _NameCollector()
-    names.visit(tree)
-    instrument = _Instrumenter(source)
-    tree = ast.fix_missing_locations(instrument.visit(tree))
-    return Program(
-        source=source,
-        lines=lines,
-        assignments=tuple(instrument.assignments),
-        assigned=tuple(names.bound),
-        free_names=tuple(use for name, use in names.loaded.items() if name not in names.bound),
-        expressions=tuple(instrument.expressions),
-        code=compile(tree, FILENAME, "exec"),
-    )
+    except (ValueError, RecursionError) as error:  # a null byte; nesting too deep for Python itself
+        raise CellError(f"syntax error: {error}", category="syntax") from None
+    if not tree.body:
+        raise CellError("the cell has only comments", hint="write assignments such as x = 0.5 and y = square(x)",
+                        category="empty")
+    return tree
+
+
+def _compile(tree: ast.Module, lines: tuple) -> CodeType:
+    try:
+        return compile(tree, FILENAME, "exec")
+    except (RecursionError, MemoryError, SyntaxError):
+        raise CellError("an expression is nested too deeply to run", hint="split it over several lines",
+                        category="syntax") from None
+
+
+@contextlib.contextmanager
+def _deep_recursion(limit: int = 20_000) -> Iterator[None]:
+    """Let the AST walks below recurse as deep as the cell is nested."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(builtins.max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def check_names(program: Program, known: Collection[str]) -> None:
     """Raise CellError at the first use of a name that is neither bound in the cell nor ``known``."""
-    available = set(known) | set(dir(builtins)) | set(program.assigned)
+    preferred = set(known) | set(program.assigned)  # suggested before Python's builtins
+    available = preferred | set(dir(builtins))
     for use in program.free_names:
         if use.name not in available:
-            close = difflib.get_close_matches(use.name, sorted(available), n=1, cutoff=0.75)
+            close = (difflib.get_close_matches(use.name, sorted(preferred), n=1, cutoff=0.6)
+                     or difflib.get_close_matches(use.name, sorted(available), n=1, cutoff=0.6))
             hint = f"did you mean '{close[0]}'?" if close else ""
             kind = "unknown function" if use.called else "undefined name"
             raise CellError(f"{kind} '{use.name}'", use.lineno, program.line(use.lineno), hint, category="name")
 
 
 class _NameCollector(ast.NodeVisitor):
-    """Names bound anywhere in the cell (first-seen order) and the first read of each name.
+    """Names bound anywhere in the cell (first-seen order), and the names read before the cell binds
+    them: those come from the notebook (``x = x - lr`` reads the notebook's x).
 
-    Function bodies, lambdas and comprehensions have their own local names, so their reads are
-    left to Python.
+    Values are visited before the names they are assigned to, as Python runs them. Function bodies,
+    lambdas and comprehensions have their own local names, so their reads are left to Python.
     """
 
     def __init__(self) -> None:
         self.bound: list = []
-        self.loaded: dict = {}
+        self.loaded: dict = {}  # name -> NameUse, for reads before any binding
 
     def _bind(self, name: str) -> None:
         if name not in self.bound:
             self.bound.append(name)
 
+    def _read(self, name: str, lineno: int, called: bool) -> None:
+        if name not in self.bound and name not in self.loaded:
+            self.loaded[name] = NameUse(name, lineno, called)
+
     def visit_Name(self, node: ast.Name) -> None:
-        if not isinstance(node.ctx, ast.Load):
+        if isinstance(node.ctx, ast.Load):
+            self._read(node.id, node.lineno, called=False)
+        else:
             self._bind(node.id)
-        elif node.id not in self.loaded:
-            self.loaded[node.id] = NameUse(node.id, node.lineno, called=False)
 
     def visit_Call(self, node: ast.Call) -> None:
-        if isinstance(node.func, ast.Name) and node.func.id not in self.loaded:
-            self.loaded[node.func.id] = NameUse(node.func.id, node.lineno, called=True)
+        if isinstance(node.func, ast.Name):
+            self._read(node.func.id, node.lineno, called=True)
         self.generic_visit(node)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self.visit(target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):  # y += 1 reads y first
+            self._read(node.target.id, node.lineno, called=False)
+        self.visit(node.target)
+
+    def visit_For(self, node: ast.For) -> None:
+        self.visit(node.iter)
+        self.visit(node.target)
+        for statement in node.body + node.orelse:
+            self.visit(statement)
 
     def visit_FunctionDef(self, node: ast.AST) -> None:
         self._bind(node.name)

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
-import traceback
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import numpy as np
 
 import engine
-from engine import Variable, leaves_of, no_grad
+from engine import Variable, clear_grads, functions_of, leaves_of, no_grad
 
-from . import extras
-from .parser import FILENAME, LEAF_HOOK, NODE_HOOK, CellError, Program, check_names
+from . import errors, extras
+from .errors import NonNumber
+from .parser import LEAF_HOOK, NODE_HOOK, CellError, Program, check_names
 from .result import GradResult, Row, View
 from .trace import Label, Tracer
 
@@ -61,7 +60,8 @@ class Recorder:
         self.keep: list = []  # keeps labelled Variables alive, so that their ids stay unique
         self.overrides = overrides or {}
         self.leaf_count = 0
-        self.non_numbers: dict = {}  # name -> (line, type) of values that cannot be inputs
+        self.non_numbers: dict = {}  # name -> NonNumber, for values that cannot be inputs
+        self.shadowed: dict = {}  # engine function name -> type of the notebook value hiding it
         self.texts = {(a.lineno, a.name): a.text for a in program.assignments}
 
     def node(self, value: Any, index: int) -> Any:
@@ -73,8 +73,9 @@ class Recorder:
 
     def leaf(self, value: Any, name: str, lineno: int) -> Any:
         key = None
-        if _looks_like_bad_input(value):
-            self.non_numbers[name] = (lineno, type(value).__name__)
+        kind = errors.non_number(value)
+        if kind is not None:
+            self.non_numbers[name] = NonNumber(kind, f"assigned on line {lineno}", lineno)
         if _is_number(value):
             value, key = self.new_leaf(value, name, lineno)
         is_input = (isinstance(value, Variable) and value.creator is None and id(value) not in self.labels
@@ -92,8 +93,8 @@ class Recorder:
             binding.variable.name = binding.name
 
     def new_leaf(self, value: Any, name: str, lineno: Optional[int] = None) -> tuple:
-        """A leaf Variable for ``value`` (or for its override), and its key."""
-        if np.size(value) > MAX_INPUT_ELEMENTS:
+        """A leaf Variable for a copy of ``value`` (or for its override), and its key."""
+        if np.size(value) > MAX_INPUT_ELEMENTS:  # checked before anything is copied
             raise CellError(f"'{name}' has {np.size(value):,} elements; %%grad takes inputs of at most "
                             f"{MAX_INPUT_ELEMENTS:,}", lineno, self.program.line(lineno),
                             "use a smaller array: the table and trace are for seeing the chain rule work",
@@ -103,13 +104,6 @@ class Recorder:
         if key in self.overrides:
             value = self.overrides[key]
         return Variable(np.array(value, dtype=np.float64), name=name), key
-
-
-def _looks_like_bad_input(value: Any) -> bool:
-    """Values a learner may mean as an input that the engine cannot differentiate."""
-    if isinstance(value, (str, bytes, complex, list, tuple, np.complexfloating)) or value is None:
-        return True
-    return isinstance(value, np.ndarray) and value.dtype.kind not in "iuf"
 
 
 def _is_number(value: Any) -> bool:
@@ -125,21 +119,36 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
     check_names(program, set(namespace) | set(ENGINE_NAMES))
     recorder, scope = execute(program, namespace)
     target_name = options.target or program.last_assigned
-    target = _find_target(program, scope, target_name, recorder.non_numbers)
+    target = _find_target(program, scope, target_name, recorder)
     labelled = _bindings(recorder)
     rows_by_var = _select_inputs(_rows(labelled), options.wrt)
-    _require_inputs(program, target, target_name, rows_by_var)
+    _require_inputs(program, target, target_name, rows_by_var, recorder)
+    # The graph may hold the notebook's own Variables (reached through a list, say): if anything
+    # below fails, their gradients go back to what they were, so a failing cell changes nothing.
+    saved = [(v, v.grad) for v in [target] + [x for f in functions_of(target) for x in f.inputs]]
+    try:
+        result = _differentiate(program, namespace, options, recorder, target, target_name, labelled, rows_by_var)
+    except BaseException:
+        for variable, grad in saved:
+            variable.grad = grad
+        raise
+    return result, scope
+
+
+def _differentiate(program: Program, namespace: Mapping[str, Any], options: Options, recorder: Recorder,
+                   target: Variable, target_name: str, labelled: list, rows_by_var: list) -> GradResult:
+    """Backward with the tracer (and the extras) from a clean slate; the result under the cell's names."""
     notes = []
     if target.data.ndim:
         notes.append(f"{target_name} is not a scalar (shape {target.data.shape}): it was seeded with ones, "
                      f"so each gradient is that of sum({target_name})")
     tracer = Tracer(_labeller(recorder, labelled), program.line)
-    target.grad = None
+    clear_grads(target)  # a backward() the cell ran itself must not add to ours
     try:
         with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
             target.backward(retain_grad=True, hook=tracer)
-    except Exception as error:  # noqa: BLE001 - e.g. a user Function whose backward fails
-        raise backward_error(program, error, tracer.label) from error
+    except (Exception, KeyboardInterrupt) as error:  # e.g. a user Function whose backward fails
+        raise errors.from_backward(program, error, tracer.label) from error
     rows = tuple(_row(binding, label) for binding, label in rows_by_var)
     inputs = [(label.name, binding) for binding, label in rows_by_var if binding.is_input]
     result = GradResult(
@@ -156,7 +165,7 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
             binding.variable.grad = row.grad
     notes.extend(_non_finite(rows))
     result.notes = tuple(notes)
-    return result, scope
+    return result
 
 
 def _add_extras(result: GradResult, options: Options, program: Program, namespace: Mapping[str, Any],
@@ -191,12 +200,9 @@ def execute(program: Program, namespace: Mapping[str, Any], overrides: Optional[
     recorder = Recorder(program, overrides)
     scope = dict(ENGINE_NAMES)
     scope.update(namespace)
-    for use in program.free_names:  # numbers and Variables read from the notebook are the cell's inputs
-        value = namespace.get(use.name)
-        if _is_number(value) or isinstance(value, Variable):
-            data = value.data if isinstance(value, Variable) else value
-            scope[use.name], key = recorder.new_leaf(np.array(data), use.name)
-            recorder.bind(Binding(use.name, None, "notebook", scope[use.name], True, key))
+    for use in program.free_names:
+        if use.name in namespace:
+            _read_from_notebook(recorder, scope, use, namespace[use.name])
     scope[NODE_HOOK] = recorder.node
     scope[LEAF_HOOK] = recorder.leaf
     try:
@@ -204,76 +210,30 @@ def execute(program: Program, namespace: Mapping[str, Any], overrides: Optional[
             exec(program.code, scope)
     except CellError:
         raise  # from our own hooks, already located
-    except Exception as error:  # noqa: BLE001 - every failure of the user's code becomes a CellError
-        raise cell_error(program, error, recorder.non_numbers) from error
+    except (Exception, KeyboardInterrupt) as error:  # every failure of the user's code becomes a CellError
+        raise errors.from_exception(program, error, recorder.non_numbers, recorder.shadowed) from error
     return recorder, scope
 
 
-def cell_error(program: Program, error: BaseException, non_numbers: Optional[dict] = None) -> CellError:
-    """The CellError for an exception raised while running the cell, at the cell line it came from."""
-    lineno = _cell_line(error)
-    line = program.line(lineno)
-    message = str(error) or type(error).__name__
-    culprit = _non_number_on_line(line, non_numbers or {})
-    if culprit and isinstance(error, (TypeError, ValueError)):
-        name, (where, kind) = culprit
-        return _non_number_error(program, name, where, kind, lineno)
-    if isinstance(error, TypeError) and "does not support ufuncs" in message:
-        return CellError("a numpy function was given an engine Variable", lineno, line,
-                         "use the engine's function, e.g. sin(x) instead of np.sin(x)", category="type")
-    if isinstance(error, NameError):
-        return CellError(f"undefined name: {message}", lineno, line, category="name")
-    if isinstance(error, RecursionError):
-        return CellError("RecursionError: the code recursed too deeply", lineno, line, category="recursion")
-    return CellError(f"{type(error).__name__}: {message}", lineno, line, category=_category(error))
+def _read_from_notebook(recorder: Recorder, scope: dict, use: Any, value: Any) -> None:
+    """Numbers and Variables the cell reads from the notebook become fresh inputs; note the rest."""
+    if use.called:  # a function, or a value hiding an engine function: never an input
+        if use.name in ENGINE_NAMES and not callable(value):
+            recorder.shadowed[use.name] = errors.non_number(value) or f"a {type(value).__name__}"
+        return
+    kind = errors.non_number(value)
+    if kind is not None:
+        recorder.non_numbers[use.name] = NonNumber(kind, "from the notebook", use.lineno)
+    elif _is_number(value) or isinstance(value, Variable):
+        data = value.data if isinstance(value, Variable) else value
+        leaf, key = recorder.new_leaf(data, use.name, use.lineno)
+        if isinstance(value, Variable) and value.grad is not None:  # readable (x - lr * x.grad), not added to
+            leaf.grad = np.array(value.grad.data if isinstance(value.grad, Variable) else value.grad)
+        scope[use.name] = leaf
+        recorder.bind(Binding(use.name, None, "notebook", leaf, True, key))
 
 
-def _category(error: BaseException) -> str:
-    if isinstance(error, ValueError) and ("shape" in str(error) or "broadcast" in str(error)):
-        return "shape"
-    if isinstance(error, TypeError):
-        return "type"
-    if isinstance(error, ArithmeticError):
-        return "arithmetic"
-    return "runtime"
-
-
-def backward_error(program: Program, error: BaseException, label: Any) -> CellError:
-    """The CellError for a failure inside backward, at the line of the function whose backward failed."""
-    func = _failing_function(error)
-    outputs = [ref() for ref in func.outputs] if func is not None else []
-    labels = [label(y) for y in outputs if y is not None]
-    lineno = next((shown.lineno for shown in labels if shown is not None), None)
-    name = f"{type(func).__name__}.backward" if func is not None else "backward"
-    return CellError(f"{name} failed: {type(error).__name__}: {error}", lineno, program.line(lineno),
-                     category="recursion" if isinstance(error, RecursionError) else "backward")
-
-
-def _failing_function(error: BaseException) -> Optional[Any]:
-    """The Function the engine's backward loop was running when ``error`` was raised."""
-    found = None
-    tb = error.__traceback__
-    while tb is not None:
-        candidate = tb.tb_frame.f_locals.get("func")
-        if tb.tb_frame.f_code.co_name == "backward" and hasattr(candidate, "outputs"):
-            found = candidate
-        tb = tb.tb_next
-    return found
-
-
-def _non_number_on_line(line: str, non_numbers: dict) -> Optional[tuple]:
-    for name, where in non_numbers.items():
-        if re.search(rf"\b{re.escape(name)}\b", line):
-            return name, where
-    return None
-
-
-def _cell_line(error: BaseException) -> Optional[int]:
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == FILENAME]
-    return frames[-1].lineno if frames else None
-
-
-def _find_target(program: Program, scope: dict, name: Optional[str], non_numbers: dict) -> Variable:
+def _find_target(program: Program, scope: dict, name: Optional[str], recorder: Recorder) -> Variable:
     if name is None:
         raise CellError("the cell assigns no variable to differentiate", hint="end it with e.g. y = square(x)",
                         category="target")
@@ -282,20 +242,18 @@ def _find_target(program: Program, scope: dict, name: Optional[str], non_numbers
         raise CellError(f"unknown --target '{name}'", hint=f"the cell assigns: {assigned}", category="option")
     value = scope.get(name)
     if not isinstance(value, Variable):
-        if non_numbers:  # the target was computed from a value that cannot be an input
-            first, (lineno, kind) = min(non_numbers.items(), key=lambda item: item[1][0])
-            raise _non_number_error(program, first, lineno, kind, lineno)
         lineno = _last_line(program, name)
+        _raise_for_non_numbers(program, recorder, lineno)
         raise CellError(f"the target '{name}' is a {type(value).__name__}, not a real number or a numeric array",
                         lineno, program.line(lineno), category="target")
     return value
 
 
-def _non_number_error(program: Program, name: str, assigned: int, kind: str, lineno: Optional[int]) -> CellError:
-    kind = "complex number" if kind in ("complex", "complex128", "complex64") else kind
-    return CellError(f"'{name}' is a {kind} (assigned on line {assigned}), not a real number or a numeric array",
-                     lineno, program.line(lineno), "use a number such as 0.5 or an array such as np.array([1.0, 2.0])",
-                     category="input")
+def _raise_for_non_numbers(program: Program, recorder: Recorder, lineno: Optional[int]) -> None:
+    """If line ``lineno`` used a value that cannot be an input, that is the mistake to report."""
+    name = errors.named_on_line(program.line(lineno), recorder.non_numbers)
+    if name is not None:
+        raise errors.non_number_error(program, name, recorder.non_numbers[name], lineno)
 
 
 def _last_line(program: Program, name: str) -> Optional[int]:
@@ -342,13 +300,20 @@ def _labeller(recorder: Recorder, labelled: list) -> Any:
     return label
 
 
-def _require_inputs(program: Program, target: Variable, name: str, rows: list) -> None:
+def _require_inputs(program: Program, target: Variable, name: str, rows: list, recorder: Recorder) -> None:
     inputs = {id(binding.variable) for binding, _ in rows if binding.is_input}
-    if target.creator is None or not any(id(leaf) in inputs for leaf in leaves_of(target)):
-        lineno = _last_line(program, name)
-        raise CellError(f"'{name}' does not depend on any input", lineno, program.line(lineno),
-                        "assign a number to a name (x = 0.5) and compute the target from it "
-                        "with the engine's functions (sin, exp, ...), not numpy's", category="target")
+    if target.creator is not None and any(id(leaf) in inputs for leaf in leaves_of(target)):
+        return
+    lineno = _last_line(program, name)
+    _raise_for_non_numbers(program, recorder, lineno)
+    later = [line for line in program.bare_lines if lineno is None or line > lineno]
+    if target.creator is None and later:  # `square(x)` on its own: the result was never named
+        raise CellError(f"the result on line {later[-1]} is not assigned to a name, so the target is the input "
+                        f"'{name}'", later[-1], program.line(later[-1]), "assign it, e.g. y = square(x)",
+                        category="target")
+    raise CellError(f"'{name}' does not depend on any input", lineno, program.line(lineno),
+                    "assign a number to a name (x = 0.5) and compute the target from it "
+                    "with the engine's functions (sin, exp, ...), not numpy's", category="target")
 
 
 def _row(binding: Binding, label: Label) -> Row:

@@ -1,0 +1,137 @@
+"""What went wrong in the user's cell, in one located paragraph: exceptions raised while the cell or
+its backward pass ran become CellErrors with the cell line, a plain message and a hint."""
+from __future__ import annotations
+
+import difflib
+import re
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .parser import FILENAME, CellError, Program
+
+NUMBER_HINT = "use a number such as 0.5 or an array such as np.array([1.0, 2.0])"
+
+
+@dataclass(frozen=True)
+class NonNumber:
+    """A value the cell uses that cannot be an input: what it is and where it came from."""
+
+    kind: str  # 'a str', 'None', 'a complex number', 'an array of strings (dtype <U3)' ...
+    origin: str  # 'assigned on line 1' or 'from the notebook'
+    lineno: Optional[int]
+
+
+def non_number(value: Any) -> Optional[str]:
+    """What ``value`` is ('a str', 'an array of strings (dtype <U3)'), if a learner may mean it as an
+    input but the engine cannot use it; else None."""
+    if isinstance(value, np.ndarray):
+        kinds = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}
+        if value.dtype.kind in "biuf":
+            return None
+        return f"an array of {kinds.get(value.dtype.kind, 'non-numbers')} (dtype {value.dtype})"
+    if isinstance(value, (complex, np.complexfloating)):
+        return "a complex number"
+    if value is None:
+        return "None"
+    if isinstance(value, (str, bytes, list, tuple, dict, set)):
+        return f"a {type(value).__name__}"
+    return None
+
+
+def non_number_error(program: Program, name: str, found: NonNumber, lineno: Optional[int]) -> CellError:
+    """'x' is a str (assigned on line 1), not a real number or a numeric array."""
+    return CellError(f"'{name}' is {found.kind} ({found.origin}), not a real number or a numeric array",
+                     lineno, program.line(lineno), NUMBER_HINT, category="input")
+
+
+def from_exception(program: Program, error: BaseException, non_numbers: dict, shadowed: dict) -> CellError:
+    """The CellError for an exception raised while the cell ran, at the cell line it came from."""
+    lineno = cell_line(error)
+    line = program.line(lineno)
+    culprit = named_on_line(line, non_numbers)
+    if culprit and isinstance(error, (TypeError, ValueError)):
+        return non_number_error(program, culprit, non_numbers[culprit], lineno)
+    hidden = named_on_line(line, shadowed)
+    if hidden and isinstance(error, TypeError) and "not callable" in str(error):
+        return CellError(f"'{hidden}' is {shadowed[hidden]} in the notebook, which hides the engine's {hidden}()",
+                         lineno, line, f"rename it, or run `del {hidden}` in the notebook", category="name")
+    return _from_kind(error, lineno, line)
+
+
+def _from_kind(error: BaseException, lineno: Optional[int], line: str) -> CellError:
+    message = str(error) or type(error).__name__
+    if isinstance(error, TypeError) and "does not support ufuncs" in message:
+        return CellError("a numpy function was given an engine Variable", lineno, line,
+                         "use the engine's function, e.g. sin(x) instead of np.sin(x)", category="type")
+    if isinstance(error, NameError):
+        return CellError(f"undefined name: {message}", lineno, line, category="name")
+    if isinstance(error, AttributeError):
+        return CellError(f"AttributeError: {message}", lineno, line, _attribute_hint(error), category="name")
+    if isinstance(error, RecursionError):
+        return CellError("RecursionError: the code recursed too deeply", lineno, line, category="recursion")
+    if isinstance(error, KeyboardInterrupt):
+        return CellError("interrupted (KeyboardInterrupt)", lineno, line, category="interrupted")
+    return CellError(f"{type(error).__name__}: {message}", lineno, line, category=_category(error))
+
+
+def _category(error: BaseException) -> str:
+    if isinstance(error, MemoryError):
+        return "size"
+    if isinstance(error, ValueError) and ("shape" in str(error) or "broadcast" in str(error)):
+        return "shape"
+    if isinstance(error, TypeError):
+        return "type"
+    if isinstance(error, ArithmeticError):
+        return "arithmetic"
+    return "runtime"
+
+
+def _attribute_hint(error: AttributeError) -> str:
+    name, owner = getattr(error, "name", None), getattr(error, "obj", None)
+    if not name or owner is None:
+        return ""
+    close = difflib.get_close_matches(name, [n for n in dir(owner) if not n.startswith("_")], n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def named_on_line(line: str, names: dict) -> Optional[str]:
+    """The first of ``names`` that the source ``line`` mentions (not as an attribute), or None."""
+    for name in names:
+        if re.search(rf"(?<![\w.]){re.escape(name)}\b", line):
+            return name
+    return None
+
+
+def cell_line(error: BaseException) -> Optional[int]:
+    """The cell line the innermost frame of ``error``'s traceback inside the cell was running."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == FILENAME]
+    return frames[-1].lineno if frames else None
+
+
+def from_backward(program: Program, error: BaseException, label: Callable[[Any], Any]) -> CellError:
+    """The CellError for a failure inside backward, at the line of the function whose backward failed."""
+    func = _failing_function(error)
+    outputs = [ref() for ref in func.outputs] if func is not None else []
+    labels = [label(y) for y in outputs if y is not None]
+    lineno = next((shown.lineno for shown in labels if shown is not None), None)
+    if isinstance(error, KeyboardInterrupt):
+        return CellError("interrupted (KeyboardInterrupt) during backward", lineno, program.line(lineno),
+                         category="interrupted")
+    name = f"{type(func).__name__}.backward" if func is not None else "backward"
+    return CellError(f"{name} failed: {type(error).__name__}: {error}", lineno, program.line(lineno),
+                     category="recursion" if isinstance(error, RecursionError) else "backward")
+
+
+def _failing_function(error: BaseException) -> Optional[Any]:
+    """The Function the engine's backward loop was running when ``error`` was raised."""
+    found = None
+    tb = error.__traceback__
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("func")
+        if tb.tb_frame.f_code.co_name == "backward" and hasattr(candidate, "outputs"):
+            found = candidate
+        tb = tb.tb_next
+    return found
