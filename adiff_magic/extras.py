@@ -145,10 +145,13 @@ def graph_of(target: Variable, label: Any, notes: list) -> tuple:
 
 def plot(evaluate: Evaluate, result: GradResult, inputs: list) -> bytes:
     """A PNG of sum(target) around the one scalar input, with its tangent."""
-    scalars = [(name, b) for name, b in inputs if b.variable.data.ndim == 0 and b.leaf_key is not None]
+    scalars = [(name, b) for name, b in inputs if b.variable.data.ndim == 0]
     if len(scalars) != 1 or result.values[result.target].ndim:
         raise CellError("--plot needs one scalar input and a scalar target",
                         hint=f"the cell has {len(scalars)} scalar inputs; choose one with --wrt", category="option")
+    if scalars[0][1].leaf_key is None:
+        raise CellError(f"--plot cannot vary '{scalars[0][0]}': it was made with Variable(...)",
+                        hint=f"assign a plain number instead, e.g. {scalars[0][0]} = 0.5", category="option")
     try:
         from matplotlib.figure import Figure  # not pyplot: the notebook's own plotting state is left alone
     except ImportError:
