@@ -52,6 +52,8 @@ def no_grad() -> contextlib.AbstractContextManager:
 # ================================================================ Variable
 
 _FLOAT_KINDS = "f"
+# module-level names for the hot paths: one global lookup instead of a global plus an attribute
+_ndarray, _float64, _weakref = np.ndarray, np.float64, weakref.ref
 _CONVERTIBLE_KINDS = "biu"  # bool, signed and unsigned integers become float64
 
 
@@ -258,14 +260,14 @@ class Function:
             # _new_output inlined: this is the hottest line of the forward pass
             output = Variable.__new__(Variable)
             kind = type(ys)
-            if kind is not np.float64 and (kind is not np.ndarray or ys.dtype.kind != "f"):
+            if kind is not _float64 and (kind is not _ndarray or ys.dtype.kind != "f"):
                 ys = _as_data(ys, f"{type(self).__name__}.forward's result")
             output.data = ys
             output.name = output.grad = None
             output.creator = self
             output.generation = generation + 1
             outputs = (output,)
-            refs = weakref.ref(output)
+            refs = _weakref(output)
         else:
             output = outputs = tuple([_new_output(self, y, generation) for y in ys])
             refs = tuple([weakref.ref(y) for y in outputs])
@@ -435,7 +437,7 @@ def backward(
                         record.append((None, False))
                     continue
                 kind = type(gx)
-                if create_graph or kind is not np.ndarray and kind is not np.float64 or gx.shape != x.data.shape:
+                if create_graph or kind is not _ndarray and kind is not _float64 or gx.shape != x.data.shape:
                     gx = _checked_grad(func, x, gx, create_graph)
                 accumulated = x.grad is not None
                 x.grad = x.grad + gx if accumulated else gx
@@ -593,6 +595,22 @@ def apply(func: Function, *args: Any) -> Any:
     return func.forward(*args)
 
 
+def elementwise(cls: type) -> Callable[[Any], Any]:
+    """The lowercase wrapper of a one-input Function whose forward is a numpy ufunc.
+
+    Like ``apply``: a graph node for a Variable, the ufunc's result for anything else; but no node
+    object is made in the second case, which is every call of a first-order backward rule.
+    """
+    ufunc = cls.forward
+
+    def wrapper(x: Any) -> Any:
+        return cls()(x) if isinstance(x, Variable) else ufunc(x)
+
+    wrapper.__name__ = wrapper.__qualname__ = cls.__name__.lower()
+    wrapper.__doc__ = cls.__doc__
+    return wrapper
+
+
 def add(x0: Any, x1: Any) -> Any:
     """x0 + x1."""
     return apply(Add(), x0, x1)
@@ -621,5 +639,5 @@ def neg(x: Any) -> Any:
 ArrayLike = Union[Variable, np.ndarray, float, int]
 __all__ = [
     "Config", "using_config", "no_grad", "Variable", "Function", "as_array", "as_variable",
-    "backward", "apply", "Add", "Sub", "Mul", "Div", "Neg", "add", "sub", "mul", "div", "neg",
+    "backward", "apply", "elementwise", "Add", "Sub", "Mul", "Div", "Neg", "add", "sub", "mul", "div", "neg",
 ]

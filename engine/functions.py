@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .core import Function, Variable, apply
+from .core import Function, Variable, apply, elementwise
 
 Axis = Optional[Any]
 
@@ -53,9 +53,7 @@ class Exp(Function):
         return gy * y
 
 
-def exp(x: Any) -> Any:
-    """eˣ."""
-    return apply(Exp(), x)
+exp = elementwise(Exp)
 
 
 class Log(Function):
@@ -71,9 +69,7 @@ class Log(Function):
         return gy / x
 
 
-def log(x: Any) -> Any:
-    """Natural logarithm."""
-    return apply(Log(), x)
+log = elementwise(Log)
 
 
 class Pow(Function):
@@ -123,11 +119,6 @@ class Power(Function):
         return sum_to(ga, np.shape(a)), sum_to(gb, np.shape(b))
 
 
-def sqrt(x: Any) -> Any:
-    """Square root."""
-    return apply(Sqrt(), x)
-
-
 class Sqrt(Function):
     """√x."""
 
@@ -139,6 +130,9 @@ class Sqrt(Function):
     def backward(self, gy):
         y, = self.outputs_like(gy)
         return gy / (2 * y)
+
+
+sqrt = elementwise(Sqrt)
 
 
 # ================================================================ trigonometric and hyperbolic
@@ -157,9 +151,7 @@ class Sin(Function):
         return gy * cos(x)
 
 
-def sin(x: Any) -> Any:
-    """sin x."""
-    return apply(Sin(), x)
+sin = elementwise(Sin)
 
 
 class Cos(Function):
@@ -175,9 +167,7 @@ class Cos(Function):
         return -(gy * sin(x))
 
 
-def cos(x: Any) -> Any:
-    """cos x."""
-    return apply(Cos(), x)
+cos = elementwise(Cos)
 
 
 class Tan(Function):
@@ -193,9 +183,7 @@ class Tan(Function):
         return gy * (1 + y * y)
 
 
-def tan(x: Any) -> Any:
-    """tan x."""
-    return apply(Tan(), x)
+tan = elementwise(Tan)
 
 
 class Tanh(Function):
@@ -211,9 +199,7 @@ class Tanh(Function):
         return gy * (1 - y * y)
 
 
-def tanh(x: Any) -> Any:
-    """tanh x."""
-    return apply(Tanh(), x)
+tanh = elementwise(Tanh)
 
 
 # ================================================================ piecewise and activation
@@ -231,9 +217,7 @@ class Abs(Function):
         return gy * np.sign(self.inputs[0].data)
 
 
-def abs(x: Any) -> Any:
-    """|x|."""
-    return apply(Abs(), x)
+abs = elementwise(Abs)
 
 
 class Sigmoid(Function):
