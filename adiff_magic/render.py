@@ -5,7 +5,7 @@ from untrusted notebooks. Plain tables with classes are themed by JupyterLab in 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 

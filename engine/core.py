@@ -19,7 +19,7 @@ import contextlib
 import heapq
 import itertools
 import weakref
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -636,7 +636,6 @@ def neg(x: Any) -> Any:
     return apply(Neg(), x)
 
 
-ArrayLike = Union[Variable, np.ndarray, float, int]
 __all__ = [
     "Config", "using_config", "no_grad", "Variable", "Function", "as_array", "as_variable",
     "backward", "apply", "elementwise", "Add", "Sub", "Mul", "Div", "Neg", "add", "sub", "mul", "div", "neg",

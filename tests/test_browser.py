@@ -464,7 +464,6 @@ def test_run_all_cells_shows_tables_graph_plot_and_only_the_expected_error(brows
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_untrusted_reopen_keeps_readable_tables(browser, lab, theme):
-    from playwright.sync_api import expect
 
     context, page = open_notebook(browser, lab, f"untrusted-{theme}", theme)
     try:

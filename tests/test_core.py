@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine import Config, Function, Variable, cos, exp, no_grad, sin, square, using_config
+from engine import Config, Function, Variable, exp, no_grad, sin, square, using_config
 
 SEED_GRAD = "3.297442541400256"  # printed by the seed notebook, cells In [6], [13] and [15]
 

@@ -25,10 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic_arguments import parse_argstring
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from adiff_magic.magic import GradMagics, _names
 from adiff_magic.parser import CATEGORIES, CellError, parse
@@ -50,24 +48,6 @@ SIZE_SECONDS = 5.0  # an enormous input must be refused within this
 
 
 # ================================================================ fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def shell():
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    ip = InteractiveShell.instance(config=config)
-    ip.run_line_magic("load_ext", "adiff_magic")
-    yield ip
-    ip.reset()
-
-
-@pytest.fixture
-def ip(shell):
-    """The module's shell with a fresh namespace."""
-    shell.reset()
-    yield shell
-    shell.reset()
 
 
 def run_cell(ip, source):

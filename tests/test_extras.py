@@ -1,7 +1,6 @@
 """Tests for adiff_magic.extras (--order, --check, --graph, --plot), through the runner."""
 import math
 
-import numpy as np
 import pytest
 
 from adiff_magic.extras import GRAPH_LIMIT

@@ -16,9 +16,7 @@ import textwrap
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from engine import Variable
 
@@ -44,23 +42,6 @@ BOOKKEEPING = re.compile(r"^(_|__|___|_i|_ii|_iii|_ih|_oh|_dh|In|Out|_i\d+|_\d+|
 
 
 # ================================================================ fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def shell():
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    ip = InteractiveShell.instance(config=config)
-    ip.run_line_magic("load_ext", "adiff_magic")
-    yield ip
-
-
-@pytest.fixture
-def ip(shell):
-    """The shell with a fresh namespace for each test."""
-    shell.reset()
-    yield shell
-    shell.reset()
 
 
 def grad(ip, cell, line=""):

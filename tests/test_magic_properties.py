@@ -27,11 +27,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from reference import central_differences
-from test_properties import EPS, LIMIT, assert_grads_close, safe
-from traitlets.config import Config
+from test_properties import EPS, assert_grads_close, safe
 
 import engine as E
 from engine import Variable
@@ -343,17 +341,13 @@ def programs(draw):
 
 
 @pytest.fixture(scope="module")
-def shell():
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    ip = InteractiveShell.instance(config=config)
-    ip.run_line_magic("load_ext", "adiff_magic")
-    # The Out cache would keep every GradResult (and its graph) alive for the whole run; the shell
-    # is IPython's singleton, shared with other test modules, so the cache is restored afterwards.
-    saved = ip.displayhook.cache_size, ip.displayhook.do_full_cache
-    ip.displayhook.cache_size, ip.displayhook.do_full_cache = 0, 0
-    yield ip
-    ip.displayhook.cache_size, ip.displayhook.do_full_cache = saved
+def quiet_shell(shell):
+    """The shell without its Out cache, which would keep every GradResult (and its graph) alive for
+    the whole run; the shell is shared with other test modules, so the cache is restored afterwards."""
+    saved = shell.displayhook.cache_size, shell.displayhook.do_full_cache
+    shell.displayhook.cache_size, shell.displayhook.do_full_cache = 0, 0
+    yield shell
+    shell.displayhook.cache_size, shell.displayhook.do_full_cache = saved
 
 
 def notebook_value(leaf):
@@ -399,8 +393,8 @@ def engine_grad(v):
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(program=programs())
-def test_random_cells_through_the_magic(shell, program):
-    ip = shell
+def test_random_cells_through_the_magic(quiet_shell, program):
+    ip = quiet_shell
     source = cell_source(program)
     leaf_values = [leaf.value for leaf in program.leaves]
     notebook = {leaf.name: notebook_value(leaf) for leaf in program.leaves if not leaf.in_cell}

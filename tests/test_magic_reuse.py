@@ -13,13 +13,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from adiff_magic.render import to_html, to_text
 from adiff_magic.result import GradResult
-from engine import Variable
 
 SEED_CELL = """\
 x = 0.5
@@ -42,15 +39,6 @@ y = sum(b * b) + mean(c) + x ** 3
 
 
 # ================================================================ fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def shell():
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    ip = InteractiveShell.instance(config=config)
-    ip.run_line_magic("load_ext", "adiff_magic")
-    yield ip
 
 
 @pytest.fixture

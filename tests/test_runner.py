@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from adiff_magic.parser import CellError, parse
-from adiff_magic.result import View
 from adiff_magic.runner import Options, run
 from engine import Function, Variable
 

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
