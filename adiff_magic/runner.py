@@ -65,6 +65,7 @@ class Recorder:
         self.texts = {(a.lineno, a.name): a.text for a in program.assignments}
 
     def node(self, value: Any, index: int) -> Any:
+        """NODE_HOOK: label a new Variable with the source text of the operation that made it."""
         if isinstance(value, Variable) and id(value) not in self.labels and value.creator is not None:
             expression = self.program.expressions[index]
             self.labels[id(value)] = Label(expression.text, expression.lineno)
@@ -72,6 +73,7 @@ class Recorder:
         return value
 
     def leaf(self, value: Any, name: str, lineno: int) -> Any:
+        """LEAF_HOOK: ``name = value``; a number or array becomes an input Variable named ``name``."""
         key = None
         kind = errors.non_number(value)
         if kind is not None:
