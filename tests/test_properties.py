@@ -21,8 +21,13 @@ LIMIT = 1e3  # largest magnitude allowed for any intermediate value
 class NP:
     """The numpy interpretation (engine function names, plain numpy implementations)."""
 
-    sin, cos, tanh, exp, log, sqrt, square = np.sin, np.cos, np.tanh, np.exp, np.log, np.sqrt, np.square
-    matmul, reshape, broadcast_to = np.matmul, np.reshape, np.broadcast_to
+    sin, cos, tan, tanh, exp, log, sqrt, square = np.sin, np.cos, np.tan, np.tanh, np.exp, np.log, np.sqrt, np.square
+    matmul, reshape, broadcast_to, transpose = np.matmul, np.reshape, np.broadcast_to, np.transpose
+
+    @staticmethod
+    def sum_to(x, shape):
+        assert np.shape(x) == (2, 3) and tuple(shape) == (1, 3)  # the one use below
+        return np.sum(x, axis=0, keepdims=True)
 
     @staticmethod
     def sigmoid(x):
@@ -73,6 +78,10 @@ UNARY = {
     "mean_last_keep": (lambda m, x: m.mean(x, -1, True), lambda s: len(s) >= 1, lambda s: s[:-1] + (1,)),
     "index0": (lambda m, x: x[0], lambda s: len(s) >= 1, lambda s: s[1:]),
     "bcast23": (lambda m, x: m.broadcast_to(x, (2, 3)), None, lambda s: (2, 3)),
+    "tan_bounded": (lambda m, x: m.tan(0.5 * m.tanh(x)), None, _same),  # |argument| < 0.5: far from the poles
+    # transposed, then read back in the original shape: the elements move, the shape does not
+    "transpose_reshape": (lambda m, x: m.reshape(m.transpose(x), np.shape(x)), lambda s: len(s) == 2, _same),
+    "sum_to_row": (lambda m, x: m.sum_to(x, (1, 3)), lambda s: s == (2, 3), lambda s: (1, 3)),
 }
 SCALAR_UNARY = [name for name, (_, ok, out) in UNARY.items() if ok is None and out is _same]
 
