@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from IPython.utils.capture import capture_output
-from reference import central_differences
+from reference import NP, central_differences
 from test_properties import EPS, assert_grads_close, safe
 
 import engine as E
@@ -38,32 +38,6 @@ SHAPES = [(), (3,), (2, 3)]
 KINK = 1e-3  # relu/abs arguments closer than this to 0 make central differences unreliable
 RESULT = "_adiff_property_result"  # the -o name the cell stores its GradResult under
 REL = 1e-12  # magic vs engine: exact, or within this relative error
-
-
-# ================================================================ the numpy interpretation
-
-
-class NP:
-    """Engine function names with plain numpy implementations."""
-
-    sin, cos, tan, tanh, exp, log, sqrt, square = np.sin, np.cos, np.tan, np.tanh, np.exp, np.log, np.sqrt, np.square
-    abs = staticmethod(np.abs)
-
-    @staticmethod
-    def sigmoid(x):
-        return 1.0 / (1.0 + np.exp(-x))
-
-    @staticmethod
-    def relu(x):
-        return np.maximum(x, 0.0)
-
-    @staticmethod
-    def sum(x, axis=None, keepdims=False):
-        return np.sum(x, axis=axis, keepdims=keepdims)
-
-    @staticmethod
-    def mean(x, axis=None, keepdims=False):
-        return np.mean(x, axis=axis, keepdims=keepdims)
 
 
 # ================================================================ operations
