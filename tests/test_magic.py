@@ -674,3 +674,11 @@ def test_the_seed_cell_after_a_typo(ip):
     assert str(raised.value) == "line 2: unknown function 'sqaure' (did you mean 'square'?)\n    b = sqaure(x)"
     result = grad(ip, SEED_CELL)
     assert float(result.grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
+
+
+def test_the_magics_help_documents_every_option(ip):
+    help_text = ip.find_cell_magic("grad").__doc__
+    for option in ("--out", "--target", "--wrt", "--order", "--check", "--graph", "--plot", "--no-trace",
+                   "--quiet", "--lang"):
+        assert option in help_text, option
+    assert "%%grad" in help_text and "y = square(b)" in help_text
