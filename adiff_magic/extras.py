@@ -4,6 +4,7 @@ graph. Each adds what it must say to ``notes``."""
 from __future__ import annotations
 
 import io
+from itertools import islice
 from typing import Any, Callable
 
 import numpy as np
@@ -54,19 +55,9 @@ def _derivatives(y: Variable, x: Variable, order: int) -> list:
             return values + [0.0] * (order - len(values))
         values.append(float(x.grad.data))
         y = x.grad
-        if k + 1 < order and _count(functions_of(y), MAX_DERIVATIVE_FUNCTIONS) >= MAX_DERIVATIVE_FUNCTIONS:
+        if k + 1 < order and len(list(islice(functions_of(y), MAX_DERIVATIVE_FUNCTIONS))) == MAX_DERIVATIVE_FUNCTIONS:
             break
     return values
-
-
-def _count(items: Any, limit: int) -> int:
-    """len(items), counting no further than ``limit``."""
-    count = 0
-    for _ in items:
-        count += 1
-        if count >= limit:
-            break
-    return count
 
 
 # ================================================================ --check

@@ -173,7 +173,7 @@ def _differentiate(program: Program, namespace: Mapping[str, Any], options: Opti
 def _add_extras(result: GradResult, options: Options, program: Program, namespace: Mapping[str, Any],
                 recorder: Recorder, target: Variable, inputs: list, tracer: Tracer, notes: list) -> None:
     """--order, --check, --graph and --plot."""
-    leaf_values = {b.leaf_key: np.array(b.variable.data) for b in recorder.bindings if b.leaf_key is not None}
+    leaf_values = {b.leaf_key: b.variable.data for b in recorder.bindings if b.leaf_key is not None}  # re-runs copy
 
     def evaluate(changes: dict) -> float:
         return _evaluate(program, namespace, result.target, {**leaf_values, **changes})

@@ -66,14 +66,15 @@ class Tracer:
             # the running total after this flow: x.grad itself may already hold a later flow of
             # this same step (y = a * a passes to a twice)
             previous = self.totals.get(id(x))
+            passed = _array(gx)
             if not acc:
-                total = _array(gx)
+                total = passed
             else:  # a gradient set before this backward started is only known as x.grad
-                total = previous + _array(gx) if previous is not None else _array(x.grad)
+                total = previous + passed if previous is not None else _array(x.grad)
             self.totals[id(x)] = total
             label = self.label(x)
             if label is not None:
-                flows.append(Flow(label.name, local_derivative(func, i, gys[0], gx), _array(gx), acc, total))
+                flows.append(Flow(label.name, local_derivative(func, i, gys[0], gx), passed, acc, total))
         self.steps.append(
             BackwardStep(
                 index=len(self.steps) + 1,

@@ -483,20 +483,21 @@ def _output_grads(func: Function, outputs: list, create_graph: bool) -> tuple:
 
 def _checked_grad(func: Optional[Function], x: Variable, gx: Any, create_graph: bool) -> Any:
     """``gx`` as an array (a Variable in graph mode) of ``x``'s shape, or a clear error."""
-    kind = type(gx)
-    if kind is np.ndarray or kind is np.float64:
-        array = gx
-    elif kind is Variable:
+    if isinstance(gx, Variable):
         array = gx.data
+    elif type(gx) is np.ndarray or type(gx) is np.float64:
+        array = gx
     else:
-        source = f"{type(func).__name__}.backward" if func is not None else "the seed gradient"
-        array = gx.data if isinstance(gx, Variable) else _as_data(gx, f"{source}'s result")
+        array = _as_data(gx, f"{_grad_source(func)}'s result")
     if array.shape != x.data.shape:
-        source = f"{type(func).__name__}.backward" if func is not None else "the seed gradient"
-        raise ValueError(f"{source} gave a gradient of shape {array.shape} for a variable of shape {x.data.shape}")
+        raise ValueError(f"{_grad_source(func)} gave a gradient of shape {array.shape} for a variable of shape {x.data.shape}")
     if create_graph:
         return gx if isinstance(gx, Variable) else Variable(array)
     return array
+
+
+def _grad_source(func: Optional[Function]) -> str:
+    return f"{type(func).__name__}.backward" if func is not None else "the seed gradient"
 
 
 # ================================================================ shape helper shared by the operators

@@ -116,23 +116,16 @@ UNARY = [(f"{name}-{shape}", fn, ref, shape, dom) for name, fn, ref, dom in ELEM
 
 def _reduction_cases():
     cases = []
+    reductions = [("sum", E.sum, np.sum, "any"), ("mean", E.mean, np.mean, "any"),
+                  ("max", E.max, np.amax, "distinct"), ("min", E.min, np.amin, "distinct")]
     for axis in [None, 0, 1, -1, (0, 2), (2, 0), (0, 1, 2), [1, 2]]:
+        np_axis = None if axis is None else tuple(np.atleast_1d(axis))
         for keepdims in [False, True]:
-            tag = f"axis={axis},keep={keepdims}"
-            cases += [
-                (f"sum-{tag}", lambda x, a=axis, k=keepdims: E.sum(x, a, k),
-                 lambda x, a=axis, k=keepdims: np.sum(x, axis=None if a is None else tuple(np.atleast_1d(a)), keepdims=k),
-                 (2, 3, 4), "any"),
-                (f"mean-{tag}", lambda x, a=axis, k=keepdims: E.mean(x, a, k),
-                 lambda x, a=axis, k=keepdims: np.mean(x, axis=None if a is None else tuple(np.atleast_1d(a)), keepdims=k),
-                 (2, 3, 4), "any"),
-                (f"max-{tag}", lambda x, a=axis, k=keepdims: E.max(x, a, k),
-                 lambda x, a=axis, k=keepdims: np.amax(x, axis=None if a is None else tuple(np.atleast_1d(a)), keepdims=k),
-                 (2, 3, 4), "distinct"),
-                (f"min-{tag}", lambda x, a=axis, k=keepdims: E.min(x, a, k),
-                 lambda x, a=axis, k=keepdims: np.amin(x, axis=None if a is None else tuple(np.atleast_1d(a)), keepdims=k),
-                 (2, 3, 4), "distinct"),
-            ]
+            for name, ours, theirs, values in reductions:
+                cases.append((f"{name}-axis={axis},keep={keepdims}",
+                              lambda x, f=ours, a=axis, k=keepdims: f(x, a, k),
+                              lambda x, f=theirs, a=np_axis, k=keepdims: f(x, axis=a, keepdims=k),
+                              (2, 3, 4), values))
     # 0-d and 1-d inputs
     cases += [
         ("sum-0d", E.sum, np.sum, (), "any"),

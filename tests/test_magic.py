@@ -15,6 +15,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from test_core import SEED_CELL_5
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
@@ -167,17 +168,7 @@ def test_nested_calls_are_labelled_with_their_source(ip):
 
 def test_the_seed_notebooks_cell_verbatim(ip):
     run(ip, "import numpy as np")
-    cell = """\
-    A = Square()
-    B = Exp()
-    C = Square()
-
-    x = Variable(np.array(0.5))
-    a = A(x)
-    b = B(a)
-    y = C(b)
-    """
-    result = grad(ip, cell)
+    result = grad(ip, SEED_CELL_5)  # In [5], Korean comment and all
     assert result.target == "y"
     assert float(result.grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
     assert float(result.grads["b"]) == pytest.approx(SEED_DB, rel=1e-15)
