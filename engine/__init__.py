@@ -12,6 +12,7 @@ from .core import apply
 from .core import as_array
 from .core import as_variable
 from .core import backward
+from .core import grad
 from .core import div
 from .core import mul
 from .core import neg
@@ -28,7 +29,9 @@ from .functions import Log
 from .functions import LogSoftmax
 from .functions import MatMul
 from .functions import Max
+from .functions import Maximum
 from .functions import Min
+from .functions import Minimum
 from .functions import Pow
 from .functions import Power
 from .functions import ReLU
@@ -53,8 +56,10 @@ from .functions import log
 from .functions import log_softmax
 from .functions import matmul
 from .functions import max
+from .functions import maximum
 from .functions import mean
 from .functions import min
+from .functions import minimum
 from .functions import pow
 from .functions import relu
 from .functions import reshape
@@ -69,6 +74,7 @@ from .functions import tan
 from .functions import tanh
 from .functions import transpose
 from .utils import GradientCheckError
+from .utils import Replay
 from .utils import analytic_grad
 from .utils import clear_grads
 from .utils import functions_of
@@ -81,12 +87,12 @@ from .utils import numerical_grad
 # `from engine import *` does not shadow Python's builtins of the same names.
 __all__ = [
     "Abs", "Add", "BroadcastTo", "Clip", "Config", "Cos", "Div", "Exp", "Function", "GetItem",
-    "GradientCheckError", "Log", "LogSoftmax", "MatMul", "Max", "Min", "Mul", "Neg", "Pow", "Power",
+    "GradientCheckError", "Log", "LogSoftmax", "MatMul", "Max", "Maximum", "Min", "Minimum", "Mul", "Neg", "Pow", "Power",
     "ReLU", "Reshape", "Sigmoid", "Sin", "Softmax", "Sqrt", "Square", "Sub", "Sum", "SumTo", "Tan",
     "Tanh", "Transpose", "Variable", "add", "analytic_grad", "apply", "as_array", "as_variable",
-    "backward", "broadcast_to", "clear_grads", "clip", "cos", "div", "exp", "functions_of", "getitem",
-    "gradient_check", "leaves_of", "log",
-    "log_softmax", "matmul", "mean", "mul", "neg", "no_grad", "numerical_diff", "numerical_grad",
+    "Replay", "backward", "broadcast_to", "clear_grads", "clip", "cos", "div", "exp", "functions_of", "getitem",
+    "gradient_check", "grad", "leaves_of", "log",
+    "log_softmax", "matmul", "maximum", "mean", "minimum", "mul", "neg", "no_grad", "numerical_diff", "numerical_grad",
     "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "sub", "sum_to", "tan", "tanh",
     "transpose", "using_config",
 ]

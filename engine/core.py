@@ -213,6 +213,63 @@ class Variable:
     def __abs__(self) -> "Variable":
         return _functions().abs(self)
 
+    # ---------------------------------------------------------------- comparisons and conversions
+    # Comparisons compare the data and record nothing, as in every define-by-run framework, so
+    # `if x > 0:` in user code takes the branch the value says. Hashing stays by identity.
+    __hash__ = object.__hash__
+
+    def __lt__(self, other: Any) -> Any:
+        return self.data < _plain(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.data <= _plain(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.data > _plain(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.data >= _plain(other)
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return self.data == _plain(other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return self.data != _plain(other)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self._item("float"))
+
+    def __int__(self) -> int:
+        return int(self._item("int"))
+
+    def _item(self, what: str) -> Any:
+        if self.data.size != 1:
+            raise TypeError(f"{what}() of a Variable of shape {self.data.shape}: only one-element Variables "
+                            "convert to a number")
+        return self.data.item()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TypeError("numpy was given an engine Variable, which it cannot differentiate; use .data for "
+                        "the plain array (no gradient flows through it)")
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        name = getattr(func, "__name__", "function")
+        own = f"use the engine's {name}(...), which records the graph, or " if name in _ENGINE_TWINS else "use "
+        raise TypeError(f"np.{name}() was given an engine Variable; {own}.data for the plain array "
+                        "(no gradient flows through it)")
+
+
+# numpy functions that have an engine function of the same name
+_ENGINE_TWINS = frozenset("sum mean max min exp log sin cos tan tanh sqrt abs square reshape transpose matmul "
+                          "broadcast_to clip".split())
+
+
+def _plain(value: Any) -> Any:
+    return value.data if isinstance(value, Variable) else value
+
 
 def as_variable(obj: Any) -> Variable:
     """Return ``obj`` if it is a Variable, else wrap it in a new (constant) Variable."""
@@ -463,6 +520,96 @@ def backward(
         Config.enable_backprop = old_mode
 
 
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    create_graph: bool = False,
+    hook: Optional[Hook] = None,
+) -> tuple:
+    """The gradients of sum(outputs) with respect to each of ``inputs``, reading and writing no ``.grad``.
+
+    The functional form of ``backward``, as ``torch.autograd.grad``: one gradient per input, in order,
+    zeros for an input the outputs do not depend on. ``grad_outputs`` seeds the pass (ones by default).
+    With ``create_graph=True`` the gradients are Variables that can be differentiated again. Only the
+    functions on a path from an input to an output run. ``hook`` is called as in ``backward``, with the
+    gradients exactly as each backward returned them.
+    """
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    seeds = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
+    if len(seeds) != len(outputs):
+        raise ValueError(f"grad: {len(seeds)} grad_outputs for {len(outputs)} outputs")
+    relevant = _functions_between(outputs, inputs)
+    wanted = set(inputs)  # a set: `in` on a tuple would compare Variables by value
+    grads: dict = {}  # Variable -> its gradient so far
+    for y, seed in zip(outputs, seeds):
+        seed = np.ones_like(y.data) if seed is None else seed
+        _add_grad(grads, y, _checked_grad(None, y, seed, create_graph))
+    heap = [(-f.generation, i, f) for i, f in enumerate({y.creator for y in outputs} & relevant)]
+    heapq.heapify(heap)
+    queued = {f for _, _, f in heap}
+    tie_break = itertools.count(len(heap))
+    with using_config("enable_backprop", create_graph):
+        while heap:
+            func = heapq.heappop(heap)[2]
+            gys = _held_grads(func, grads, create_graph)
+            gxs = func.backward(*gys)
+            gxs = gxs if type(gxs) is tuple else (gxs,)
+            if len(gxs) != len(func.inputs):
+                raise ValueError(f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(func.inputs)} inputs")
+            if hook is not None:
+                hook(func, gys, gxs, tuple(gx is not None and x in grads for x, gx in zip(func.inputs, gxs)))
+            for x, gx in zip(func.inputs, gxs):
+                if gx is None or (x.creator not in relevant and x not in wanted):
+                    continue
+                _add_grad(grads, x, _checked_grad(func, x, gx, create_graph))
+                if x.creator in relevant and x.creator not in queued:
+                    queued.add(x.creator)
+                    heapq.heappush(heap, (-x.creator.generation, next(tie_break), x.creator))
+    return tuple(grads[x] if x in grads else _zeros_like(x, create_graph) for x in inputs)
+
+
+def _as_tuple(value: Any) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+
+def _functions_between(outputs: tuple, inputs: tuple) -> set:
+    """The functions on some path from one of ``inputs`` to one of ``outputs``."""
+    reachable, stack = set(), [y.creator for y in outputs if y.creator is not None]
+    while stack:
+        func = stack.pop()
+        if func not in reachable:
+            reachable.add(func)
+            stack.extend(x.creator for x in func.inputs if x.creator is not None)
+    wanted = set(inputs)
+    relevant: set = set()
+    for func in sorted(reachable, key=lambda f: f.generation):  # a function's creators come first
+        if any(x in wanted or x.creator in relevant for x in func.inputs):
+            relevant.add(func)
+    return relevant
+
+
+def _add_grad(grads: dict, x: Variable, gx: Any) -> None:
+    grads[x] = grads[x] + gx if x in grads else gx
+
+
+def _held_grads(func: Function, grads: dict, create_graph: bool) -> tuple:
+    """The gradients ``grad`` holds for ``func``'s outputs; zeros for an output that got none."""
+    gys = []
+    for ref in func.outputs:
+        out = ref()
+        if out is None:
+            raise RuntimeError(f"an output of {type(func).__name__} was freed before grad; keep a reference to it")
+        gys.append(grads[out] if out in grads else _zeros_like(out, create_graph))
+    return tuple(gys)
+
+
+def _zeros_like(x: Variable, create_graph: bool) -> Any:
+    zeros = np.zeros_like(x.data)
+    return Variable(zeros) if create_graph else zeros
+
+
 def _output_grads(func: Function, outputs: list, create_graph: bool) -> tuple:
     """The gradients of ``func``'s outputs; an output that got none contributes zeros."""
     if len(outputs) == 1 and outputs[0] is not None and outputs[0].grad is not None:
@@ -639,5 +786,5 @@ def neg(x: Any) -> Any:
 
 __all__ = [
     "Config", "using_config", "no_grad", "Variable", "Function", "as_array", "as_variable",
-    "backward", "apply", "elementwise", "Add", "Sub", "Mul", "Div", "Neg", "add", "sub", "mul", "div", "neg",
+    "backward", "grad", "apply", "elementwise", "Add", "Sub", "Mul", "Div", "Neg", "add", "sub", "mul", "div", "neg",
 ]

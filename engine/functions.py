@@ -18,6 +18,11 @@ from .core import Function, Variable, apply, elementwise
 Axis = Optional[Any]
 
 
+def _shape(x: Any) -> tuple:
+    """The shape of a Variable, an array or a number (numpy's functions refuse Variables)."""
+    return np.shape(x.data if isinstance(x, Variable) else x)
+
+
 # ================================================================ square, exp, log, pow
 
 
@@ -90,7 +95,10 @@ class Pow(Function):
 
     def backward(self, gy):
         x, = self.inputs_like(gy)
-        return sum_to(self.c * x ** (self.c - 1) * gy, self.input.data.shape)
+        c = self.c
+        # where c = 0 the rule is 0·x⁻¹, which is nan at x = 0; 0·x¹ is the same 0 everywhere else
+        exponent = np.where(np.equal(c, 0), 1, np.subtract(c, 1)) if np.ndim(c) else (1 if c == 0 else c - 1)
+        return sum_to(c * x ** exponent * gy, self.input.data.shape)
 
 
 def _minus_one(c: Any) -> str:
@@ -114,9 +122,12 @@ class Power(Function):
     def backward(self, gy):
         a, b = self.inputs_like(gy)
         y, = self.outputs_like(gy)
-        ga = gy * b * a ** (b - 1)
-        gb = gy * y * log(a)
-        return sum_to(ga, np.shape(a)), sum_to(gb, np.shape(b))
+        a_data, b_data = self.inputs[0].data, self.inputs[1].data
+        # 0·0⁻¹ and 0·ln 0 are nan; their limits are 0. Where b = 0, b·a¹ is that same 0; where
+        # a = 0, y·ln 1 is. The shifts are constants, so higher derivatives stay right.
+        ga = gy * b * a ** (b - 1 + 2.0 * (b_data == 0))
+        gb = gy * y * log(a + 1.0 * (a_data == 0))
+        return sum_to(ga, a_data.shape), sum_to(gb, b_data.shape)
 
 
 class Sqrt(Function):
@@ -227,11 +238,15 @@ class Sigmoid(Function):
     rule = "d/dx σ(x) = σ(x)(1 − σ(x))"
 
     def forward(self, x):
-        return 0.5 * np.tanh(0.5 * x) + 0.5  # stable for large |x|
+        # e^(−|x|) never overflows; for x < 0, σ(x) = eˣ/(1 + eˣ) keeps full relative precision
+        with np.errstate(under="ignore"):  # σ(−1000) is 0 to float64 precision, as it should be
+            z = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + z), z / (1 + z))[()]
 
     def backward(self, gy):
+        x, = self.inputs_like(gy)
         y, = self.outputs_like(gy)
-        return gy * y * (1 - y)
+        return gy * y * sigmoid(-x)  # 1 − σ(x) = σ(−x), without the cancellation near σ = 1
 
 
 def sigmoid(x: Any) -> Any:
@@ -283,6 +298,49 @@ def clip(x: Any, x_min: float, x_max: float) -> Any:
     return apply(Clip(x_min, x_max), x)
 
 
+class _Elementwise2(Function):
+    """Shared maximum/minimum of two operands: the gradient goes to the winner, split evenly at a tie."""
+
+    __slots__ = ()
+    pick = staticmethod(np.maximum)
+
+    def forward(self, a, b):
+        return self.pick(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs[0].data, self.inputs[1].data
+        winner = self.pick(a, b)
+        share_a = (a == winner) * np.where(a == b, 0.5, 1.0)
+        share_b = (b == winner) * np.where(a == b, 0.5, 1.0)
+        return sum_to(gy * share_a, a.shape), sum_to(gy * share_b, b.shape)
+
+
+class Maximum(_Elementwise2):
+    """Elementwise maximum of two operands (Python's max(a, b))."""
+
+    __slots__ = ()
+    rule = "∂max(a, b)/∂a = 1 if a > b else 0 (½ each at a tie)"
+    pick = staticmethod(np.maximum)
+
+
+class Minimum(_Elementwise2):
+    """Elementwise minimum of two operands (Python's min(a, b))."""
+
+    __slots__ = ()
+    rule = "∂min(a, b)/∂a = 1 if a < b else 0 (½ each at a tie)"
+    pick = staticmethod(np.minimum)
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """Elementwise maximum of a and b."""
+    return apply(Maximum(), a, b)
+
+
+def minimum(a: Any, b: Any) -> Any:
+    """Elementwise minimum of a and b."""
+    return apply(Minimum(), a, b)
+
+
 # ================================================================ shape manipulation
 
 
@@ -313,7 +371,7 @@ class Reshape(Function):
 def reshape(x: Any, shape: Any) -> Any:
     """x with a new shape."""
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
-    if np.shape(x) == shape:
+    if _shape(x) == shape:
         return x
     return apply(Reshape(shape), x)
 
@@ -364,7 +422,7 @@ class BroadcastTo(Function):
 
 def broadcast_to(x: Any, shape: tuple) -> Any:
     """x broadcast to ``shape``."""
-    if np.shape(x) == tuple(shape):
+    if _shape(x) == tuple(shape):
         return x
     return apply(BroadcastTo(shape), x)
 
@@ -400,7 +458,7 @@ class SumTo(Function):
 
 def sum_to(x: Any, shape: tuple) -> Any:
     """x summed over broadcast axes down to ``shape``."""
-    if np.shape(x) == tuple(shape):
+    if _shape(x) == tuple(shape):
         return x
     return apply(SumTo(shape), x)
 
@@ -422,12 +480,12 @@ def _normalize_axis(axis: Axis, ndim: int) -> Optional[tuple]:
 
 def _expand_reduced(gy: Any, x_shape: tuple, axis: Axis, keepdims: bool) -> Any:
     """Reinsert the axes a reduction removed, so that gy broadcasts against x."""
-    if keepdims or axis is None and np.ndim(gy) == 0 or not x_shape:
+    if keepdims or axis is None and len(_shape(gy)) == 0 or not x_shape:
         return gy
     axes = _normalize_axis(axis, len(x_shape))
     if axes is None:
         axes = tuple(range(len(x_shape)))
-    shape = list(np.shape(gy))
+    shape = list(_shape(gy))
     for a in sorted(axes):
         shape.insert(a, 1)
     return reshape(gy, tuple(shape))
@@ -459,7 +517,7 @@ def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
 
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Mean over ``axis`` (all by default)."""
-    shape = np.shape(x.data if isinstance(x, Variable) else x)
+    shape = _shape(x)
     axes = _normalize_axis(axis, len(shape))
     count = np.prod([shape[a] for a in axes]) if axes is not None else np.prod(shape)
     return sum(x, axis, keepdims) * (1.0 / count)
@@ -560,7 +618,7 @@ def getitem(x: Any, index: Any) -> Any:
 
 
 def _swap_last(x: Any) -> Any:
-    ndim = np.ndim(x.data if isinstance(x, Variable) else x)
+    ndim = len(_shape(x))
     if ndim < 2:
         return x
     axes = tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import io
 import math
+import re
 import sys
 import weakref
 
@@ -195,10 +196,41 @@ def test_variable_array_attributes_len_and_repr():
         len(Variable(1.0))
 
 
-def test_variable_is_hashable_and_compares_by_identity():
+def test_variable_is_hashed_by_identity_and_compares_by_value():
     x, y = Variable(1.0), Variable(1.0)
-    assert x != y and x == x
-    assert len({x, y}) == 2
+    assert len({x, y}) == 2  # two variables, though equal in value
+    assert (x == y) is np.True_ and (x != y) is np.False_
+    assert (x < 2) and (x <= 1.0) and (x > 0) and (x >= y) and not (x > y)
+    assert (Variable(np.array([1.0, 3.0])) > 2).tolist() == [False, True]
+    assert (x > 0).__class__ is np.bool_  # a plain boolean: no graph
+
+
+def test_comparisons_record_nothing():
+    x = Variable(0.5)
+    result = x > 0
+    assert not isinstance(result, Variable) and x.creator is None
+
+
+def test_bool_float_and_int_of_one_element_variables():
+    assert bool(Variable(0.5)) and not bool(Variable(0.0))
+    assert float(Variable(np.array([2.5]))) == 2.5 and int(Variable(3.0)) == 3
+    with pytest.raises(TypeError, match="one-element"):
+        float(Variable(np.array([1.0, 2.0])))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(Variable(np.array([1.0, 2.0])))
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda v: np.sum(v), "engine's sum"),
+    (lambda v: np.mean(v), "engine's mean"),
+    (lambda v: np.sin(v), "does not support ufuncs"),
+    (lambda v: np.percentile(v, 50), ".data for the plain array"),
+    (lambda v: np.asarray(v), ".data for the plain array"),
+    (lambda v: np.array([v, v]), ".data for the plain array"),
+])
+def test_numpy_functions_on_a_variable_say_what_to_use(call, words):
+    with pytest.raises(TypeError, match=re.escape(words)):
+        call(Variable(np.array([1.0, 2.0])))
 
 
 # ================================================================ operators
@@ -472,3 +504,79 @@ def test_seed_style_input_property_refuses_multi_input_functions():
     y = Variable(1.0) + Variable(2.0)
     with pytest.raises(AttributeError, match="2 inputs"):
         y.creator.input
+
+
+# ================================================================ grad: the functional form
+
+
+def test_grad_returns_the_seed_gradients_and_touches_no_grad():
+    x = Variable(0.5)
+    a = square(x)
+    y = square(exp(a))
+    gx, ga = engine.grad(y, [x, a])
+    assert gx == pytest.approx(3.297442541400256, rel=1e-15) and ga == pytest.approx(3.297442541400256, rel=1e-15)
+    assert x.grad is None and a.grad is None and y.grad is None
+
+
+def test_grad_leaves_existing_grads_alone():
+    x = Variable(2.0)
+    x.grad = np.array(100.0)
+    gx, = engine.grad(x * x, x)
+    assert float(gx) == 4.0 and float(x.grad) == 100.0
+
+
+@pytest.mark.parametrize("make, x0, expected", [
+    (lambda x: 3 * x, 0.5, [3.0, 0.0, 0.0]),
+    (lambda x: x + 1, 0.5, [1.0, 0.0, 0.0]),
+    (lambda x: square(x), 0.5, [1.0, 2.0, 0.0, 0.0]),
+    (lambda x: x * x * x, 2.0, [12.0, 12.0, 6.0, 0.0, 0.0]),
+    (lambda x: x ** 4 - 2 * x ** 2, 2.0, [24.0, 44.0, 48.0, 24.0, 0.0]),
+])
+def test_repeated_grad_gives_every_order_including_the_zeros(make, x0, expected):
+    # hand-derived: d/dx 3x = 3, then 0; (x³)' = 3x², 6x, 6, 0; (x⁴ − 2x²)' = 4x³ − 4x, 12x² − 4, 24x, 24, 0
+    x = Variable(x0)
+    g = make(x)
+    found = []
+    for _ in expected:
+        g, = engine.grad(g, x, create_graph=True)
+        found.append(float(g.data))
+    assert found == expected
+
+
+def test_grad_of_an_unrelated_input_is_zeros_of_its_shape():
+    x, w = Variable(0.5), Variable(np.ones((2, 3)))
+    gx, gw = engine.grad(sin(x), [x, w])
+    assert float(gx) == pytest.approx(np.cos(0.5)) and gw.shape == (2, 3) and not gw.any()
+
+
+def test_grad_with_grad_outputs_and_several_outputs():
+    x = Variable(np.array([1.0, 2.0]))
+    y1, y2 = x * x, 3 * x
+    gx, = engine.grad([y1, y2], x, grad_outputs=[np.array([1.0, 10.0]), np.array([1.0, 1.0])])
+    assert gx.tolist() == [2.0 * 1 + 3, 4.0 * 10 + 3]
+
+
+def test_grad_runs_only_the_functions_that_lead_to_the_inputs():
+    seen = []
+    x, w = Variable(0.5), Variable(2.0)
+    y = sin(x) + exp(w) * w
+    engine.grad(y, x, hook=lambda f, gys, gxs, acc: seen.append(type(f).__name__))
+    assert seen == ["Add", "Sin"]
+
+
+def test_grad_of_the_diamond_uses_generation_order():
+    x = Variable(2.0)
+    a = x ** 2
+    gx, = engine.grad(a ** 2 + a ** 2, x)
+    assert float(gx) == 64.0
+
+
+def test_grad_create_graph_gives_variables_and_newton_steps():
+    x = Variable(2.0)
+    for expected in [1.4545454545454546, 1.1510467893775467, 1.0253259289766978]:
+        y = x ** 4 - 2 * x ** 2
+        g, = engine.grad(y, x, create_graph=True)
+        gg, = engine.grad(g, x)
+        assert isinstance(g, Variable)
+        x = Variable(x.data - g.data / gg)
+        assert float(x.data) == pytest.approx(expected, rel=1e-12)

@@ -422,8 +422,11 @@ BINARY_OPS = [
     ("fn-sub", E.sub, "any", "any"),
     ("fn-mul", E.mul, "any", "any"),
     ("fn-div", E.div, "any", "nonzero"),
+    ("maximum", E.maximum, "any", "any"),  # independent draws: ties have probability 0
+    ("minimum", E.minimum, "any", "any"),
 ]
-NP_BINARY = {"fn-add": np.add, "fn-sub": np.subtract, "fn-mul": np.multiply, "fn-div": np.divide}
+NP_BINARY = {"fn-add": np.add, "fn-sub": np.subtract, "fn-mul": np.multiply, "fn-div": np.divide,
+             "maximum": np.maximum, "minimum": np.minimum}
 
 BROADCAST_PAIRS = [((), ()), ((), (3,)), ((3,), ()), ((2, 3), (3,)), ((3,), (2, 3)), ((2, 1), (1, 3)),
                    ((2, 3), (2, 3)), ((2, 3), (2, 1)), ((4, 1, 3), (2, 1)), ((1,), (2, 3))]
@@ -649,3 +652,92 @@ def test_bad_axis_raises(call, axis):
 def test_other_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ---------------------------------------------------------------- values where naive formulas fail
+
+
+@pytest.mark.parametrize("x", [-30.0, -38.0, -200.0, -700.0, 30.0, 0.0])
+def test_sigmoid_keeps_full_relative_precision_for_negative_x(x):
+    # reference: 1/(1 + e^-x) in exact form e^x/(1 + e^x) for x < 0, by Python's math (not numpy)
+    import math
+    expected = math.exp(x) / (1 + math.exp(x)) if x < 0 else 1 / (1 + math.exp(-x))
+    assert float(E.sigmoid(np.float64(x))) == pytest.approx(expected, rel=1e-15)
+
+
+def test_log_sigmoid_of_minus_38_and_its_gradient():
+    z = Variable(-38.0)
+    loss = -E.log(E.sigmoid(z))
+    loss.backward()
+    # -log σ(z) = log(1 + e^-z) = 38 + log(1 + e^-38); d/dz = -(1 - σ(z)) = -1 + σ(z)
+    assert float(loss.data) == pytest.approx(38.0, rel=1e-15)
+    assert float(z.grad) == pytest.approx(-1.0, rel=1e-15)
+
+
+def test_sigmoid_derivative_far_right_is_not_rounded_to_zero():
+    x = Variable(40.0)
+    E.sigmoid(x).backward()
+    # σ'(40) = e^-40 / (1 + e^-40)^2
+    assert float(x.grad) == pytest.approx(np.exp(-40.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda x: E.pow(x, 0), 0.0),       # d/dx x⁰ = 0 everywhere, also at 0
+    (lambda x: E.pow(x, 1), 1.0),
+    (lambda x: E.pow(x, 2), 0.0),
+    (lambda x: x ** 3, 0.0),
+])
+def test_pow_at_zero_is_finite(make, expected):
+    x = Variable(0.0)
+    make(x).backward()
+    assert float(x.grad) == expected
+
+
+def test_second_derivative_of_x_to_the_one_at_zero_is_zero():
+    x = Variable(0.0)
+    g, = E.grad(x ** 1, x, create_graph=True)
+    gg, = E.grad(g, x)
+    assert float(g.data) == 1.0 and float(gg) == 0.0
+
+
+@pytest.mark.parametrize("a, b, ga, gb", [
+    (0.0, 2.0, 0.0, 0.0),           # 2·0¹ = 0; 0²·ln 0 → 0
+    (0.0, 0.5, np.inf, 0.0),        # ½·0^(−½) = inf (a true pole); 0^½·ln 0 → 0
+    (2.0, 0.0, 0.0, np.log(2.0)),   # 0·2⁻¹ = 0; 2⁰·ln 2
+    (2.0, 3.0, 12.0, 8 * np.log(2.0)),
+])
+def test_power_gradients_at_and_away_from_zero(a, b, ga, gb):
+    av, bv = Variable(a), Variable(b)
+    with np.errstate(divide="ignore"):  # the pole at (0, 0.5) is real
+        (av ** bv).backward()
+    assert float(av.grad) == ga and float(bv.grad) == pytest.approx(gb, rel=1e-15)
+
+
+def test_power_second_derivatives_at_zero_base_are_finite():
+    a, b = Variable(0.0), Variable(3.0)
+    ga, gb = E.grad(a ** b, [a, b], create_graph=True)
+    gaa, = E.grad(ga, a)
+    gbb, = E.grad(gb, b)
+    # d²/da² a³ = 6a = 0; d²/db² aᵇ = aᵇ·ln²a → 0 as a → 0
+    assert float(gaa) == 0.0 and float(gbb) == 0.0
+
+
+@pytest.mark.parametrize("fn, a, b, ga, gb", [
+    (E.maximum, 1.0, 2.0, 0.0, 1.0),
+    (E.maximum, 3.0, 2.0, 1.0, 0.0),
+    (E.maximum, 2.0, 2.0, 0.5, 0.5),  # a tie: split evenly, as the max reduction does
+    (E.minimum, 1.0, 2.0, 1.0, 0.0),
+    (E.minimum, 2.0, 2.0, 0.5, 0.5),
+])
+def test_maximum_and_minimum_of_two_operands(fn, a, b, ga, gb):
+    av, bv = Variable(a), Variable(b)
+    y = fn(av, bv)
+    y.backward()
+    assert float(y.data) == (max(a, b) if fn is E.maximum else min(a, b))
+    assert (float(av.grad), float(bv.grad)) == (ga, gb)
+
+
+def test_maximum_with_a_constant_broadcasts():
+    x = Variable(np.array([-1.0, 0.5, 2.0]))
+    E.sum(E.maximum(x, 0.0)).backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0]

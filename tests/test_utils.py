@@ -93,3 +93,41 @@ def test_leaves_of_and_clear_grads():
     y.backward(retain_grad=True)
     clear_grads(y)
     assert (x.grad, w.grad, y.grad) == (None, None, None)
+
+
+# ---------------------------------------------------------------- Replay
+
+
+def test_replay_evaluates_the_recorded_graph_at_other_leaf_values():
+    from engine import Replay, exp, square
+    x = Variable(0.5)
+    y = square(exp(square(x)))
+    replay = Replay(y)
+    assert replay({}) == y.data
+    assert replay({x: np.array(1.0)}) == pytest.approx(np.exp(2.0), rel=1e-15)  # (e^(1²))² by hand
+    assert float(y.data) == pytest.approx(np.exp(0.5), rel=1e-15)  # the graph itself is unchanged
+
+
+def test_replay_follows_the_recorded_branch():
+    from engine import Replay
+    x = Variable(0.5)
+    y = x * 2 if x > 0 else -x
+    assert Replay(y)({x: np.array(-3.0)}) == -6.0  # the x > 0 branch, recorded, whatever x is now
+
+
+def test_replay_runs_a_user_function_on_a_copy():
+    from engine import Function, Replay
+
+    class Stash(Function):
+        def forward(self, x):
+            self.seen = x
+            return x * 3
+
+        def backward(self, gy):
+            return gy * 3
+
+    x = Variable(1.0)
+    f = Stash()
+    y = f(x)
+    assert Replay(y)({x: np.array(5.0)}) == 15.0
+    assert f.seen == 1.0
