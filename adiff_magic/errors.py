@@ -63,6 +63,9 @@ def from_exception(program: Program, error: BaseException, non_numbers: dict, sh
 
 def _from_kind(error: BaseException, lineno: Optional[int], line: str) -> CellError:
     message = str(error) or type(error).__name__
+    if isinstance(error, TypeError) and "was given an engine Variable" in message:
+        text, _, hint = message.partition("; ")
+        return CellError(text, lineno, line, hint, category="type")
     if isinstance(error, TypeError) and "does not support ufuncs" in message:
         return CellError("a numpy function was given an engine Variable", lineno, line,
                          "use the engine's function, e.g. sin(x) instead of np.sin(x)", category="type")
@@ -74,7 +77,25 @@ def _from_kind(error: BaseException, lineno: Optional[int], line: str) -> CellEr
         return CellError("RecursionError: the code recursed too deeply", lineno, line, category="recursion")
     if isinstance(error, KeyboardInterrupt):
         return CellError("interrupted (KeyboardInterrupt)", lineno, line, category="interrupted")
+    if isinstance(error, SystemExit):
+        return CellError("the cell raised SystemExit (exit() or sys.exit()); %%grad stopped there and "
+                         "changed nothing", lineno, line, category="runtime")
     return CellError(f"{type(error).__name__}: {message}", lineno, line, category=_category(error))
+
+
+def plain_number_function(program: Program, function: Any, lineno: int) -> CellError:
+    """math.sin(x) or np.float64(x) on a Variable: it would drop the graph, so say what to use."""
+    name = getattr(function, "__name__", "function")
+    module = "math" if getattr(function, "__module__", None) == "math" else "np"
+    if module == "math" and name in ENGINE_FUNCTION_NAMES:
+        hint = f"use the engine's {name}(...), which records the graph, or .data for a plain number"
+    else:
+        hint = "use the engine's functions, which record the graph, or .data for a plain number"
+    return CellError(f"{module}.{name}() turns an engine Variable into a plain number, so no gradient could "
+                     "flow through it", lineno, program.line(lineno), hint, category="type")
+
+
+ENGINE_FUNCTION_NAMES = frozenset("exp log sin cos tan tanh sqrt pow".split())
 
 
 def _category(error: BaseException) -> str:

@@ -1,22 +1,23 @@
-"""The options that need more than one backward pass: --order differentiates again, --check and
---plot re-run the cell with other input values (through an ``evaluate`` callable), --graph walks the
-graph. Each adds what it must say to ``notes``."""
+"""The options that need more than the one backward pass, each a pure function of the recorded run
+that returns its own data and notes: --order differentiates again with ``engine.grad`` (no ``.grad``
+is read or written), --check and --plot re-evaluate the recorded graph with other input values
+(``engine.Replay``: the cell's statements do not run again), --graph walks the graph."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from engine import Variable, clear_grads, functions_of
+from engine import Replay, Variable, functions_of, grad
 
 from .parser import CellError
-from .result import GradResult
 
-Evaluate = Callable[[dict], float]  # {leaf key: new value} -> sum(target) for the cell re-run
 CHECK_EPS = 1e-6
-CHECK_RTOL = 1e-5  # shown as the tolerance in the output
+CHECK_RTOL = 1e-5  # relative tolerance of --check
+CHECK_ATOL = 1e-6  # and its absolute floor, times max(1, |target|): central differences are off by ~eps there
 MAX_DERIVATIVE_FUNCTIONS = 20_000  # --order stops before differentiating a larger graph, and says so
 CHECK_MAX_ELEMENTS = 100  # per input; larger inputs are checked on their first elements, and the output says so
 
@@ -24,76 +25,119 @@ CHECK_MAX_ELEMENTS = 100  # per input; larger inputs are checked on their first 
 # ================================================================ --order
 
 
-def higher_derivatives(target: Variable, name: str, inputs: list, order: int, notes: list) -> dict:
-    """name -> [1st, ..., order-th derivative of the target] for each scalar input."""
+def higher_derivatives(target: Variable, name: str, inputs: list, order: int) -> tuple:
+    """({input: [1st, ..., order-th derivative of the target]}, notes) for each scalar input.
+
+    A derivative that cannot be computed is None, and a note says why.
+    """
     if target.data.ndim:
         raise CellError(f"--order needs a scalar target; '{name}' has shape {target.data.shape}", category="option")
-    result = {}
+    derivatives, notes = {}, []
     for input_name, binding in inputs:
-        x = binding.variable
-        if x.data.ndim:
+        if binding.variable.data.ndim:
             notes.append(f"--order skips '{input_name}': it is not a scalar")
             continue
-        result[input_name] = _derivatives(target, x, order)
-        if len(result[input_name]) < order:
-            reached = len(result[input_name])
-            notes.append(f"--order stopped at order {reached} for '{input_name}': the graph of that derivative "
-                         f"already has over {MAX_DERIVATIVE_FUNCTIONS:,} functions, and it grows with each order")
+        values, why = _derivatives(target, binding.variable, order)
+        derivatives[input_name] = values + [None] * (order - len(values))
+        if why:
+            notes.append(f"--order for '{input_name}' stops at order {len(values)}: {why}")
     user_functions = sorted({type(f).__name__ for f in functions_of(target) if not type(f).__module__.startswith("engine")})
     if user_functions:
         notes.append(f"higher derivatives through {', '.join(user_functions)} are exact only if its backward "
-                     "is written with engine functions")
-    return result
+                     "is written with engine functions of its inputs")
+    return derivatives, notes
 
 
-def _derivatives(y: Variable, x: Variable, order: int) -> list:
-    values = []
+def _derivatives(y: Variable, x: Variable, order: int) -> tuple:
+    """The first ``order`` derivatives of y with respect to x, and why they stopped early ('' if not)."""
+    values: list = []
+    detached: list = []
+
+    def watch(func: Any, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
+        if any(gx is not None and not isinstance(gx, Variable) for gx in gxs):
+            detached.append(type(func).__name__)
+
+    derivative = y
     for k in range(order):
-        clear_grads(y)
-        y.backward(create_graph=True)
-        if x.grad is None:
-            return values + [0.0] * (order - len(values))
-        values.append(float(x.grad.data))
-        y = x.grad
-        if k + 1 < order and len(list(islice(functions_of(y), MAX_DERIVATIVE_FUNCTIONS))) == MAX_DERIVATIVE_FUNCTIONS:
-            break
-    return values
+        try:
+            derivative, = grad(derivative, x, create_graph=True, hook=watch)
+        except Exception as error:  # a user's backward that works on arrays only
+            return values, f"differentiating again failed: {type(error).__name__}: {error}"
+        values.append(float(derivative.data))
+        if detached:
+            return values, (f"{detached[0]}.backward returned a plain array, not a Variable, so its result "
+                            "cannot be differentiated again")
+        if k + 1 < order and _larger_than(derivative, MAX_DERIVATIVE_FUNCTIONS):
+            return values, (f"the graph of that derivative already has over {MAX_DERIVATIVE_FUNCTIONS:,} "
+                            "functions, and it grows with each order")
+    return values, ""
+
+
+def _larger_than(y: Variable, limit: int) -> bool:
+    return len(list(islice(functions_of(y), limit))) == limit
 
 
 # ================================================================ --check
 
 
-def numerical_check(evaluate: Evaluate, leaf_values: dict, inputs: list, notes: list) -> tuple:
-    """Central differences of sum(target) for each input, by re-running the cell; and relative errors."""
-    numerical, errors = {}, {}
+@dataclass(frozen=True)
+class Check:
+    """Central differences against backprop, per input."""
+
+    numerical: dict  # name -> central-difference gradient (nan where not checked)
+    errors: dict  # name -> largest relative error over the checked elements (nan if any is nan)
+    passed: dict  # name -> bool: every checked element within tolerance, and nothing nan
+
+
+def numerical_check(replay: Replay, inputs: list, grads: dict) -> tuple:
+    """(Check, notes): central differences of sum(target) for each input, on the recorded graph."""
+    numerical, errors, passed, notes = {}, {}, {}, []
+    y_scale = max(1.0, float(np.max(np.abs(replay({})), initial=0.0)))
     for name, binding in inputs:
-        if binding.leaf_key is None:
-            notes.append(f"--check skips '{name}': it was made with Variable(...), so the cell cannot be "
-                         "re-run with another value")
-            continue
-        grad = _central_difference(evaluate, binding.leaf_key, leaf_values[binding.leaf_key], notes, name)
-        analytic = np.zeros_like(grad) if binding.variable.grad is None else np.asarray(binding.variable.grad)
-        numerical[name] = grad
-        checked = np.isfinite(grad)
-        scale = np.maximum(np.maximum(np.abs(analytic), np.abs(grad)), 1e-12)
-        errors[name] = float(np.max(np.abs(analytic - grad)[checked] / scale[checked], initial=0.0))
-    notes.append(f"--check: central differences with eps = {CHECK_EPS}; relative errors above {CHECK_RTOL} are flagged")
-    return numerical, errors
+        x = binding.variable
+        indices = list(np.ndindex(x.data.shape))
+        if len(indices) > CHECK_MAX_ELEMENTS:
+            notes.append(f"--check: '{name}' has {len(indices)} elements; only the first {CHECK_MAX_ELEMENTS} were "
+                         "checked (the others show nan in the central-difference column)")
+            indices = indices[:CHECK_MAX_ELEMENTS]
+        numeric = _central_difference(replay, x, indices)
+        analytic = np.broadcast_to(grads.get(name, 0.0), x.data.shape)
+        checked = np.zeros(x.data.shape, dtype=bool)
+        for index in indices:
+            checked[index] = True
+        a, n = analytic[checked], numeric[checked]
+        gap = np.abs(a - n)
+        scale = np.maximum(np.abs(a), np.abs(n))
+        with np.errstate(all="ignore"):
+            relative = np.where(gap == 0, 0.0, gap / scale)
+        finite = np.isfinite(a) & np.isfinite(n)
+        errors[name] = float(np.max(relative, initial=0.0)) if finite.all() else float("nan")
+        passed[name] = bool(finite.all() and np.all(gap <= CHECK_ATOL * y_scale + CHECK_RTOL * scale))
+        numerical[name] = numeric
+    notes.append(f"--check: central differences with eps = {CHECK_EPS} on the recorded graph; an input passes when "
+                 f"|backprop − central| ≤ {CHECK_ATOL}·max(1, |target|) + {CHECK_RTOL}·|gradient| at every "
+                 "element, and a nan never passes")
+    return Check(numerical, errors, passed), notes
 
 
-def _central_difference(evaluate: Evaluate, key: int, value: np.ndarray, notes: list, name: str) -> np.ndarray:
-    grad = np.full(value.shape, np.nan)
-    indices = list(np.ndindex(value.shape))
-    if len(indices) > CHECK_MAX_ELEMENTS:
-        notes.append(f"--check: '{name}' has {len(indices)} elements; only the first {CHECK_MAX_ELEMENTS} were "
-                     "checked (the others show nan in the central-difference column)")
-        indices = indices[:CHECK_MAX_ELEMENTS]
+def _central_difference(replay: Replay, x: Variable, indices: list) -> np.ndarray:
+    grad = np.full(x.data.shape, np.nan)
     for index in indices:
-        high, low = value.copy(), value.copy()
+        high, low = x.data.copy(), x.data.copy()
         high[index] += CHECK_EPS
         low[index] -= CHECK_EPS
-        grad[index] = (evaluate({key: high}) - evaluate({key: low})) / (2 * CHECK_EPS)
+        grad[index] = (np.sum(replay({x: high})) - np.sum(replay({x: low}))) / (2 * CHECK_EPS)
     return grad
+
+
+def replay_notes(tested_lines: set, converted_lines: set, what: str) -> list:
+    """What re-evaluating the recorded graph means for this cell (for --check and --plot)."""
+    notes = []
+    if tested_lines:
+        lines = ", ".join(str(n) for n in sorted(tested_lines))
+        notes.append(f"{what} re-evaluates the recorded graph, so it keeps the branches the cell took and the "
+                     f"results of its comparisons on values (line {lines}) whatever the new input values")
+    return notes
 
 
 # ================================================================ --graph
@@ -102,12 +146,12 @@ def _central_difference(evaluate: Evaluate, key: int, value: np.ndarray, notes: 
 GRAPH_LIMIT = 60  # functions shown; a larger graph shows those nearest the target, and says so
 
 
-def graph_of(target: Variable, label: Any, notes: list) -> tuple:
-    """(nodes, edges) of the graph under ``target``.
+def graph_of(target: Variable, label: Any) -> tuple:
+    """((nodes, edges), notes) of the graph under ``target``.
 
     Nodes are (key, kind, text, value, grad) with kind 'variable' or 'function'; edges (from, to).
     """
-    functions = list(functions_of(target))
+    functions, notes = list(functions_of(target)), []
     if len(functions) > GRAPH_LIMIT:
         notes.append(f"--graph shows the {GRAPH_LIMIT} functions nearest the target out of {len(functions)}")
         functions = functions[:GRAPH_LIMIT]
@@ -128,32 +172,28 @@ def graph_of(target: Variable, label: Any, notes: list) -> tuple:
         key = node(func, "function", type(func).__name__)
         edges.extend((variable(x), key) for x in func.inputs)
         edges.extend((key, variable(ref())) for ref in func.outputs if ref() is not None)
-    return tuple(nodes), tuple(edges)
+    return (tuple(nodes), tuple(edges)), notes
 
 
 # ================================================================ --plot
 
 
-def plot(evaluate: Evaluate, result: GradResult, inputs: list) -> bytes:
-    """A PNG of sum(target) around the one scalar input, with its tangent."""
+def plot(replay: Replay, target: str, y0: float, inputs: list, grads: dict) -> bytes:
+    """A PNG of sum(target) around the one scalar input, on the recorded graph, with its tangent."""
     scalars = [(name, b) for name, b in inputs if b.variable.data.ndim == 0]
-    if len(scalars) != 1 or result.values[result.target].ndim:
+    if len(scalars) != 1 or np.ndim(y0):
         raise CellError("--plot needs one scalar input and a scalar target",
                         hint=f"the cell has {len(scalars)} scalar inputs; choose one with --wrt", category="option")
-    if scalars[0][1].leaf_key is None:
-        raise CellError(f"--plot cannot vary '{scalars[0][0]}': it was made with Variable(...)",
-                        hint=f"assign a plain number instead, e.g. {scalars[0][0]} = 0.5", category="option")
     try:
         from matplotlib.figure import Figure  # not pyplot: the notebook's own plotting state is left alone
     except ImportError:
         raise CellError("--plot needs matplotlib", hint="pip install matplotlib", category="option") from None
     name, binding = scalars[0]
-    target = result.target
     x0 = float(binding.variable.data)
-    y0, slope = float(result.values[target]), float(result.grads.get(name, 0.0))
+    y0, slope = float(y0), float(grads.get(name, 0.0))
     span = max(1.0, abs(x0)) * 0.5
     xs = np.linspace(x0 - span, x0 + span, 61)
-    ys = [evaluate({binding.leaf_key: np.array(x)}) for x in xs]
+    ys = [float(replay({binding.variable: np.array(x)})) for x in xs]
     figure = Figure(figsize=(5, 3.2), dpi=100)
     axes = figure.subplots()
     axes.plot(xs, ys, label=f"{target}({name})")

@@ -1,6 +1,7 @@
 """The %%grad cell magic: options, orchestration, error translation. The work is done elsewhere."""
 from __future__ import annotations
 
+import keyword
 from typing import Optional
 
 from IPython.core.error import UsageError
@@ -16,12 +17,23 @@ MAX_ORDER = 50  # beyond this the derivative graphs of anything but a polynomial
 
 
 def _names(text: Optional[str]) -> Optional[tuple]:
+    """'x,w', 'x, w' or '"x, w"' -> ('x', 'w')."""
     if text is None:
         return None
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    names = tuple(name.strip().strip("'\"").strip() for name in text.strip("'\"").split(","))
+    names = tuple(name for name in names if name)
     if not names:
         raise UsageError("--wrt needs names, e.g. --wrt x,y")
+    bad = [name for name in names if not name.isidentifier()]
+    if bad:
+        raise UsageError(f"--wrt: '{bad[0]}' is not a variable name; write the names with commas, e.g. --wrt x,w")
     return names
+
+
+def _out_name(text: Optional[str]) -> Optional[str]:
+    if text is not None and (not text.isidentifier() or keyword.iskeyword(text)):
+        raise UsageError(f"-o/--out: '{text}' is not a valid Python name to store the result under, e.g. -o result")
+    return text
 
 
 @magics_class
@@ -60,6 +72,7 @@ class GradMagics(Magics):
         with ``.grad`` set. A cell with a mistake changes nothing in the notebook.
         """
         args = parse_argstring(self.grad, line)
+        out = _out_name(args.out)
         if not 1 <= args.order <= MAX_ORDER:
             raise UsageError(f"--order must be between 1 and {MAX_ORDER}, got {args.order}")
         view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang)
@@ -77,8 +90,8 @@ class GradMagics(Magics):
         for name in program.assigned:  # only now, after everything succeeded
             if name in scope:
                 namespace[name] = scope[name]
-        if args.out:
-            namespace[args.out] = result
+        if out:
+            namespace[out] = result
         return self._show(result, args.quiet)
 
     def _show(self, result: GradResult, quiet: bool) -> Optional[GradResult]:

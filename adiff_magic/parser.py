@@ -9,11 +9,23 @@ import difflib
 import sys
 from dataclasses import dataclass
 from types import CodeType
-from typing import Collection, Iterator, Optional
+from typing import Any, Collection, Iterator, Optional
 
 FILENAME = "<%%grad cell>"
-NODE_HOOK = "__adiff_node__"  # called as NODE_HOOK(value, expression_index) around each operation
-LEAF_HOOK = "__adiff_leaf__"  # called as LEAF_HOOK(value, name, line) around each `name = value`
+NODE_HOOK = "__adiff_node__"  # NODE_HOOK(value, expression_index) around each operation
+LEAF_HOOK = "__adiff_leaf__"  # `name = LEAF_HOOK(name, assignment_index)` after each binding of a name
+TEST_HOOK = "__adiff_test__"  # TEST_HOOK(value, lineno) around each value the cell compares or tests
+CALL_HOOK = "__adiff_call__"  # CALL_HOOK(function, lineno) around the function of each call
+
+# Where a name's integer value means a count, an index, an axis or a shape, not a number to
+# differentiate: in [...], in these functions' arguments (all of them, or from the second on), and
+# as these keywords. Such a name keeps its integer (see Program.count_names).
+COUNT_FUNCTIONS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "full": 0, "eye": 0,
+                   "identity": 0, "reshape": 1, "transpose": 1, "sum": 1, "mean": 1, "softmax": 1,
+                   "log_softmax": 1, "getitem": 1, "broadcast_to": 1, "sum_to": 1, "repeat": 1, "tile": 1,
+                   "one_hot": 1}
+COUNT_KEYWORDS = {"axis", "axes", "shape", "size", "n", "num", "keepdims", "repeats", "k", "dtype", "indices",
+                  "index", "minlength", "ndim"}
 
 
 CATEGORIES = ("empty", "syntax", "name", "input", "size", "shape", "type", "arithmetic", "recursion", "runtime",
@@ -48,11 +60,11 @@ class Expression:
 
 @dataclass(frozen=True)
 class Assignment:
-    """A ``name = expression`` statement."""
+    """A binding of a name by an assignment statement (``=``, ``+=``, ``: float =``, tuples) or ``:=``."""
 
     name: str
     lineno: int
-    text: str
+    text: str  # the source of the value bound: '0.5', 'square(x)', 'y += 1'
 
 
 @dataclass(frozen=True)
@@ -70,11 +82,13 @@ class Program:
 
     source: str
     lines: tuple
-    assignments: tuple  # Assignment per `name = ...`, in source order
+    assignments: tuple  # Assignment per binding, in source order, indexed by LEAF_HOOK's argument
     assigned: tuple  # every name the cell binds (assignments, loop variables, defs), first-seen order
     free_names: tuple  # NameUse per name the cell reads before binding it: they come from the notebook
-    expressions: tuple  # Expression per instrumented operation, indexed by the hook's argument
+    expressions: tuple  # Expression per instrumented operation, indexed by NODE_HOOK's argument
     bare_lines: tuple  # lines of top-level expression statements such as `square(x)`: results never named
+    count_names: frozenset  # names used as a count, index, axis or shape: their integers stay integers
+    deletions: tuple  # (name, lineno) per `del name`
     code: CodeType
 
     def line(self, lineno: Optional[int]) -> str:
@@ -85,7 +99,7 @@ class Program:
 
     @property
     def last_assigned(self) -> Optional[str]:
-        """The name of the last ``name = ...`` in the source: the default target."""
+        """The name of the last assignment in the source."""
         return self.assignments[-1].name if self.assignments else None
 
 
@@ -99,6 +113,10 @@ def parse(source: str) -> Program:
         tree = _syntax_tree(source, lines)
         names = _NameCollector()
         names.visit(tree)
+        counts = _CountUses()
+        counts.visit(tree)
+        bare_lines = tuple(node.lineno for node in tree.body if isinstance(node, ast.Expr)
+                           and not isinstance(node.value, ast.Constant))
         instrument = _Instrumenter(source)
         tree = ast.fix_missing_locations(instrument.visit(tree))
         code = _compile(tree, lines)
@@ -109,8 +127,9 @@ def parse(source: str) -> Program:
         assigned=tuple(names.bound),
         free_names=tuple(names.loaded.values()),
         expressions=tuple(instrument.expressions),
-        bare_lines=tuple(node.lineno for node in tree.body if isinstance(node, ast.Expr)
-                         and not isinstance(node.value, ast.Constant)),
+        bare_lines=bare_lines,
+        count_names=frozenset(counts.names),
+        deletions=tuple(names.deletions),
         code=code,
     )
 
@@ -119,9 +138,7 @@ def _syntax_tree(source: str, lines: tuple) -> ast.Module:
     try:
         tree = ast.parse(source, FILENAME)
     except SyntaxError as error:
-        lineno = error.lineno if error.lineno and error.lineno <= len(lines) else len(lines)
-        line = lines[lineno - 1] if lines else ""
-        raise CellError(f"syntax error: {error.msg}", lineno, line, category="syntax") from None
+        raise _syntax_error(error, lines) from None
     except (ValueError, RecursionError) as error:  # a null byte; nesting too deep for Python itself
         raise CellError(f"syntax error: {error}", category="syntax") from None
     if not tree.body:
@@ -130,10 +147,27 @@ def _syntax_tree(source: str, lines: tuple) -> ast.Module:
     return tree
 
 
+_STATEMENT_HINTS = {
+    "outside function": "a %%grad cell runs at the top level, like a notebook cell; put it inside a def",
+    "outside loop": "use it inside a for or while loop",
+    "global declaration": "a %%grad cell's names are already global: drop the global statement",
+    "nonlocal": "a %%grad cell runs at the top level, where nothing is nonlocal",
+}
+
+
+def _syntax_error(error: SyntaxError, lines: tuple) -> CellError:
+    lineno = error.lineno if error.lineno and error.lineno <= len(lines) else len(lines)
+    line = lines[lineno - 1] if lines else ""
+    hint = next((text for key, text in _STATEMENT_HINTS.items() if key in str(error.msg)), "")
+    return CellError(f"syntax error: {error.msg}", lineno, line, hint, category="syntax")
+
+
 def _compile(tree: ast.Module, lines: tuple) -> CodeType:
     try:
         return compile(tree, FILENAME, "exec")
-    except (RecursionError, MemoryError, SyntaxError):
+    except SyntaxError as error:  # found only by the compiler: return or break at the top level, global x...
+        raise _syntax_error(error, lines) from None
+    except (RecursionError, MemoryError):
         raise CellError("an expression is nested too deeply to run", hint="split it over several lines",
                         category="syntax") from None
 
@@ -173,6 +207,7 @@ class _NameCollector(ast.NodeVisitor):
     def __init__(self) -> None:
         self.bound: list = []
         self.loaded: dict = {}  # name -> NameUse, for reads before any binding
+        self.deletions: list = []  # (name, lineno) per `del name`
 
     def _bind(self, name: str) -> None:
         if name not in self.bound:
@@ -185,8 +220,19 @@ class _NameCollector(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             self._read(node.id, node.lineno, called=False)
+        elif isinstance(node.ctx, ast.Del):
+            self.deletions.append((node.id, node.lineno))
         else:
             self._bind(node.id)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+        self.visit(node.target)
 
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name):
@@ -227,8 +273,36 @@ class _NameCollector(ast.NodeVisitor):
     visit_Lambda = visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _local_scope
 
 
+class _CountUses(ast.NodeVisitor):
+    """Names the cell uses as a count, an index, an axis or a shape (see COUNT_FUNCTIONS)."""
+
+    def __init__(self) -> None:
+        self.names: set = set()
+
+    def _collect(self, node: ast.AST) -> None:
+        self.names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        self._collect(node.slice)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        if name in COUNT_FUNCTIONS:
+            method = isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id == "np")
+            first = 0 if method else COUNT_FUNCTIONS[name]  # x.reshape(n, m): every argument is a size
+            for arg in node.args[first:]:
+                self._collect(arg)
+        for keyword in node.keywords:
+            if keyword.arg in COUNT_KEYWORDS:
+                self._collect(keyword.value)
+        self.generic_visit(node)
+
+
 class _Instrumenter(ast.NodeTransformer):
-    """Wraps each operation in NODE_HOOK and each ``name = value`` in LEAF_HOOK."""
+    """Wraps each operation in NODE_HOOK, follows each binding of a name with LEAF_HOOK, wraps values
+    the cell tests in TEST_HOOK and the function of each call in CALL_HOOK."""
 
     _OPERATIONS = (ast.Call, ast.BinOp, ast.UnaryOp, ast.Subscript)
 
@@ -242,27 +316,84 @@ class _Instrumenter(ast.NodeTransformer):
 
     visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = visit_FunctionDef
 
-    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+    def _segment(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.source, node) or ""
+
+    def _leaf(self, name: str, lineno: int, text: str) -> ast.Constant:
+        self.assignments.append(Assignment(name, lineno, text))
+        return ast.Constant(len(self.assignments) - 1)
+
+    def _rebind(self, node: ast.stmt, pairs: list) -> list:
+        """``node`` followed by ``name = LEAF_HOOK(name, index)`` for each (name, text) it binds."""
+        statements = [node]
+        for name, text in pairs:
+            value = _hook_call(LEAF_HOOK, ast.Name(name, ast.Load()), self._leaf(name, node.lineno, text))
+            statements.append(ast.copy_location(ast.Assign([ast.Name(name, ast.Store())], value), node))
+        return statements
+
+    def visit_Assign(self, node: ast.Assign) -> Any:
+        pairs = [pair for target in node.targets for pair in self._bound(target, node.value)]
         self.generic_visit(node)
-        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-            text = ast.get_source_segment(self.source, node.value) or ""
-            self.assignments.append(Assignment(name, node.lineno, text))
-            node.value = _hook_call(LEAF_HOOK, node.value, ast.Constant(name), ast.Constant(node.lineno))
+        return self._rebind(node, pairs)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> Any:
+        if node.value is None or not isinstance(node.target, ast.Name):
+            return node
+        pairs = [(node.target.id, self._segment(node.value))]
+        node.value = self.visit(node.value)
+        return self._rebind(node, pairs)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        self.generic_visit(node)
+        if not isinstance(node.target, ast.Name):
+            return node
+        return self._rebind(node, [(node.target.id, self._segment(node))])
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> ast.AST:
+        text = self._segment(node.value)
+        node.value = _hook_call(LEAF_HOOK, self.visit(node.value), self._leaf(node.target.id, node.lineno, text))
         return node
 
-    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+    def _bound(self, target: ast.AST, value: Optional[ast.AST]) -> list:
+        """(name, source text of its value) for each name an assignment target binds."""
+        if isinstance(target, ast.Name):
+            return [(target.id, self._segment(value) if value is not None else "")]
+        if isinstance(target, ast.Starred):
+            return self._bound(target.value, None)
+        if isinstance(target, (ast.Tuple, ast.List)):
+            same_shape = isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts) \
+                and not any(isinstance(e, ast.Starred) for e in target.elts + value.elts)
+            parts = value.elts if same_shape else [None] * len(target.elts)
+            pairs = [pair for element, part in zip(target.elts, parts) for pair in self._bound(element, part)]
+            whole = self._segment(value) if value is not None else ""
+            return [(name, text or (f"{whole} (unpacked)" if whole else "")) for name, text in pairs]
+        return []  # an attribute or an element: a.x = ..., a[0] = ...
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
         self.generic_visit(node)
-        if isinstance(node.target, ast.Name):
-            text = ast.get_source_segment(self.source, node) or ""
-            self.assignments.append(Assignment(node.target.id, node.lineno, text))
+        node.left = _hook_call(TEST_HOOK, node.left, ast.Constant(node.lineno))
+        node.comparators = [_hook_call(TEST_HOOK, c, ast.Constant(node.lineno)) for c in node.comparators]
+        return node
+
+    def _tested(self, node: Any) -> Any:
+        self.generic_visit(node)
+        node.test = _hook_call(TEST_HOOK, node.test, ast.Constant(node.test.lineno))
+        return node
+
+    visit_If = visit_While = visit_IfExp = visit_Assert = _tested
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        self.generic_visit(node)
+        node.values = [_hook_call(TEST_HOOK, v, ast.Constant(node.lineno)) for v in node.values]
         return node
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
         node = super().generic_visit(node)
+        if isinstance(node, ast.Call):
+            node.func = _hook_call(CALL_HOOK, node.func, ast.Constant(node.lineno))
         is_load = not isinstance(getattr(node, "ctx", ast.Load()), (ast.Store, ast.Del))
         if isinstance(node, self._OPERATIONS) and is_load:
-            text = ast.get_source_segment(self.source, node) or ""
+            text = self._segment(node)
             self.expressions.append(Expression(node.lineno, text))
             return _hook_call(NODE_HOOK, node, ast.Constant(len(self.expressions) - 1))
         return node

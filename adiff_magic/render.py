@@ -115,7 +115,9 @@ def _superscript(k: int) -> str:
 
 def _kth(result: "GradResult", row: "Row", k: int) -> str:
     values = result.derivatives.get(row.name)
-    return fmt_number(values[k - 1]) if values and len(values) >= k else ""
+    if not values or len(values) < k:
+        return ""
+    return "n/a" if values[k - 1] is None else fmt_number(values[k - 1])
 
 
 def _numerical(result: "GradResult", row: "Row") -> str:
@@ -123,10 +125,14 @@ def _numerical(result: "GradResult", row: "Row") -> str:
 
 
 def _check_flag(result: "GradResult", row: "Row") -> str:
+    """The relative error and the verdict; a pass within the absolute floor says so."""
     if row.name not in result.check:
         return ""
     error = result.check[row.name]
-    return f"{error:.1e}" + ("  ✗ MISMATCH" if error > result.check_tolerance else "  ✓")
+    if not result.check_passed.get(row.name, False):
+        return f"{error:.1e}  ✗ MISMATCH"
+    floor = "  (within the absolute floor)" if error > result.check_tolerance else ""
+    return f"{error:.1e}  ✓{floor}"
 
 
 def _text_table(result: "GradResult", words: dict) -> str:

@@ -29,21 +29,22 @@ class View:
     lang: str = "en"
 
 
-@dataclass
+@dataclass(frozen=True)
 class GradResult:
-    """Values, gradients and the backward trace of one %%grad cell."""
+    """Values, gradients and the backward trace of one %%grad cell: built once, after every pass."""
 
     target: str
     rows: tuple
     steps: tuple
     values: dict
     grads: dict
-    derivatives: dict = field(default_factory=dict)  # name -> [1st, ..., Nth derivative] (--order)
-    check: dict = field(default_factory=dict)  # name -> relative error vs central differences (--check)
-    check_tolerance: float = 1e-5  # a relative error above this is flagged
+    derivatives: dict = field(default_factory=dict)  # name -> [1st, ..., Nth derivative] (--order); None: unknown
+    check: dict = field(default_factory=dict)  # name -> largest relative error vs central differences (--check)
+    check_passed: dict = field(default_factory=dict)  # name -> bool: within tolerance, nothing nan (--check)
+    check_tolerance: float = 1e-5  # the relative tolerance (there is an absolute floor too; see the notes)
     numerical: dict = field(default_factory=dict)  # name -> central-difference gradient (--check)
     notes: tuple = ()  # things the reader must know: seeding, summaries, nan/inf, tolerances
-    graph: str = ""  # mermaid flowchart source (--graph)
+    graph: tuple = ()  # (nodes, edges) (--graph)
     plot_png: Optional[bytes] = None  # (--plot)
     view: View = field(default_factory=View)
 

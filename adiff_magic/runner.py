@@ -1,28 +1,21 @@
-"""Program + namespace -> GradResult: runs the cell on the engine in a scratch namespace, runs
-backward with a Tracer, and collects values and gradients under the cell's own names.
+"""Recorded run -> GradResult: finds the target, runs the one ordinary backward with a Tracer, then
+the extra passes (pure functions of the recorded run), and builds the GradResult once.
 
 The notebook's namespace is only read here; the magic copies names back after a success."""
 from __future__ import annotations
 
-import contextlib
-import io
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import numpy as np
 
-import engine
-from engine import Variable, clear_grads, functions_of, leaves_of, no_grad
+from engine import Replay, Variable, clear_grads, functions_of, leaves_of
 
 from . import errors, extras
-from .errors import NonNumber
-from .parser import LEAF_HOOK, NODE_HOOK, CellError, Program, check_names
+from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
+from .parser import CellError, Program, check_names
 from .result import GradResult, Row, View
 from .trace import Label, Tracer
-
-ENGINE_NAMES = {name: getattr(engine, name) for name in engine.__all__ + ["sum", "max", "min", "abs", "pow"]}
-ENGINE_NAMES["np"] = np
-MAX_INPUT_ELEMENTS = 10 ** 7  # larger inputs are refused: 10^7 float64 are 80 MB, and each op makes more
 
 
 @dataclass(frozen=True)
@@ -37,109 +30,41 @@ class Options:
     view: View = View()
 
 
-@dataclass
-class Binding:
-    """A name bound by the cell (or read from the notebook) to a Variable."""
-
-    name: str
-    lineno: Optional[int]
-    expression: str
-    variable: Variable
-    is_input: bool
-    leaf_key: Optional[int] = None  # which leaf this is, for re-running the cell with another value
-
-
-class Recorder:
-    """The hooks the instrumented cell calls: labels operations, turns assigned numbers into leaves."""
-
-    def __init__(self, program: Program, overrides: Optional[dict] = None) -> None:
-        self.program = program
-        self.labels: dict = {}  # id(Variable) -> Label
-        self.bindings: list = []
-        self.bound: set = set()  # ids of the Variables in bindings
-        self.keep: list = []  # keeps labelled Variables alive, so that their ids stay unique
-        self.overrides = overrides or {}
-        self.leaf_count = 0
-        self.non_numbers: dict = {}  # name -> NonNumber, for values that cannot be inputs
-        self.shadowed: dict = {}  # engine function name -> type of the notebook value hiding it
-        self.texts = {(a.lineno, a.name): a.text for a in program.assignments}
-
-    def node(self, value: Any, index: int) -> Any:
-        """NODE_HOOK: label a new Variable with the source text of the operation that made it."""
-        if isinstance(value, Variable) and id(value) not in self.labels and value.creator is not None:
-            expression = self.program.expressions[index]
-            self.labels[id(value)] = Label(expression.text, expression.lineno)
-            self.keep.append(value)
-        return value
-
-    def leaf(self, value: Any, name: str, lineno: int) -> Any:
-        """LEAF_HOOK: ``name = value``; a number or array becomes an input Variable named ``name``."""
-        key = None
-        kind = errors.non_number(value)
-        if kind is not None:
-            self.non_numbers[name] = NonNumber(kind, f"assigned on line {lineno}", lineno)
-        if _is_number(value):
-            value, key = self.new_leaf(value, name, lineno)
-        is_input = (isinstance(value, Variable) and value.creator is None and id(value) not in self.labels
-                    and id(value) not in self.bound)  # `y = x` is an alias, not a new input
-        if isinstance(value, Variable):  # inputs, and Variables the user made: Variable(np.array(0.5))
-            self.bind(Binding(name, lineno, self.texts.get((lineno, name), ""), value, is_input, key))
-        return value
-
-    def bind(self, binding: Binding) -> None:
-        """Record that the cell bound a name to a Variable."""
-        self.bindings.append(binding)
-        self.bound.add(id(binding.variable))
-        self.keep.append(binding.variable)
-        if binding.variable.name is None:
-            binding.variable.name = binding.name
-
-    def new_leaf(self, value: Any, name: str, lineno: Optional[int] = None) -> tuple:
-        """A leaf Variable for a copy of ``value`` (or for its override), and its key."""
-        if np.size(value) > MAX_INPUT_ELEMENTS:  # checked before anything is copied
-            raise CellError(f"'{name}' has {np.size(value):,} elements; %%grad takes inputs of at most "
-                            f"{MAX_INPUT_ELEMENTS:,}", lineno, self.program.line(lineno),
-                            "use a smaller array: the table and trace are for seeing the chain rule work",
-                            category="size")
-        key = self.leaf_count
-        self.leaf_count += 1
-        if key in self.overrides:
-            value = self.overrides[key]
-        return Variable(np.array(value, dtype=np.float64), name=name), key
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return True
-    return isinstance(value, np.ndarray) and value.dtype.kind in "iuf"
-
-
 def run(program: Program, namespace: Mapping[str, Any], options: Options = Options()) -> tuple:
-    """Run ``program`` against ``namespace`` (read only); return the GradResult and the cell's scope."""
+    """Run ``program`` against ``namespace`` (read only); return the GradResult and the cell's scope.
+
+    The cell runs with the engine's default configuration; the notebook's is restored afterwards.
+    """
     check_names(program, set(namespace) | set(ENGINE_NAMES))
-    recorder, scope = execute(program, namespace)
-    target_name = options.target or program.last_assigned
-    target = _find_target(program, scope, target_name, recorder)
-    labelled = _bindings(recorder)
-    rows_by_var = _select_inputs(_rows(labelled), options.wrt)
-    _require_inputs(program, target, target_name, rows_by_var, recorder)
-    # The graph may hold the notebook's own Variables (reached through a list, say): if anything
-    # below fails, their gradients go back to what they were, so a failing cell changes nothing.
-    saved = [(v, v.grad) for v in [target] + [x for f in functions_of(target) for x in f.inputs]]
-    try:
-        result = _differentiate(program, namespace, options, recorder, target, target_name, labelled, rows_by_var)
-    except BaseException:
-        for variable, grad in saved:
-            variable.grad = grad
-        raise
+    with clean_config():
+        recorder, scope = execute(program, namespace)
+        target_name = _target_name(program, recorder, options)
+        target = _find_target(program, scope, target_name, recorder)
+        labelled = _bindings(recorder)
+        rows_by_var = _select_inputs(_rows(labelled), options.wrt)
+        _require_inputs(program, target, target_name, rows_by_var, recorder)
+        # The graph may hold the notebook's own Variables (reached through a list, say): if anything
+        # below fails, their gradients go back to what they were, so a failing cell changes nothing.
+        saved = [(v, v.grad) for v in [target] + [x for f in functions_of(target) for x in f.inputs]]
+        try:
+            result = _differentiate(program, options, recorder, target, target_name, labelled, rows_by_var)
+        except BaseException:
+            for variable, grad in saved:
+                variable.grad = grad
+            raise
     return result, scope
 
 
-def _differentiate(program: Program, namespace: Mapping[str, Any], options: Options, recorder: Recorder,
-                   target: Variable, target_name: str, labelled: list, rows_by_var: list) -> GradResult:
-    """Backward with the tracer (and the extras) from a clean slate; the result under the cell's names."""
+def _target_name(program: Program, recorder: Recorder, options: Options) -> Optional[str]:
+    """--target, or the name the cell bound last as it ran (an if/else may bind different names)."""
+    if options.target is not None:
+        return options.target
+    return recorder.last_bound or program.last_assigned
+
+
+def _differentiate(program: Program, options: Options, recorder: Recorder, target: Variable, target_name: str,
+                   labelled: list, rows_by_var: list) -> GradResult:
+    """The ordinary backward with the tracer, from a clean slate; then the extra passes; one GradResult."""
     notes = []
     if target.data.ndim:
         notes.append(f"{target_name} is not a scalar (shape {target.data.shape}): it was seeded with ones, "
@@ -153,86 +78,47 @@ def _differentiate(program: Program, namespace: Mapping[str, Any], options: Opti
         raise errors.from_backward(program, error, tracer.label) from error
     rows = tuple(_row(binding, label) for binding, label in rows_by_var)
     inputs = [(label.name, binding) for binding, label in rows_by_var if binding.is_input]
-    result = GradResult(
-        target=target_name,
-        rows=rows,
-        steps=tuple(tracer.steps),
-        values={row.name: row.value for row in rows},
-        grads={row.name: row.grad for row in rows if row.grad is not None},
-        view=options.view,
-    )
-    _add_extras(result, options, program, namespace, recorder, target, inputs, tracer, notes)
-    if options.order > 1:  # it differentiated again: the names keep their first-order gradients
-        for (binding, _), row in zip(rows_by_var, rows):
-            binding.variable.grad = row.grad
+    grads = {row.name: row.grad for row in rows if row.grad is not None}
+    extra = _extra_passes(options, recorder, target, target_name, inputs, grads, tracer)
+    notes.extend(_conversion_notes(recorder))
+    notes.extend(extra.pop("notes"))
     notes.extend(_non_finite(rows))
-    result.notes = tuple(notes)
-    return result
+    return GradResult(target=target_name, rows=rows, steps=tuple(tracer.steps), values={row.name: row.value for row in rows},
+                      grads=grads, notes=tuple(notes), view=options.view, check_tolerance=extras.CHECK_RTOL, **extra)
 
 
-def _add_extras(result: GradResult, options: Options, program: Program, namespace: Mapping[str, Any],
-                recorder: Recorder, target: Variable, inputs: list, tracer: Tracer, notes: list) -> None:
-    """--order, --check, --graph and --plot."""
-    leaf_values = {b.leaf_key: b.variable.data for b in recorder.bindings if b.leaf_key is not None}  # re-runs copy
-
-    def evaluate(changes: dict) -> float:
-        return _evaluate(program, namespace, result.target, {**leaf_values, **changes})
-
-    if options.order > 1:
-        result.derivatives = extras.higher_derivatives(target, result.target, inputs, options.order, notes)
-    if options.check:
-        result.numerical, result.check = extras.numerical_check(evaluate, leaf_values, inputs, notes)
-        result.check_tolerance = extras.CHECK_RTOL
-    if options.view.graph:
-        result.graph = extras.graph_of(target, tracer.label, notes)
-    if options.plot:
-        result.plot_png = extras.plot(evaluate, result, inputs)
-
-
-def _evaluate(program: Program, namespace: Mapping[str, Any], target: str, overrides: dict) -> float:
-    """sum(target) for the cell run again with other leaf values, its printing suppressed."""
-    with no_grad(), contextlib.redirect_stdout(io.StringIO()):
-        _, scope = execute(program, namespace, overrides)
-    value = scope[target]
-    return float(np.sum(value.data if isinstance(value, Variable) else value))
-
-
-def execute(program: Program, namespace: Mapping[str, Any], overrides: Optional[dict] = None) -> tuple:
-    """Execute the instrumented cell in a scratch scope; return the recorder and the scope."""
-    recorder = Recorder(program, overrides)
-    scope = dict(ENGINE_NAMES)
-    scope.update(namespace)
-    for use in program.free_names:
-        if use.name in namespace:
-            _read_from_notebook(recorder, scope, use, namespace[use.name])
-    scope[NODE_HOOK] = recorder.node
-    scope[LEAF_HOOK] = recorder.leaf
-    try:
-        with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
-            exec(program.code, scope)
-    except CellError:
-        raise  # from our own hooks, already located
-    except (Exception, KeyboardInterrupt) as error:  # every failure of the user's code becomes a CellError
-        raise errors.from_exception(program, error, recorder.non_numbers, recorder.shadowed) from error
-    return recorder, scope
+def _extra_passes(options: Options, recorder: Recorder, target: Variable, target_name: str, inputs: list,
+                  grads: dict, tracer: Tracer) -> dict:
+    """The GradResult fields of --order, --check, --graph and --plot, and their notes under 'notes'."""
+    fields: dict = {}
+    notes: list = []
+    with np.errstate(all="ignore"):
+        if options.order > 1:
+            fields["derivatives"], more = extras.higher_derivatives(target, target_name, inputs, options.order)
+            notes += more
+        replay = Replay(target) if options.check or options.plot else None
+        if options.check:
+            check, more = extras.numerical_check(replay, inputs, grads)
+            fields.update(numerical=check.numerical, check=check.errors, check_passed=check.passed)
+            notes += more
+        if options.check or options.plot:
+            what = "--check" if options.check else "--plot"
+            notes += extras.replay_notes(recorder.tested_lines, recorder.converted_lines, what)
+        if options.view.graph:
+            fields["graph"], more = extras.graph_of(target, tracer.label)
+            notes += more
+        if options.plot:
+            fields["plot_png"] = extras.plot(replay, target_name, target.data, inputs, grads)
+    fields["notes"] = notes
+    return fields
 
 
-def _read_from_notebook(recorder: Recorder, scope: dict, use: Any, value: Any) -> None:
-    """Numbers and Variables the cell reads from the notebook become fresh inputs; note the rest."""
-    if use.called:  # a function, or a value hiding an engine function: never an input
-        if use.name in ENGINE_NAMES and not callable(value):
-            recorder.shadowed[use.name] = errors.non_number(value) or f"a {type(value).__name__}"
-        return
-    kind = errors.non_number(value)
-    if kind is not None:
-        recorder.non_numbers[use.name] = NonNumber(kind, "from the notebook", use.lineno)
-    elif _is_number(value) or isinstance(value, Variable):
-        data = value.data if isinstance(value, Variable) else value
-        leaf, key = recorder.new_leaf(data, use.name, use.lineno)
-        if isinstance(value, Variable) and value.grad is not None:  # readable (x - lr * x.grad), not added to
-            leaf.grad = np.array(value.grad.data if isinstance(value.grad, Variable) else value.grad)
-        scope[use.name] = leaf
-        recorder.bind(Binding(use.name, None, "notebook", leaf, True, key))
+def _conversion_notes(recorder: Recorder) -> list:
+    if not recorder.converted_lines:
+        return []
+    lines = ", ".join(str(n) for n in sorted(recorder.converted_lines))
+    return [f"line {lines} turns a Variable into a plain number with float() or int(): no gradient flows "
+            "through that number"]
 
 
 def _find_target(program: Program, scope: dict, name: Optional[str], recorder: Recorder) -> Variable:
@@ -243,6 +129,11 @@ def _find_target(program: Program, scope: dict, name: Optional[str], recorder: R
         assigned = ", ".join(program.assigned) or "nothing"
         raise CellError(f"unknown --target '{name}'", hint=f"the cell assigns: {assigned}", category="option")
     value = scope.get(name)
+    deleted = [lineno for deleted_name, lineno in program.deletions if deleted_name == name]
+    if name not in scope and deleted:
+        raise CellError(f"the target '{name}' no longer exists: this line deletes it", deleted[-1],
+                        program.line(deleted[-1]), "remove the del, or choose another name with --target",
+                        category="target")
     if not isinstance(value, Variable):
         lineno = _last_line(program, name)
         _raise_for_non_numbers(program, recorder, lineno)

@@ -19,7 +19,7 @@ from test_core import SEED_CELL_5
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
-from engine import Variable
+from engine import Function, Variable
 
 # The seed notebook's numbers for x = 0.5, a = x², b = e^a, y = b².
 SEED_Y = 1.648721270700128
@@ -617,6 +617,22 @@ ERRORS = [
      ["line 3", "ValueError", "boom", "raise ValueError('boom')"]),
     ("error-in-a-function-defined-in-the-cell", "", "def bad(v):\n    return v.nonexistent\nq = 0.5\nr = bad(q)\n",
      ["line ", "nonexistent"]),
+    # a cell cannot end the kernel, and Python's compile-time errors name themselves and their line
+    ("system-exit", "", "q = 0.5\nr = square(q)\nraise SystemExit\n", ["line 3", "SystemExit", "raise SystemExit"]),
+    ("exit-call", "", "q = 0.5\nr = square(q)\nexit()\n", ["line 3", "SystemExit"]),
+    ("top-level-return", "", "q = 0.5\nr = square(q)\nreturn r\n", ["line 3", "'return' outside function"]),
+    ("top-level-yield", "", "q = 0.5\nyield q\nr = square(q)\n", ["line 2", "'yield' outside function"]),
+    ("top-level-await", "", "q = 0.5\nr = await q\n", ["line 2", "'await' outside"]),
+    ("top-level-break", "", "q = 0.5\nr = square(q)\nbreak\n", ["line 3", "'break' outside loop"]),
+    ("top-level-nonlocal", "", "q = 0.5\nnonlocal q\nr = square(q)\n", ["line 2", "nonlocal"]),
+    ("global-after-assignment", "", "q = 0.5\nglobal q\nr = square(q)\n", ["line 2", "global", "'q'"]),
+    # numpy and math functions given a Variable say what to use instead
+    ("np-sum-of-a-variable", "", "q = np.array([1.0, 2.0])\nr = np.sum(q)\n", ["line 2", "np.sum", "engine's sum", ".data"]),
+    ("np-mean-of-a-variable", "", "q = np.array([1.0, 2.0])\nr = np.mean(q * q)\n", ["line 2", "engine's mean"]),
+    ("np-float64-of-a-variable", "", "q = 0.5\nr = np.float64(q) * q\n", ["line 2", "float64", ".data"]),
+    ("math-sin-of-a-variable", "", "import math\nq = 0.5\nr = math.sin(q)\n", ["line 3", "math.sin", "engine's sin"]),
+    ("deleted-target", "", "q = 0.5\nr = square(q)\ndel r\n", ["line 3", "'r'", "del r"]),
+    ("bad-out-name", "-o 1bad", "q = 0.5\nr = square(q)\n", ["-o", "'1bad'", "valid Python name"]),
 ]
 
 
@@ -673,3 +689,118 @@ def test_the_magics_help_documents_every_option(ip):
                    "--quiet", "--lang"):
         assert option in help_text, option
     assert "%%grad" in help_text and "y = square(b)" in help_text
+
+
+# ================================================================ options combined (issue 8's wrong numbers)
+
+
+class Triple(Function):
+    """3x, its backward written with engine operations: differentiable again."""
+
+    def forward(self, x):
+        return 3 * x
+
+    def backward(self, gy):
+        return 3 * gy
+
+
+class TripleOnArrays(Function):
+    """3x, its backward returning a plain array: it cannot be differentiated again."""
+
+    def forward(self, x):
+        return 3 * x
+
+    def backward(self, gy):
+        return 3 * np.asarray(gy.data if isinstance(gy, Variable) else gy)
+
+
+@pytest.mark.parametrize("cell, order, expected", [
+    ("x = 0.5\ny = 3 * x\n", 3, [3.0, 0.0, 0.0]),
+    ("x = 2.0\ny = x * x * x\n", 5, [12.0, 12.0, 6.0, 0.0, 0.0]),  # 3x², 6x, 6, 0, 0
+    ("x = 0.5\ny = x + 1\n", 3, [1.0, 0.0, 0.0]),
+    ("x = 0.5\ny = square(x)\n", 4, [1.0, 2.0, 0.0, 0.0]),
+    ("x = 0.5\ny = relu(x) * x\n", 3, [1.0, 2.0, 0.0]),  # x² for x > 0
+    ("x = 0.5\ny = Triple()(x)\n", 3, [3.0, 0.0, 0.0]),
+    ("x = 0.0\ny = x ** 1\n", 2, [1.0, 0.0]),
+    ("x = 0.0\ny = pow(x, 0)\n", 2, [0.0, 0.0]),
+])
+def test_order_shows_the_derivatives_that_vanish(ip, cell, order, expected):
+    ip.user_ns["Triple"] = Triple
+    result = grad(ip, cell, f"--order {order}")
+    assert result.derivatives["x"] == expected
+    text = table_lines(repr(result))
+    assert text[1].split()[-order:] == [format(v, "g") for v in expected]
+
+
+def test_order_through_a_backward_on_arrays_says_it_cannot_go_on(ip):
+    ip.user_ns["TripleOnArrays"] = TripleOnArrays
+    result = grad(ip, "x = 0.5\ny = TripleOnArrays()(x)\n", "--order 3")
+    assert result.derivatives["x"] == [3.0, None, None]
+    assert "n/a" in repr(result)
+    assert any("TripleOnArrays.backward returned a plain array" in note for note in result.notes)
+
+
+def test_order_with_graph_labels_first_order_gradients(ip):
+    result = grad(ip, "x = 0.5\na = sin(x)\ny = a * exp(x)\n", "--order 2 --graph")
+    first = math.cos(0.5) * math.exp(0.5) + math.sin(0.5) * math.exp(0.5)  # (sin x · eˣ)'
+    second = 2 * math.cos(0.5) * math.exp(0.5)  # (sin x · eˣ)'' = 2 cos x · eˣ
+    assert result.derivatives["x"] == pytest.approx([first, second], rel=1e-14)
+    nodes, _ = result.graph
+    by_name = {n[2]: n[4] for n in nodes if n[1] == "variable"}
+    assert float(by_name["x"]) == pytest.approx(first, rel=1e-14)
+    assert float(by_name["a"]) == pytest.approx(math.exp(0.5), rel=1e-14)  # dy/da = eˣ
+    assert float(ip.user_ns["x"].grad) == pytest.approx(first, rel=1e-14)
+
+
+def test_order_with_wrt_leaves_first_order_gradients_in_the_notebook(ip):
+    grad(ip, "x = 0.5\nw = 2.0\ny = sin(x*w)\n", "--order 2 --wrt x")
+    assert float(ip.user_ns["w"].grad) == pytest.approx(0.5 * math.cos(1.0), rel=1e-15)  # x·cos(xw)
+    assert float(ip.user_ns["x"].grad) == pytest.approx(2.0 * math.cos(1.0), rel=1e-15)  # w·cos(xw)
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_order_with_check(ip, order):
+    result = grad(ip, "x = 0.5\ny = sin(x) * exp(x)\n", f"--order {order} --check")
+    assert result.check_passed == {"x": True} and len(result.derivatives["x"]) == order
+
+
+@pytest.mark.parametrize("cell, passed", [
+    ("x = 0.0\ny = sqrt(x * x)\n", False),           # backprop: 0·∞ = nan: never a pass
+    ("x = np.nan\ny = x * x\n", False),
+    ("x = 0.0\ny = relu(x) * x\n", True),            # 0 vs eps/2 = 5e-7: within the absolute floor
+    ("x = 0.0\ny = relu(x)\n", False),               # a true kink: 0 vs ½
+    ("x = 0.5\ny = square(exp(square(x)))\n", True),
+    ("x = 1.5\ny = WrongSquare()(x)\n", False),
+])
+def test_check_verdicts(ip, cell, passed):
+    ip.user_ns["WrongSquare"] = WrongSquare
+    result = grad(ip, cell, "--check")
+    assert result.check_passed == {"x": passed}
+    flag = table_lines(repr(result))[1]
+    assert ("✓" in flag) == passed and ("MISMATCH" in flag) == (not passed)
+
+
+class WrongSquare(Function):
+    def forward(self, x):
+        return x ** 2
+
+    def backward(self, gy):
+        return 3 * self.inputs[0].data * gy  # should be 2x
+
+
+def test_plot_after_augmented_assignment_draws_the_final_value(ip):
+    pytest.importorskip("matplotlib")
+    result = grad(ip, "x = 0.5\ny = square(x)\ny += 1\n", "--plot")
+    assert float(result.values["y"]) == 1.25 and result.plot_png.startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("line", ['--wrt "x, w"', "--wrt 'x,w'", "--wrt x,w", '--wrt "x,  w"'])
+def test_wrt_accepts_quotes_and_spaces(ip, line):
+    result = grad(ip, "x = 0.5\nw = 2.0\nv = 1.0\ny = x * w * v\n", line)
+    assert {row.name for row in result.rows if row.is_input} == {"x", "w"}
+
+
+def test_sigmoid_loss_far_out(ip):
+    result = grad(ip, "z = -38.0\nloss = -log(sigmoid(z))\n")
+    assert float(result.values["loss"]) == pytest.approx(38.0, rel=1e-15)  # log(1 + e³⁸) = 38 + log(1 + e⁻³⁸)
+    assert float(result.grads["z"]) == pytest.approx(-1.0, rel=1e-15)  # −(1 − σ(z))

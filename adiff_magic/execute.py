@@ -1,0 +1,243 @@
+"""Program + namespace -> recorded run: executes the instrumented cell once, in a scratch scope with
+the engine's names, turning the numbers it binds into input Variables and labelling every operation.
+
+The notebook's namespace is only read here."""
+from __future__ import annotations
+
+import builtins
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Optional
+
+import numpy as np
+
+import engine
+from engine import Config, Variable
+
+from . import errors
+from .errors import NonNumber
+from .parser import CALL_HOOK, LEAF_HOOK, NODE_HOOK, TEST_HOOK, CellError, Program
+from .trace import Label
+
+MAX_INPUT_ELEMENTS = 10 ** 7  # larger inputs are refused: 10^7 float64 are 80 MB, and each op makes more
+
+
+# ================================================================ the cell's names
+
+
+def _python_max(*args: Any, **kwargs: Any) -> Any:
+    """max as Python means it for two or more operands (elementwise, differentiable); else the reduction."""
+    return _extreme(args, kwargs, engine.maximum, engine.max, builtins.max)
+
+
+def _python_min(*args: Any, **kwargs: Any) -> Any:
+    """min as Python means it for two or more operands (elementwise, differentiable); else the reduction."""
+    return _extreme(args, kwargs, engine.minimum, engine.min, builtins.min)
+
+
+def _extreme(args: tuple, kwargs: dict, pairwise: Any, reduction: Any, plain: Any) -> Any:
+    if len(args) == 1 and not isinstance(args[0], (Variable, np.ndarray, np.generic)):
+        args = tuple(args[0])  # max([a, b, c]): the largest of the items, as in Python
+        if len(args) < 2 or "key" in kwargs:
+            return plain(args, **kwargs)
+    elif len(args) == 1:
+        return reduction(args[0], **kwargs)  # max(x), max(x, axis=0): the engine's reduction
+    if "key" in kwargs or not any(isinstance(a, Variable) for a in args):
+        return plain(*args, **kwargs)
+    result = args[0]
+    for operand in args[1:]:
+        result = pairwise(result, operand)
+    return result
+
+
+def _python_sum(x: Any, *args: Any, **kwargs: Any) -> Any:
+    """sum of an iterable as in Python (a + b + ...); the engine's sum of a Variable or an array."""
+    if isinstance(x, (Variable, np.ndarray, np.generic)):
+        return engine.sum(x, *args, **kwargs)
+    return builtins.sum(x, *args, **kwargs)
+
+
+def _python_pow(x: Any, c: Any, *mod: Any) -> Any:
+    """pow(x, c): the engine's for a Variable (either operand), Python's otherwise."""
+    if isinstance(c, Variable) or isinstance(x, Variable) and not mod:
+        return x ** c
+    return builtins.pow(x, c, *mod)
+
+
+ENGINE_NAMES = {name: getattr(engine, name) for name in engine.__all__ + ["abs"]}
+ENGINE_NAMES.update(np=np, max=_python_max, min=_python_min, sum=_python_sum, pow=_python_pow)
+
+
+# ================================================================ the recording
+
+
+@dataclass
+class Binding:
+    """A name bound by the cell (or read from the notebook) to a Variable."""
+
+    name: str
+    lineno: Optional[int]
+    expression: str
+    variable: Variable
+    is_input: bool
+
+
+@dataclass
+class Recorder:
+    """The hooks the instrumented cell calls: labels operations, turns bound numbers into inputs,
+    notes the values the cell tests and the Variables it turns into plain numbers."""
+
+    program: Program
+    labels: dict = field(default_factory=dict)  # id(Variable) -> Label
+    bindings: list = field(default_factory=list)
+    bound: set = field(default_factory=set)  # ids of the Variables in bindings
+    keep: list = field(default_factory=list)  # keeps labelled Variables alive, so that their ids stay unique
+    non_numbers: dict = field(default_factory=dict)  # name -> NonNumber, for values that cannot be inputs
+    shadowed: dict = field(default_factory=dict)  # engine function name -> what the notebook value hiding it is
+    last_bound: Optional[str] = None  # the name the cell bound last, as it ran: the default target
+    tested_lines: set = field(default_factory=set)  # lines that compare or test a Variable's value
+    converted_lines: set = field(default_factory=set)  # lines that turn a Variable into a plain number
+
+    def node(self, value: Any, index: int) -> Any:
+        """NODE_HOOK: label a new Variable with the source text of the operation that made it."""
+        if isinstance(value, Variable) and id(value) not in self.labels and value.creator is not None:
+            expression = self.program.expressions[index]
+            self.labels[id(value)] = Label(expression.text, expression.lineno)
+            self.keep.append(value)
+        return value
+
+    def leaf(self, value: Any, index: int) -> Any:
+        """LEAF_HOOK: a name was bound; a number or numeric array becomes an input Variable."""
+        assignment = self.program.assignments[index]
+        name, lineno = assignment.name, assignment.lineno
+        self.last_bound = name
+        kind = errors.non_number(value)
+        if kind is not None:
+            self.non_numbers[name] = NonNumber(kind, f"assigned on line {lineno}", lineno)
+        if is_input_number(value, name, self.program):
+            value = self.new_leaf(value, name, lineno)
+        is_input = (isinstance(value, Variable) and value.creator is None and id(value) not in self.labels
+                    and id(value) not in self.bound)  # `y = x` is an alias, not a new input
+        if isinstance(value, Variable):  # inputs, and Variables the user made: Variable(np.array(0.5))
+            self.bind(Binding(name, lineno, assignment.text, value, is_input))
+        return value
+
+    def test(self, value: Any, lineno: int) -> Any:
+        """TEST_HOOK: the cell compares or tests ``value``; a Variable's makes the run take a branch."""
+        if isinstance(value, Variable):
+            self.tested_lines.add(lineno)
+        return value
+
+    def call(self, function: Any, lineno: int) -> Any:
+        """CALL_HOOK: ``function`` itself, or a guard where it would turn a Variable into a plain number."""
+        if function is float or function is int:
+            return self._converting(function, lineno)
+        if type(function).__name__ in ("ExitAutocall", "Quitter"):  # IPython's exit() would end the kernel
+            return _exit
+        if getattr(function, "__module__", None) == "math" or (
+                isinstance(function, type) and issubclass(function, np.generic)):
+            return self._refusing(function, lineno)
+        return function
+
+    def _converting(self, function: Any, lineno: int) -> Any:
+        def converted(*args: Any) -> Any:
+            if any(isinstance(a, Variable) for a in args):
+                self.converted_lines.add(lineno)
+            return function(*args)
+        return converted
+
+    def _refusing(self, function: Any, lineno: int) -> Any:
+        def refused(*args: Any, **kwargs: Any) -> Any:
+            if any(isinstance(a, Variable) for a in args):
+                raise errors.plain_number_function(self.program, function, lineno)
+            return function(*args, **kwargs)
+        return refused
+
+    def bind(self, binding: Binding) -> None:
+        """Record that the cell bound a name to a Variable."""
+        self.bindings.append(binding)
+        self.bound.add(id(binding.variable))
+        self.keep.append(binding.variable)
+        if binding.variable.name is None:
+            binding.variable.name = binding.name
+
+    def new_leaf(self, value: Any, name: str, lineno: Optional[int] = None) -> Variable:
+        """An input Variable holding a float64 copy of ``value``."""
+        if np.size(value) > MAX_INPUT_ELEMENTS:  # checked before anything is copied
+            raise CellError(f"'{name}' has {np.size(value):,} elements; %%grad takes inputs of at most "
+                            f"{MAX_INPUT_ELEMENTS:,}", lineno, self.program.line(lineno),
+                            "use a smaller array: the table and trace are for seeing the chain rule work",
+                            category="size")
+        return Variable(np.array(value, dtype=np.float64), name=name)
+
+
+def _exit(*args: Any) -> None:
+    raise SystemExit(*args)
+
+
+def is_input_number(value: Any, name: str, program: Program) -> bool:
+    """A float or a numeric array, or an integer the cell does not use as a count, index or shape."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (float, np.floating)):
+        return True
+    if isinstance(value, (int, np.integer)):
+        return name not in program.count_names
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return True
+    return isinstance(value, np.ndarray) and value.dtype.kind in "iu" and name not in program.count_names
+
+
+# ================================================================ running the cell
+
+
+def execute(program: Program, namespace: Mapping[str, Any]) -> tuple:
+    """Execute the instrumented cell once in a scratch scope; return the recorder and the scope."""
+    recorder = Recorder(program)
+    scope = dict(ENGINE_NAMES)
+    scope.update(namespace)
+    for use in program.free_names:
+        if use.name in namespace:
+            _read_from_notebook(recorder, scope, use, namespace[use.name])
+    scope.update({NODE_HOOK: recorder.node, LEAF_HOOK: recorder.leaf, TEST_HOOK: recorder.test,
+                  CALL_HOOK: recorder.call})
+    try:
+        with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
+            exec(program.code, scope)
+    except CellError:
+        raise  # from our own hooks, already located
+    except BaseException as error:  # every failure of the user's code, SystemExit included, becomes a CellError
+        raise errors.from_exception(program, error, recorder.non_numbers, recorder.shadowed) from error
+    return recorder, scope
+
+
+def _read_from_notebook(recorder: Recorder, scope: dict, use: Any, value: Any) -> None:
+    """Numbers and Variables the cell reads from the notebook become fresh inputs; note the rest."""
+    if use.called:  # a function, or a value hiding an engine function: never an input
+        if use.name in ENGINE_NAMES and not callable(value):
+            recorder.shadowed[use.name] = errors.non_number(value) or f"a {type(value).__name__}"
+        return
+    kind = errors.non_number(value)
+    if kind is not None:
+        recorder.non_numbers[use.name] = NonNumber(kind, "from the notebook", use.lineno)
+    elif is_input_number(value, use.name, recorder.program) or isinstance(value, Variable):
+        data = value.data if isinstance(value, Variable) else value
+        leaf = recorder.new_leaf(data, use.name, use.lineno)
+        if isinstance(value, Variable) and value.grad is not None:  # readable (x - lr * x.grad), not added to
+            leaf.grad = np.array(value.grad.data if isinstance(value.grad, Variable) else value.grad)
+        scope[use.name] = leaf
+        recorder.bind(Binding(use.name, None, "notebook", leaf, True))
+
+
+@contextlib.contextmanager
+def clean_config() -> Iterator[None]:
+    """Run with the engine's default configuration; put the notebook's back afterwards."""
+    saved = {name: value for name, value in vars(Config).items() if not name.startswith("_")}
+    Config.enable_backprop = True
+    try:
+        yield
+    finally:
+        for name in [n for n in vars(Config) if not n.startswith("_") and n not in saved]:
+            delattr(Config, name)
+        for name, value in saved.items():
+            setattr(Config, name, value)
