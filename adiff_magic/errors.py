@@ -77,6 +77,9 @@ def _from_kind(error: BaseException, lineno: Optional[int], line: str) -> CellEr
         return CellError("RecursionError: the code recursed too deeply", lineno, line, category="recursion")
     if isinstance(error, KeyboardInterrupt):
         return CellError("interrupted (KeyboardInterrupt)", lineno, line, category="interrupted")
+    if isinstance(error, ValueError) and "truth value of an array" in message:
+        return CellError("an if or while was given a whole array of True/False, not one", lineno, line,
+                         "compare one element (x[0] > 0), or use (x > 0).any() or (x > 0).all()", category="runtime")
     if isinstance(error, SystemExit):
         return CellError("the cell raised SystemExit (exit() or sys.exit()); %%grad stopped there and "
                          "changed nothing", lineno, line, category="runtime")

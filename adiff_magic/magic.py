@@ -47,7 +47,8 @@ class GradMagics(Magics):
     @argument("--order", type=int, default=1, metavar="N",
               help="derivatives up to order N of a scalar target with respect to each scalar input")
     @argument("--check", action="store_true",
-              help="add central differences and the relative error per input, flagged past a tolerance")
+              help="add central differences per input and a verdict: |backprop - central| <= "
+                   "1e-6*max(1, |target|) + 1e-5*|gradient|, never nan (result.check_passed)")
     @argument("--graph", action="store_true", help="show the computational graph (mermaid, with a text fallback)")
     @argument("--plot", action="store_true",
               help="plot the target around the input with its tangent (one scalar input; needs matplotlib)")
@@ -67,9 +68,21 @@ class GradMagics(Magics):
             b = exp(a)
             y = square(b)
 
-        Numbers and arrays the cell assigns to names (or reads from the notebook) are the inputs;
-        the target is the last variable assigned. After the cell, its names hold engine Variables
-        with ``.grad`` set. A cell with a mistake changes nothing in the notebook.
+        Numbers and arrays the cell binds to names (``x = 0.5``, ``a, b = 0.5, 2.0``,
+        ``x: float = 0.5``, ``(x := 0.5)``, ``y += 1``; ``x = w = 0.5`` is two inputs) or reads from
+        the notebook are the inputs, except integers the cell uses as a count, index, axis or shape
+        (``range(steps)``, ``lp[idx, labels]``, ``axis=k``), which stay integers. The target is the
+        last variable the cell assigned as it ran. ``if x > 0:`` takes the branch the value says.
+
+        Inside the cell ``max(a, b)`` and ``min(a, b)`` with two or more operands are Python's
+        (elementwise, differentiable; a tie splits the gradient); ``max(x)`` and ``max(x, axis=0)``
+        are the engine's reductions. ``sum(iterable)`` and ``pow(a, b)`` are Python's too.
+
+        The cell's statements run once. --order differentiates with engine.grad, --check and --plot
+        re-evaluate the recorded graph (keeping the branches it took); none of them changes the
+        first-order gradients shown or left on the notebook's Variables. After the cell, its names
+        hold engine Variables with ``.grad`` set. A cell with a mistake changes nothing in the
+        notebook.
         """
         args = parse_argstring(self.grad, line)
         out = _out_name(args.out)

@@ -689,6 +689,9 @@ def test_the_magics_help_documents_every_option(ip):
                    "--quiet", "--lang"):
         assert option in help_text, option
     assert "%%grad" in help_text and "y = square(b)" in help_text
+    # the cell's own rules: Python's max/min, integers that count, statement forms
+    for rule in ("max(a, b)", "max(x, axis=0)", "count, index, axis or shape", "x = w = 0.5", "(x := 0.5)"):
+        assert rule in " ".join(help_text.split()), rule
 
 
 # ================================================================ options combined (issue 8's wrong numbers)
