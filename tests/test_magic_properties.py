@@ -1,6 +1,7 @@
 """Property tests of the %%grad magic: random cells, run through a real IPython shell.
 
-A cell is generated as a small program: input lines (numbers and arrays of shape (), (3,) and
+A cell is generated as a small program in every statement form (plain, annotated, walrus, unpacking,
+`+=` and an `if` on a value): input lines (numbers and arrays of shape (), (3,) and
 (2, 3), assigned in the cell or read from the notebook), then lines ``v1 = <expression>`` whose
 expressions nest engine functions and operators over earlier names (so intermediates are shared),
 then ``y = ...`` over every value no later line used. The same program is
@@ -112,11 +113,16 @@ class Leaf:
     notebook_kind: str = "array"  # for notebook leaves: "number", "array" or "variable"
 
 
+# How a line binds its name: each form means `name = tree` (see statement).
+FORMS = ["plain", "plain", "plain", "annotated", "walrus", "unpack", "if"]
+
+
 @dataclass(frozen=True)
 class Program:
     leaves: tuple  # Leaf
     lines: tuple  # (name, tree); tree: ("name", str) | ("op", key, (children...))
     final: str  # "sum", "mean" or "none": how y is made from the sinks
+    forms: tuple = ()  # one of FORMS, or "aug" (tree is name + rest, written `name += rest`), per line
 
     def names_read(self):
         found = []
@@ -189,8 +195,27 @@ def literal(value):
 
 def cell_source(program):
     lines = [f"{leaf.name} = {literal(leaf.value)}" for leaf in program.leaves if leaf.in_cell]
-    lines += [f"{name} = {render(tree)[0]}" for name, tree in program.lines]
+    forms = program.forms or ("plain",) * len(program.lines)
+    lines += [statement(name, tree, form, program) for (name, tree), form in zip(program.lines, forms)]
     return "\n".join(lines) + "\n"
+
+
+def statement(name, tree, form, program):
+    """Source text binding ``name`` to the value of ``tree``, in one of the statement forms."""
+    text = render(tree)[0]
+    if form == "aug":
+        return f"{name} += {render(tree[2][1])[0]}"
+    if form == "annotated":
+        return f"{name}: object = {text}"
+    if form == "walrus":
+        return f"({name} := {text})"
+    if form == "unpack":
+        return f"[{name}] = [{text}]"
+    if form == "if":  # a test on a value that always holds: the branch taken is the one written
+        tested = next((leaf.name for leaf in program.leaves if leaf.in_cell), None)
+        condition = f"np.all({tested} == {tested})" if tested else "True"
+        return f"if {condition}:\n    {name} = {text}\nelse:\n    {name} = None"
+    return f"{name} = {text}"
 
 
 def interpret(program, m, leaf_values, bindings=None, every=None):
@@ -275,6 +300,7 @@ def programs(draw):
     shapes = {leaf.name: leaf.value.shape for leaf in leaves}
     names = [leaf.name for leaf in leaves]
     lines = []
+    forms = []
     unread = {}  # name -> whether its current binding has not been read yet
     intermediates = []
 
@@ -287,14 +313,18 @@ def programs(draw):
 
     for k in range(1, draw(st.integers(1, 6)) + 1):
         tree = draw(trees(names, shapes, draw(st.integers(1, 3)), top=True))
-        walk(tree)
+        form = draw(st.sampled_from(FORMS))
         if intermediates and draw(st.integers(0, 5)) == 0:
             name = draw(st.sampled_from(intermediates))  # rebinding: the magic shows 'v1#1' and 'v1'
+            if draw(st.booleans()) and np.broadcast_shapes(shapes[name], _shape_of(tree, shapes)) == shapes[name]:
+                tree, form = ("op", "add", (("name", name), tree)), "aug"  # name += tree
         else:
             name = f"v{k}"
             intermediates.append(name)
             names.append(name)
+        walk(tree)
         lines.append((name, tree))
+        forms.append(form)
         shapes[name] = _shape_of(tree, shapes)
         unread[name] = True
     sinks = [name for name in intermediates if unread[name]]  # the last line is always one
@@ -308,7 +338,8 @@ def programs(draw):
         for term in terms[1:]:
             y_tree = ("op", "add", (y_tree, term))
     lines.append(("y", y_tree))
-    return Program(tuple(leaves), tuple(lines), final)
+    forms.append(draw(st.sampled_from(FORMS)))
+    return Program(tuple(leaves), tuple(lines), final, tuple(forms))
 
 
 # ================================================================ the shell
@@ -450,6 +481,8 @@ def test_random_cells_through_the_magic(quiet_shell, program):
             assert re.search(rf"^{name}\s", text, re.M), f"no row for {name} in the text:\n{text}"
             assert f"<th><code>{name}</code></th>" in html, f"no row for {name} in the HTML"
         event(f"{len(inputs)} input(s)")
+        for form in sorted(set(program.forms)):
+            event(f"statement form: {form}")
         event(f"{len(program.lines)} computed line(s)")
         if len(set(shown_names(program))) != len(set(name for name, _ in program.lines)):
             event("a name is rebound in the cell")
