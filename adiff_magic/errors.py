@@ -77,6 +77,14 @@ def _from_kind(error: BaseException, lineno: Optional[int], line: str) -> CellEr
         return CellError("RecursionError: the code recursed too deeply", lineno, line, category="recursion")
     if isinstance(error, KeyboardInterrupt):
         return CellError("interrupted (KeyboardInterrupt)", lineno, line, category="interrupted")
+    if isinstance(error, TypeError) and "not a Variable; use x.data" in message:
+        return CellError("Variable(...) was given a Variable: in a %%grad cell every number bound to a name "
+                         "(lr = 0.1 too) is an input Variable", lineno, line,
+                         "take .data of each, e.g. Variable(x.data - lr.data * x.grad)", category="type")
+    if isinstance(error, TypeError) and ("got NoneType" in message or "'NoneType'" in message) and ".grad" in line:
+        return CellError("a .grad used here is None", lineno, line,
+                         "after backward() only inputs keep their gradient; in a descent loop start each step "
+                         "from a new input, e.g. x = Variable(x.data - lr.data * x.grad)", category="type")
     if isinstance(error, ValueError) and "truth value of an array" in message:
         return CellError("an if or while was given a whole array of True/False, not one", lineno, line,
                          "compare one element (x[0] > 0), or use (x > 0).any() or (x > 0).all()", category="runtime")

@@ -70,7 +70,9 @@ def _differentiate(program: Program, options: Options, recorder: Recorder, targe
         notes.append(f"{target_name} is not a scalar (shape {target.data.shape}): it was seeded with ones, "
                      f"so each gradient is that of sum({target_name})")
     tracer = Tracer(_labeller(recorder, labelled), program.line)
-    clear_grads(target)  # a backward() the cell ran itself must not add to ours
+    clear_grads(target)  # a backward() the cell ran itself must not add to ours, nor show where ours gives none
+    for binding, _, _ in labelled:
+        binding.variable.grad = None
     try:
         with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
             target.backward(retain_grad=True, hook=tracer)

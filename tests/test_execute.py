@@ -201,3 +201,19 @@ def test_a_variable_from_the_notebook_is_not_mutated(ip):
     ip.user_ns["v"] = v
     grad(ip, "y = v * v\n", "--order 2 --check")
     assert v.grad is None and float(v.data) == 2.0
+
+
+def test_a_backward_the_cell_runs_itself_leaves_no_gradient_in_the_table(ip):
+    cell = ("x = 0.5\nlr = 0.1\nfor step in range(2):\n    y = square(x - 2)\n    y.backward()\n"
+            "    x = Variable(x.data - lr.data * x.grad)\nloss = square(x - 2)\n")
+    result = grad(ip, cell)
+    # x: 0.5 → 0.8 → 1.04 (x − 0.1·2(x − 2)); loss = (x − 2)² depends on the last x only: 2(1.04 − 2)
+    assert float(result.values["x"]) == pytest.approx(1.04, rel=1e-15)
+    assert float(result.grads["x"]) == pytest.approx(-1.92, rel=1e-14)
+    assert set(result.grads) == {"x", "loss"}  # x#1, x#2, lr and y: no path to loss
+
+
+def test_a_none_grad_in_a_descent_loop_gets_a_hint(ip):
+    cell = "x = 0.5\nfor step in range(2):\n    y = square(x - 2)\n    y.backward()\n    x = x - 0.1 * x.grad\n"
+    with pytest.raises(UsageError, match=r"line 5: a \.grad used here is None.*x = Variable\(x\.data"):
+        grad(ip, cell)
