@@ -130,7 +130,7 @@ def _central_difference(replay: Replay, x: Variable, indices: list) -> np.ndarra
     return grad
 
 
-def replay_notes(tested_lines: set, converted_lines: set, what: str) -> list:
+def replay_notes(tested_lines: set, what: str) -> list:
     """What re-evaluating the recorded graph means for this cell (for --check and --plot)."""
     notes = []
     if tested_lines:

@@ -81,17 +81,17 @@ def _differentiate(program: Program, options: Options, recorder: Recorder, targe
     rows = tuple(_row(binding, label) for binding, label in rows_by_var)
     inputs = [(label.name, binding) for binding, label in rows_by_var if binding.is_input]
     grads = {row.name: row.grad for row in rows if row.grad is not None}
-    extra = _extra_passes(options, recorder, target, target_name, inputs, grads, tracer)
+    extra, extra_notes = _extra_passes(options, recorder, target, target_name, inputs, grads, tracer)
     notes.extend(_conversion_notes(recorder))
-    notes.extend(extra.pop("notes"))
+    notes.extend(extra_notes)
     notes.extend(_non_finite(rows))
     return GradResult(target=target_name, rows=rows, steps=tuple(tracer.steps), values={row.name: row.value for row in rows},
                       grads=grads, notes=tuple(notes), view=options.view, check_tolerance=extras.CHECK_RTOL, **extra)
 
 
 def _extra_passes(options: Options, recorder: Recorder, target: Variable, target_name: str, inputs: list,
-                  grads: dict, tracer: Tracer) -> dict:
-    """The GradResult fields of --order, --check, --graph and --plot, and their notes under 'notes'."""
+                  grads: dict, tracer: Tracer) -> tuple:
+    """(GradResult fields, notes) of --order, --check, --graph and --plot."""
     fields: dict = {}
     notes: list = []
     with np.errstate(all="ignore"):
@@ -105,14 +105,13 @@ def _extra_passes(options: Options, recorder: Recorder, target: Variable, target
             notes += more
         if options.check or options.plot:
             what = "--check" if options.check else "--plot"
-            notes += extras.replay_notes(recorder.tested_lines, recorder.converted_lines, what)
+            notes += extras.replay_notes(recorder.tested_lines, what)
         if options.view.graph:
             fields["graph"], more = extras.graph_of(target, tracer.label)
             notes += more
         if options.plot:
             fields["plot_png"] = extras.plot(replay, target_name, target.data, inputs, grads)
-    fields["notes"] = notes
-    return fields
+    return fields, notes
 
 
 def _conversion_notes(recorder: Recorder) -> list:

@@ -69,3 +69,54 @@ def test_known_and_builtin_names_pass():
 def test_line_lookup_is_safe_outside_the_cell():
     program = parse(SEED)
     assert program.line(2) == "a = square(x)" and program.line(None) == "" and program.line(99) == ""
+
+
+# ---------------------------------------------------------------- every way of binding a name
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("a, b = 0.5, 2.0\n", [("a", 1, "0.5"), ("b", 1, "2.0")]),
+    ("a, b = pair\n", [("a", 1, "pair (unpacked)"), ("b", 1, "pair (unpacked)")]),
+    ("x: float = 0.5\n", [("x", 1, "0.5")]),
+    ("y = (x := 0.5) * 3\n", [("x", 1, "0.5"), ("y", 1, "(x := 0.5) * 3")]),
+    ("x = w = 0.5\n", [("x", 1, "0.5"), ("w", 1, "0.5")]),
+    ("y = 1\ny += x\n", [("y", 1, "1"), ("y", 2, "y += x")]),
+    ("a, *rest = values\n", [("a", 1, "values (unpacked)"), ("rest", 1, "values (unpacked)")]),
+    ("obj.x = 1.0\nitems[0] = 2.0\n", []),  # attributes and elements are not names
+    ("x: float\n", []),  # an annotation alone binds nothing
+])
+def test_each_binding_form_is_an_assignment(source, expected):
+    assert [(a.name, a.lineno, a.text) for a in parse(source).assignments] == expected
+
+
+@pytest.mark.parametrize("source, counts", [
+    ("for i in range(steps):\n    y = x\n", {"steps"}),
+    ("y = lp[np.arange(n), labels]\n", {"np", "n", "labels"}),
+    ("y = x[k:k + 2]\n", {"k"}),
+    ("y = sum(x, axis=ax)\n", {"ax"}),
+    ("y = sum(x, ax)\n", {"ax"}),
+    ("y = reshape(x, (r, c))\n", {"r", "c"}),
+    ("y = x.reshape(r, c)\n", {"r", "c"}),
+    ("y = np.zeros(n) + x\n", {"n"}),
+    ("y = max(x, n)\n", set()),  # Python's max of two operands: n is an operand, not an axis
+    ("y = x * n\n", set()),
+])
+def test_names_used_as_counts_indices_axes_or_shapes(source, counts):
+    assert parse(source).count_names == counts
+
+
+@pytest.mark.parametrize("source, lineno, words", [
+    ("x = 1\nreturn x\n", 2, "'return' outside function"),
+    ("x = 1\nyield x\n", 2, "'yield' outside function"),
+    ("x = 1\nbreak\n", 2, "'break' outside loop"),
+    ("nonlocal x\nx = 1\n", 1, "nonlocal declaration not allowed at module level"),
+    ("x = 1\nglobal x\n", 2, "global declaration"),
+])
+def test_compile_time_errors_name_themselves_and_their_line(source, lineno, words):
+    with pytest.raises(CellError) as error:
+        parse(source)
+    assert error.value.lineno == lineno and words in error.value.message and error.value.category == "syntax"
+
+
+def test_deletions_are_recorded():
+    assert parse("x = 1\ndel x\n").deletions == (("x", 2),)
