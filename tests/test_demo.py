@@ -30,6 +30,7 @@ def grad_output(notebook: nbformat.NotebookNode, snippet: str) -> dict:
     ("y = a**2 + a**2", ["64"]),  # the diamond, not 96
     ("(1 + (x + y + 1)**2", ["-5376", "8064"]),  # Goldstein-Price at (1, 1)
     ("--order 2", ["24", "44"]),
+    ("if x > 0:", ["-1"]),  # x = −0.5 takes the else branch: y = −x, dy/dx = −1
 ])
 def test_grad_cells_give_html_and_text_with_the_known_numbers(executed, snippet, numbers):
     data = grad_output(executed, snippet)
