@@ -10,6 +10,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from engine import failed_function
+
 from .parser import FILENAME, CellError, Program
 
 NUMBER_HINT = "use a number such as 0.5 or an array such as np.array([1.0, 2.0])"
@@ -145,7 +147,7 @@ def cell_line(error: BaseException) -> Optional[int]:
 
 def from_backward(program: Program, error: BaseException, label: Callable[[Any], Any]) -> CellError:
     """The CellError for a failure inside backward, at the line of the function whose backward failed."""
-    func = _failing_function(error)
+    func = failed_function(error)
     outputs = [ref() for ref in func.outputs] if func is not None else []
     labels = [label(y) for y in outputs if y is not None]
     lineno = next((shown.lineno for shown in labels if shown is not None), None)
@@ -155,15 +157,3 @@ def from_backward(program: Program, error: BaseException, label: Callable[[Any],
     name = f"{type(func).__name__}.backward" if func is not None else "backward"
     return CellError(f"{name} failed: {type(error).__name__}: {error}", lineno, program.line(lineno),
                      category="recursion" if isinstance(error, RecursionError) else "backward")
-
-
-def _failing_function(error: BaseException) -> Optional[Any]:
-    """The Function the engine's backward loop was running when ``error`` was raised."""
-    found = None
-    tb = error.__traceback__
-    while tb is not None:
-        candidate = tb.tb_frame.f_locals.get("func")
-        if tb.tb_frame.f_code.co_name == "backward" and hasattr(candidate, "outputs"):
-            found = candidate
-        tb = tb.tb_next
-    return found

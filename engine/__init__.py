@@ -1,24 +1,25 @@
 """A numpy reverse-mode autodiff engine in the style of DeZero ("Deep Learning from Scratch 3")."""
-from .core import Add
 from .core import Config
-from .core import Div
 from .core import Function
-from .core import Mul
-from .core import Neg
-from .core import Sub
 from .core import Variable
-from .core import add
 from .core import apply
 from .core import as_array
 from .core import as_variable
 from .core import backward
+from .core import failed_function
 from .core import grad
-from .core import div
-from .core import mul
-from .core import neg
 from .core import no_grad
-from .core import sub
 from .core import using_config
+from .functions import Add
+from .functions import Div
+from .functions import Mul
+from .functions import Neg
+from .functions import Sub
+from .functions import add
+from .functions import div
+from .functions import mul
+from .functions import neg
+from .functions import sub
 from .functions import Abs
 from .functions import BroadcastTo
 from .functions import Clip
@@ -90,7 +91,7 @@ __all__ = [
     "GradientCheckError", "Log", "LogSoftmax", "MatMul", "Max", "Maximum", "Min", "Minimum", "Mul", "Neg", "Pow", "Power",
     "ReLU", "Reshape", "Sigmoid", "Sin", "Softmax", "Sqrt", "Square", "Sub", "Sum", "SumTo", "Tan",
     "Tanh", "Transpose", "Variable", "add", "analytic_grad", "apply", "as_array", "as_variable",
-    "Replay", "backward", "broadcast_to", "clear_grads", "clip", "cos", "div", "exp", "functions_of", "getitem",
+    "Replay", "backward", "broadcast_to", "clear_grads", "clip", "cos", "div", "exp", "failed_function", "functions_of", "getitem",
     "gradient_check", "grad", "leaves_of", "log",
     "log_softmax", "matmul", "maximum", "mean", "minimum", "mul", "neg", "no_grad", "numerical_diff", "numerical_grad",
     "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "sub", "sum_to", "tan", "tanh",

@@ -1,4 +1,4 @@
-"""Config, Variable, Function, the generation-ordered backward pass and the arithmetic operators.
+"""Config, Variable, Function, and the generation-ordered backward pass (``backward``, ``grad``).
 
 Every backward rule is written once and runs in two modes, chosen by the type of the incoming
 gradient ``gy``:
@@ -140,78 +140,8 @@ class Variable:
         """Backpropagate from this variable; see ``backward`` in this module."""
         backward(self, retain_grad=retain_grad, create_graph=create_graph, hook=hook)
 
-    # ---------------------------------------------------------------- shape helpers
-    def reshape(self, *shape: Any) -> "Variable":
-        """``reshape(x, shape)``; accepts ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _functions().reshape(self, shape)
-
-    def transpose(self, *axes: Any) -> "Variable":
-        """``transpose(x, axes)``; no axes reverses them."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)) or axes == (None,):
-            axes = axes[0]
-        return _functions().transpose(self, axes or None)
-
-    @property
-    def T(self) -> "Variable":
-        """Transpose (all axes reversed)."""
-        return _functions().transpose(self)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Variable":
-        """``sum(x, axis, keepdims)``."""
-        return _functions().sum(self, axis, keepdims)
-
-    def __getitem__(self, index: Any) -> "Variable":
-        return _functions().getitem(self, index)
-
-    # ---------------------------------------------------------------- operators
-    def __add__(self, other: Any) -> "Variable":
-        return Add()(self, other)
-
-    def __radd__(self, other: Any) -> "Variable":
-        return Add()(other, self)
-
-    def __sub__(self, other: Any) -> "Variable":
-        return Sub()(self, other)
-
-    def __rsub__(self, other: Any) -> "Variable":
-        return Sub()(other, self)
-
-    def __mul__(self, other: Any) -> "Variable":
-        return Mul()(self, other)
-
-    def __rmul__(self, other: Any) -> "Variable":
-        return Mul()(other, self)
-
-    def __truediv__(self, other: Any) -> "Variable":
-        return Div()(self, other)
-
-    def __rtruediv__(self, other: Any) -> "Variable":
-        return Div()(other, self)
-
-    def __neg__(self) -> "Variable":
-        return Neg()(self)
-
-    def __pos__(self) -> "Variable":
-        return self
-
-    def __pow__(self, other: Any) -> "Variable":
-        if isinstance(other, Variable):
-            return _functions().Power()(self, other)
-        return _functions().Pow(other)(self)
-
-    def __rpow__(self, other: Any) -> "Variable":
-        return _functions().Power()(other, self)
-
-    def __matmul__(self, other: Any) -> "Variable":
-        return _functions().MatMul()(self, other)
-
-    def __rmatmul__(self, other: Any) -> "Variable":
-        return _functions().MatMul()(other, self)
-
-    def __abs__(self) -> "Variable":
-        return _functions().abs(self)
+    # The arithmetic operators (+ - * / ** @, unary -, abs) and the array methods (reshape,
+    # transpose, .T, sum, [...]) are installed by engine.functions, where the functions live.
 
     # ---------------------------------------------------------------- comparisons and conversions
     # Comparisons compare the data and record nothing, as in every define-by-run framework, so
@@ -276,13 +206,6 @@ def as_variable(obj: Any) -> Variable:
     return obj if isinstance(obj, Variable) else Variable(obj)
 
 
-def _functions():
-    # functions.py imports this module, so the reverse import waits until first use
-    from . import functions
-
-    return functions
-
-
 # ================================================================ Function
 
 
@@ -314,15 +237,7 @@ class Function:
         except (ValueError, TypeError) as error:
             raise _named_error(self, inputs, error) from error
         if type(ys) is not tuple:
-            # _new_output inlined: this is the hottest line of the forward pass
-            output = Variable.__new__(Variable)
-            kind = type(ys)
-            if kind is not _float64 and (kind is not _ndarray or ys.dtype.kind != "f"):
-                ys = _as_data(ys, f"{type(self).__name__}.forward's result")
-            output.data = ys
-            output.name = output.grad = None
-            output.creator = self
-            output.generation = generation + 1
+            output = _new_output(self, ys, generation)
             outputs = (output,)
             refs = _weakref(output)
         else:
@@ -446,8 +361,8 @@ def backward(
 ) -> None:
     """Backpropagate from ``y``: every variable it depends on gets ``.grad`` = d(sum y)/d(variable).
 
-    Functions run in decreasing generation order, taken from a heap, with no recursion, so the
-    depth of the graph is limited only by memory. ``y.grad`` seeds the pass if it is already set
+    Functions run in decreasing generation order (see ``_Schedule``), with no recursion, so the
+    depth of the graph is limited only by memory. ``y.grad`` starts the pass if it is already set
     (the seed notebook sets it by hand), otherwise ones are used.
 
     retain_grad: keep the gradients of ``y`` and the intermediate variables; by default only
@@ -462,62 +377,102 @@ def backward(
     y.grad = _checked_grad(None, y, y.grad, create_graph)
     if y.creator is None:
         return
-
-    heap: list = []  # (-generation, tie-break, function): the deepest generation runs first
-    tie_break = itertools.count()
-    queued = {y.creator}
-    func = y.creator
-    old_mode = Config.enable_backprop
-    Config.enable_backprop = create_graph
-    try:
-        while func is not None:
-            refs = func._outputs
-            outputs = [ref() for ref in refs] if type(refs) is tuple else (refs(),)
-            first = outputs[0]
-            if len(outputs) == 1 and first is not None and first.grad is not None:
-                gys = (first.grad,)
-            else:
-                gys = _output_grads(func, outputs, create_graph)
-            inputs = func._inputs
-            if isinstance(inputs, Variable):
-                inputs = (inputs,)
-            gxs = func.backward(*gys)
+    schedule = _Schedule(y.creator)
+    with using_config("enable_backprop", create_graph):
+        for func in schedule:
+            outputs, gys = _output_grads(func, create_graph)
+            try:
+                gxs = func.backward(*gys)
+            except BaseException as error:
+                raise _blamed(error, func)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
-            if len(gxs) != len(inputs):
-                raise ValueError(f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs")
-            record = [] if hook is not None else None
-            found = None
-            for x, gx in zip(inputs, gxs):
-                if gx is None:  # the function declares this input non-differentiable
-                    if record is not None:
-                        record.append((None, False))
-                    continue
-                kind = type(gx)
-                if create_graph or kind is not _ndarray and kind is not _float64 or gx.shape != x.data.shape:
-                    gx = _checked_grad(func, x, gx, create_graph)
-                accumulated = x.grad is not None
-                x.grad = x.grad + gx if accumulated else gx
-                if record is not None:
-                    record.append((gx, accumulated))
-                creator = x.creator
-                if creator is not None and creator not in queued:
-                    queued.add(creator)
-                    if found is not None:
-                        heapq.heappush(heap, (-found.generation, next(tie_break), found))
-                    found = creator
-            if record is not None:
-                hook(func, gys, tuple([g for g, _ in record]), tuple([a for _, a in record]))
+            accumulated = _accumulate(func, gxs, create_graph, schedule)
+            if hook is not None:
+                hook(func, gys, gxs, accumulated)
             if not retain_grad:
                 for out in outputs:
                     out.grad = None
-            # In a chain the one function just found is the only candidate: skip the heap.
-            if found is not None and heap:
-                heapq.heappush(heap, (-found.generation, next(tie_break), found))
-                found = None
-            func = found if found is not None else heapq.heappop(heap)[2] if heap else None
-    finally:
-        Config.enable_backprop = old_mode
+
+
+class _Schedule:
+    """The functions still to run, deepest generation first: DeZero's sorted list, as a heap.
+
+    Along a chain exactly one function is found after each step and none is waiting; it is then
+    the next one without going through the heap, which is most of a deep graph's steps.
+    """
+
+    __slots__ = ("heap", "queued", "next", "tie_break")
+
+    def __init__(self, first: Function) -> None:
+        self.heap: list = []  # (-generation, tie-break, function)
+        self.queued = {first}
+        self.next: Optional[Function] = first
+        self.tie_break = itertools.count()
+
+    def add(self, func: Function) -> None:
+        """Queue ``func`` unless it already was."""
+        if func in self.queued:
+            return
+        self.queued.add(func)
+        if self.next is None and not self.heap:
+            self.next = func
+            return
+        if self.next is not None:
+            heapq.heappush(self.heap, (-self.next.generation, next(self.tie_break), self.next))
+            self.next = None
+        heapq.heappush(self.heap, (-func.generation, next(self.tie_break), func))
+
+    def __iter__(self) -> Iterator[Function]:
+        heap = self.heap
+        while True:
+            func = self.next
+            if func is not None:
+                self.next = None
+            elif heap:
+                func = heapq.heappop(heap)[2]
+            else:
+                return
+            yield func
+
+
+def _blamed(error: BaseException, func: Function) -> BaseException:
+    """``error``, carrying the Function whose backward raised it (see ``failed_function``)."""
+    if getattr(error, "failed_function", None) is None:  # the innermost function is the culprit
+        error.failed_function = func  # type: ignore[attr-defined]
+    return error
+
+
+def failed_function(error: BaseException) -> Optional[Function]:
+    """The Function whose backward raised ``error``, if it was raised during a backward pass."""
+    return getattr(error, "failed_function", None)
+
+
+def _accumulate(func: Function, gxs: tuple, create_graph: bool, schedule: _Schedule) -> tuple:
+    """Add each gradient to its input's ``.grad`` and queue the input's creator; say which ones added to another."""
+    inputs = func._inputs
+    if type(inputs) is Variable:
+        inputs = (inputs,)
+    if len(gxs) != len(inputs):
+        message = f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs"
+        raise _blamed(ValueError(message), func)
+    accumulated = []
+    for x, gx in zip(inputs, gxs):
+        if gx is None:  # the function declares this input non-differentiable
+            accumulated.append(False)
+            continue
+        kind = type(gx)
+        if create_graph or kind is not _ndarray and kind is not _float64 or gx.shape != x.data.shape:
+            gx = _checked_grad(func, x, gx, create_graph)
+        if x.grad is None:
+            x.grad = gx
+            accumulated.append(False)
+        else:
+            x.grad = x.grad + gx
+            accumulated.append(True)
+        if x.creator is not None:
+            schedule.add(x.creator)
+    return tuple(accumulated)
 
 
 def grad(
@@ -554,10 +509,14 @@ def grad(
         while heap:
             func = heapq.heappop(heap)[2]
             gys = _held_grads(func, grads, create_graph)
-            gxs = func.backward(*gys)
+            try:
+                gxs = func.backward(*gys)
+            except BaseException as error:
+                raise _blamed(error, func)
             gxs = gxs if type(gxs) is tuple else (gxs,)
             if len(gxs) != len(func.inputs):
-                raise ValueError(f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(func.inputs)} inputs")
+                message = f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(func.inputs)} inputs"
+                raise _blamed(ValueError(message), func)
             if hook is not None:
                 hook(func, gys, gxs, tuple(gx is not None and x in grads for x, gx in zip(func.inputs, gxs)))
             for x, gx in zip(func.inputs, gxs):
@@ -610,22 +569,23 @@ def _zeros_like(x: Variable, create_graph: bool) -> Any:
     return Variable(zeros) if create_graph else zeros
 
 
-def _output_grads(func: Function, outputs: list, create_graph: bool) -> tuple:
-    """The gradients of ``func``'s outputs; an output that got none contributes zeros."""
-    if len(outputs) == 1 and outputs[0] is not None and outputs[0].grad is not None:
-        return (outputs[0].grad,)
+def _output_grads(func: Function, create_graph: bool) -> tuple:
+    """``func``'s output Variables and their gradients; an output that got none contributes zeros."""
+    refs = func._outputs
+    if type(refs) is not tuple:  # one output, held bare (see Function.__slots__)
+        out = refs()
+        if out is not None and out.grad is not None:
+            return (out,), (out.grad,)
+        refs = (refs,)
+    outputs = [ref() for ref in refs]
     gys = []
     for out in outputs:
         if out is None:
             raise RuntimeError(
                 f"an output of {type(func).__name__} was freed before backward; keep a reference to it"
             )
-        if out.grad is not None:
-            gys.append(out.grad)
-        else:
-            zeros = np.zeros_like(out.data)
-            gys.append(Variable(zeros) if create_graph else zeros)
-    return tuple(gys)
+        gys.append(out.grad if out.grad is not None else _zeros_like(out, create_graph))
+    return outputs, tuple(gys)
 
 
 def _checked_grad(func: Optional[Function], x: Variable, gx: Any, create_graph: bool) -> Any:
@@ -635,9 +595,13 @@ def _checked_grad(func: Optional[Function], x: Variable, gx: Any, create_graph: 
     elif type(gx) is np.ndarray or type(gx) is np.float64:
         array = gx
     else:
-        array = _as_data(gx, f"{_grad_source(func)}'s result")
+        try:
+            array = _as_data(gx, f"{_grad_source(func)}'s result")
+        except TypeError as error:
+            raise error if func is None else _blamed(error, func)
     if array.shape != x.data.shape:
-        raise ValueError(f"{_grad_source(func)} gave a gradient of shape {array.shape} for a variable of shape {x.data.shape}")
+        error = ValueError(f"{_grad_source(func)} gave a gradient of shape {array.shape} for a variable of shape {x.data.shape}")
+        raise error if func is None else _blamed(error, func)
     if create_graph:
         return gx if isinstance(gx, Variable) else Variable(array)
     return array
@@ -645,94 +609,6 @@ def _checked_grad(func: Optional[Function], x: Variable, gx: Any, create_graph: 
 
 def _grad_source(func: Optional[Function]) -> str:
     return f"{type(func).__name__}.backward" if func is not None else "the seed gradient"
-
-
-# ================================================================ shape helper shared by the operators
-
-
-def _sum_to_shape(gx: Any, shape: tuple) -> Any:
-    """Reduce a broadcast gradient back to ``shape`` (numpy or graph, following ``gx``)."""
-    if _shape_of(gx) == shape:
-        return gx
-    return _functions().sum_to(gx, shape)
-
-
-def _shape_of(value: Any) -> tuple:
-    return value.shape if hasattr(value, "shape") else ()
-
-
-# ================================================================ arithmetic operators
-
-
-class Add(Function):
-    """x0 + x1 with broadcasting."""
-
-    __slots__ = ()
-    rule = "∂(a + b)/∂a = 1, ∂(a + b)/∂b = 1"
-
-    def forward(self, x0, x1):
-        return x0 + x1
-
-    def backward(self, gy):
-        x0, x1 = self.inputs
-        return _sum_to_shape(gy, x0.data.shape), _sum_to_shape(gy, x1.data.shape)
-
-
-class Sub(Function):
-    """x0 - x1 with broadcasting."""
-
-    __slots__ = ()
-    rule = "∂(a − b)/∂a = 1, ∂(a − b)/∂b = −1"
-
-    def forward(self, x0, x1):
-        return x0 - x1
-
-    def backward(self, gy):
-        x0, x1 = self.inputs
-        return _sum_to_shape(gy, x0.data.shape), _sum_to_shape(-gy, x1.data.shape)
-
-
-class Mul(Function):
-    """x0 * x1 with broadcasting."""
-
-    __slots__ = ()
-    rule = "∂(a·b)/∂a = b, ∂(a·b)/∂b = a"
-
-    def forward(self, x0, x1):
-        return x0 * x1
-
-    def backward(self, gy):
-        x0, x1 = self.inputs_like(gy)
-        return _sum_to_shape(gy * x1, _shape_of(x0)), _sum_to_shape(gy * x0, _shape_of(x1))
-
-
-class Div(Function):
-    """x0 / x1 with broadcasting."""
-
-    __slots__ = ()
-    rule = "∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²"
-
-    def forward(self, x0, x1):
-        return x0 / x1
-
-    def backward(self, gy):
-        x0, x1 = self.inputs_like(gy)
-        gx0 = gy / x1
-        gx1 = -gx0 * x0 / x1
-        return _sum_to_shape(gx0, _shape_of(x0)), _sum_to_shape(gx1, _shape_of(x1))
-
-
-class Neg(Function):
-    """-x."""
-
-    __slots__ = ()
-    rule = "d/dx (−x) = −1"
-
-    def forward(self, x):
-        return -x
-
-    def backward(self, gy):
-        return -gy
 
 
 def apply(func: Function, *args: Any) -> Any:
@@ -759,32 +635,7 @@ def elementwise(cls: type) -> Callable[[Any], Any]:
     return wrapper
 
 
-def add(x0: Any, x1: Any) -> Any:
-    """x0 + x1."""
-    return apply(Add(), x0, x1)
-
-
-def sub(x0: Any, x1: Any) -> Any:
-    """x0 - x1."""
-    return apply(Sub(), x0, x1)
-
-
-def mul(x0: Any, x1: Any) -> Any:
-    """x0 * x1."""
-    return apply(Mul(), x0, x1)
-
-
-def div(x0: Any, x1: Any) -> Any:
-    """x0 / x1."""
-    return apply(Div(), x0, x1)
-
-
-def neg(x: Any) -> Any:
-    """-x."""
-    return apply(Neg(), x)
-
-
 __all__ = [
     "Config", "using_config", "no_grad", "Variable", "Function", "as_array", "as_variable",
-    "backward", "grad", "apply", "elementwise", "Add", "Sub", "Mul", "Div", "Neg", "add", "sub", "mul", "div", "neg",
+    "backward", "grad", "failed_function", "apply", "elementwise",
 ]

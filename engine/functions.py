@@ -23,6 +23,105 @@ def _shape(x: Any) -> tuple:
     return np.shape(x.data if isinstance(x, Variable) else x)
 
 
+# ================================================================ arithmetic: + − × ÷ and unary −
+
+
+class Add(Function):
+    """x0 + x1 with broadcasting."""
+
+    __slots__ = ()
+    rule = "∂(a + b)/∂a = 1, ∂(a + b)/∂b = 1"
+
+    def forward(self, x0, x1):
+        return x0 + x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        return sum_to(gy, x0.shape), sum_to(gy, x1.shape)
+
+
+def add(x0: Any, x1: Any) -> Any:
+    """x0 + x1."""
+    return apply(Add(), x0, x1)
+
+
+class Sub(Function):
+    """x0 - x1 with broadcasting."""
+
+    __slots__ = ()
+    rule = "∂(a − b)/∂a = 1, ∂(a − b)/∂b = −1"
+
+    def forward(self, x0, x1):
+        return x0 - x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs
+        return sum_to(gy, x0.shape), sum_to(-gy, x1.shape)
+
+
+def sub(x0: Any, x1: Any) -> Any:
+    """x0 - x1."""
+    return apply(Sub(), x0, x1)
+
+
+class Mul(Function):
+    """x0 * x1 with broadcasting."""
+
+    __slots__ = ()
+    rule = "∂(a·b)/∂a = b, ∂(a·b)/∂b = a"
+
+    def forward(self, x0, x1):
+        return x0 * x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs_like(gy)
+        return sum_to(gy * x1, self.inputs[0].shape), sum_to(gy * x0, self.inputs[1].shape)
+
+
+def mul(x0: Any, x1: Any) -> Any:
+    """x0 * x1."""
+    return apply(Mul(), x0, x1)
+
+
+class Div(Function):
+    """x0 / x1 with broadcasting."""
+
+    __slots__ = ()
+    rule = "∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²"
+
+    def forward(self, x0, x1):
+        return x0 / x1
+
+    def backward(self, gy):
+        x0, x1 = self.inputs_like(gy)
+        gx0 = gy / x1
+        gx1 = -gx0 * x0 / x1
+        return sum_to(gx0, self.inputs[0].shape), sum_to(gx1, self.inputs[1].shape)
+
+
+def div(x0: Any, x1: Any) -> Any:
+    """x0 / x1."""
+    return apply(Div(), x0, x1)
+
+
+class Neg(Function):
+    """-x."""
+
+    __slots__ = ()
+    rule = "d/dx (−x) = −1"
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+def neg(x: Any) -> Any:
+    """-x."""
+    return apply(Neg(), x)
+
+
 # ================================================================ square, exp, log, pow
 
 
@@ -708,3 +807,65 @@ class LogSoftmax(Function):
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """Log of softmax along ``axis``."""
     return apply(LogSoftmax(axis), x)
+
+
+# ================================================================ Variable's operators and array methods
+#
+# Variable is defined in core.py, which knows nothing of the functions above; they are attached to
+# it here, once, when the engine is imported (DeZero's setup_variable). No import goes back to core.
+
+
+def _operator(cls: type, reflected: bool = False) -> Any:
+    """A binary operator method: ``cls()(self, other)``, or ``cls()(other, self)`` when reflected."""
+    if reflected:
+        def method(self: Variable, other: Any) -> Variable:
+            return cls()(other, self)
+    else:
+        def method(self: Variable, other: Any) -> Variable:
+            return cls()(self, other)
+    method.__doc__ = f"{cls.__doc__} (the {'reflected ' if reflected else ''}operator)"
+    return method
+
+
+def _power(self: Variable, other: Any) -> Variable:
+    """self ** other: Power for a Variable exponent, Pow for a constant one."""
+    return Power()(self, other) if isinstance(other, Variable) else Pow(other)(self)
+
+
+def _reshape(self: Variable, *shape: Any) -> Any:
+    """``reshape(x, shape)``; accepts ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return reshape(self, shape)
+
+
+def _transpose(self: Variable, *axes: Any) -> Any:
+    """``transpose(x, axes)``; no axes reverses them."""
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)) or axes == (None,):
+        axes = axes[0]
+    return transpose(self, axes or None)
+
+
+def _sum(self: Variable, axis: Axis = None, keepdims: bool = False) -> Any:
+    """``sum(x, axis, keepdims)``."""
+    return sum(self, axis, keepdims)
+
+
+def setup_variable() -> None:
+    """Attach the operators and array methods to Variable."""
+    for name, cls in [("add", Add), ("sub", Sub), ("mul", Mul), ("truediv", Div), ("matmul", MatMul)]:
+        setattr(Variable, f"__{name}__", _operator(cls))
+        setattr(Variable, f"__r{name}__", _operator(cls, reflected=True))
+    Variable.__neg__ = lambda self: Neg()(self)
+    Variable.__pos__ = lambda self: self
+    Variable.__abs__ = lambda self: Abs()(self)
+    Variable.__pow__ = _power
+    Variable.__rpow__ = _operator(Power, reflected=True)
+    Variable.__getitem__ = getitem
+    Variable.reshape = _reshape
+    Variable.transpose = _transpose
+    Variable.T = property(transpose, doc="Transpose (all axes reversed).")
+    Variable.sum = _sum
+
+
+setup_variable()

@@ -580,3 +580,37 @@ def test_grad_create_graph_gives_variables_and_newton_steps():
         assert isinstance(g, Variable)
         x = Variable(x.data - g.data / gg)
         assert float(x.data) == pytest.approx(expected, rel=1e-12)
+
+
+# ================================================================ errors carry their function
+
+
+class Broken(Function):
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, gy):
+        raise ZeroDivisionError("broken rule")
+
+
+class WrongShape(Function):
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, gy):
+        return np.ones(5)
+
+
+@pytest.mark.parametrize("cls, error", [(Broken, ZeroDivisionError), (WrongShape, ValueError)])
+@pytest.mark.parametrize("how", ["backward", "grad"])
+def test_an_error_in_a_backward_carries_the_function_that_raised_it(cls, error, how):
+    f = cls()
+    x = Variable(1.0)
+    y = exp(f(square(x)))
+    with pytest.raises(error) as raised:
+        y.backward() if how == "backward" else engine.grad(y, x)
+    assert engine.failed_function(raised.value) is f
+
+
+def test_an_error_outside_backward_carries_no_function():
+    assert engine.failed_function(ValueError("plain")) is None
