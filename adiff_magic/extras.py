@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import Replay, Variable, functions_of, grad
+from engine import Replay, Variable, functions_of, grad, is_engine_function
 
 from .parser import CellError
 
@@ -41,7 +41,7 @@ def higher_derivatives(target: Variable, name: str, inputs: list, order: int) ->
         derivatives[input_name] = values + [None] * (order - len(values))
         if why:
             notes.append(f"--order for '{input_name}' stops at order {len(values)}: {why}")
-    user_functions = sorted({type(f).__name__ for f in functions_of(target) if not type(f).__module__.startswith("engine")})
+    user_functions = sorted({type(f).__name__ for f in functions_of(target) if not is_engine_function(f)})
     if user_functions:
         notes.append(f"higher derivatives through {', '.join(user_functions)} are exact only if its backward "
                      "is written with engine functions of its inputs")

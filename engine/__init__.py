@@ -53,6 +53,7 @@ from .functions import clip
 from .functions import cos
 from .functions import exp
 from .functions import getitem
+from .functions import is_engine_function
 from .functions import log
 from .functions import log_softmax
 from .functions import matmul
@@ -92,7 +93,7 @@ __all__ = [
     "ReLU", "Reshape", "Sigmoid", "Sin", "Softmax", "Sqrt", "Square", "Sub", "Sum", "SumTo", "Tan",
     "Tanh", "Transpose", "Variable", "add", "analytic_grad", "apply", "as_array", "as_variable",
     "Replay", "backward", "broadcast_to", "clear_grads", "clip", "cos", "div", "exp", "failed_function", "functions_of", "getitem",
-    "gradient_check", "grad", "leaves_of", "log",
+    "gradient_check", "grad", "is_engine_function", "leaves_of", "log",
     "log_softmax", "matmul", "maximum", "mean", "minimum", "mul", "neg", "no_grad", "numerical_diff", "numerical_grad",
     "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "sub", "sum_to", "tan", "tanh",
     "transpose", "using_config",

@@ -18,6 +18,11 @@ from .core import Function, Variable, apply, elementwise
 Axis = Optional[Any]
 
 
+def is_engine_function(func: Function) -> bool:
+    """True for the engine's own Functions (defined in this module), False for a user's."""
+    return type(func).__module__ == __name__
+
+
 def _shape(x: Any) -> tuple:
     """The shape of a Variable, an array or a number (numpy's functions refuse Variables)."""
     return np.shape(x.data if isinstance(x, Variable) else x)
@@ -197,7 +202,7 @@ class Pow(Function):
         c = self.c
         # where c = 0 the rule is 0·x⁻¹, which is nan at x = 0; 0·x¹ is the same 0 everywhere else
         exponent = np.where(np.equal(c, 0), 1, np.subtract(c, 1)) if np.ndim(c) else (1 if c == 0 else c - 1)
-        return sum_to(c * x ** exponent * gy, self.input.data.shape)
+        return sum_to(c * x ** exponent * gy, self.inputs[0].shape)
 
 
 def _minus_one(c: Any) -> str:
@@ -226,7 +231,7 @@ class Power(Function):
         # a = 0, y·ln 1 is. The shifts are constants, so higher derivatives stay right.
         ga = gy * b * a ** (b - 1 + 2.0 * (b_data == 0))
         gb = gy * y * log(a + 1.0 * (a_data == 0))
-        return sum_to(ga, a_data.shape), sum_to(gb, b_data.shape)
+        return sum_to(ga, self.inputs[0].shape), sum_to(gb, self.inputs[1].shape)
 
 
 class Sqrt(Function):
@@ -407,11 +412,11 @@ class _Elementwise2(Function):
         return self.pick(a, b)
 
     def backward(self, gy):
-        a, b = self.inputs[0].data, self.inputs[1].data
+        a, b = self.inputs[0].data, self.inputs[1].data  # constant masks
         winner = self.pick(a, b)
         share_a = (a == winner) * np.where(a == b, 0.5, 1.0)
         share_b = (b == winner) * np.where(a == b, 0.5, 1.0)
-        return sum_to(gy * share_a, a.shape), sum_to(gy * share_b, b.shape)
+        return sum_to(gy * share_a, self.inputs[0].shape), sum_to(gy * share_b, self.inputs[1].shape)
 
 
 class Maximum(_Elementwise2):
@@ -464,7 +469,7 @@ class Reshape(Function):
         return np.reshape(x, self.shape)
 
     def backward(self, gy):
-        return reshape(gy, self.inputs[0].data.shape)
+        return reshape(gy, self.inputs[0].shape)
 
 
 def reshape(x: Any, shape: Any) -> Any:
@@ -516,7 +521,7 @@ class BroadcastTo(Function):
             raise ValueError(f"broadcast_to: cannot broadcast shape {np.shape(x)} to {self.shape}") from None
 
     def backward(self, gy):
-        return sum_to(gy, self.inputs[0].data.shape)
+        return sum_to(gy, self.inputs[0].shape)
 
 
 def broadcast_to(x: Any, shape: tuple) -> Any:
@@ -552,7 +557,7 @@ class SumTo(Function):
         return _sum_to_array(np.asarray(x), self.shape)
 
     def backward(self, gy):
-        return broadcast_to(gy, self.inputs[0].data.shape)
+        return broadcast_to(gy, self.inputs[0].shape)
 
 
 def sum_to(x: Any, shape: tuple) -> Any:
@@ -605,7 +610,7 @@ class Sum(Function):
         return np.sum(x, axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy):
-        x_shape = self.inputs[0].data.shape
+        x_shape = self.inputs[0].shape
         return broadcast_to(_expand_reduced(gy, x_shape, self.axis, self.keepdims), x_shape)
 
 
@@ -688,7 +693,7 @@ class GetItem(Function):
         return np.asarray(x)[self.index]
 
     def backward(self, gy):
-        return apply(GetItemGrad(self.index, self.inputs[0].data.shape), gy)
+        return apply(GetItemGrad(self.index, self.inputs[0].shape), gy)
 
 
 class GetItemGrad(Function):
@@ -741,7 +746,7 @@ class MatMul(Function):
 
     def backward(self, gy):
         a, b = self.inputs_like(gy)
-        a_shape, b_shape = self.inputs[0].data.shape, self.inputs[1].data.shape
+        a_shape, b_shape = self.inputs[0].shape, self.inputs[1].shape
         # 1-D operands are promoted to matrices, as numpy does, then the 2-D rule applies
         a2_shape = (1,) + a_shape if len(a_shape) == 1 else a_shape
         b2_shape = b_shape + (1,) if len(b_shape) == 1 else b_shape

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .core import Function, Variable, as_array, backward
+from .functions import is_engine_function
 
 
 def numerical_diff(f: Callable[[Variable], Any], x: Variable, eps: float = 1e-4) -> np.ndarray:
@@ -122,7 +123,7 @@ class Replay:
         with np.errstate(all="ignore"):
             for func in self.functions:
                 xs = [data[x] if x in data else x.data for x in func.inputs]
-                runner = func if type(func).__module__.startswith("engine.") else copy.copy(func)
+                runner = func if is_engine_function(func) else copy.copy(func)
                 ys = runner.forward(*xs)
                 ys = ys if isinstance(ys, tuple) else (ys,)
                 for ref, y in zip(func.outputs, ys):

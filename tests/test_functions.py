@@ -741,3 +741,12 @@ def test_maximum_with_a_constant_broadcasts():
     x = Variable(np.array([-1.0, 0.5, 2.0]))
     E.sum(E.maximum(x, 0.0)).backward()
     assert x.grad.tolist() == [0.0, 1.0, 1.0]
+
+
+def test_is_engine_function_tells_the_engines_own_from_a_users():
+    class Twice(E.Function):
+        def forward(self, x):
+            return 2 * x
+
+    assert E.is_engine_function(E.Sin()) and E.is_engine_function(E.Add()) and E.is_engine_function(E.Pow(2))
+    assert not E.is_engine_function(Twice())
