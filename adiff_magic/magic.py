@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import keyword
-from typing import Optional
+from typing import Any, Optional
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
@@ -34,6 +34,22 @@ def _out_name(text: Optional[str]) -> Optional[str]:
     if text is not None and (not text.isidentifier() or keyword.iskeyword(text)):
         raise UsageError(f"-o/--out: '{text}' is not a valid Python name to store the result under, e.g. -o result")
     return text
+
+
+def _transformed(shell: Any, cell: str) -> str:
+    """The cell as IPython transforms it (pasted >>> prompts dropped), line for line; IPython's own
+    syntax (%magic, !command, name?) is refused at its line: it does not run inside %%grad."""
+    transformed = shell.transform_cell(cell)
+    lines = cell.splitlines()
+    blank = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    new_lines = [""] * blank + transformed.splitlines()  # IPython drops the leading blank lines
+    if len(new_lines) != len(lines):
+        return cell  # not line for line: let the parser see the cell as written
+    for lineno, (line, new) in enumerate(zip(lines, new_lines), 1):
+        if "get_ipython()" in new and "get_ipython()" not in line:
+            raise CellError("IPython syntax (%magic, !command, name?) does not run inside a %%grad cell", lineno,
+                            line, "run it in a cell of its own", category="syntax")
+    return "\n".join(new_lines) + "\n"
 
 
 @magics_class
@@ -93,7 +109,7 @@ class GradMagics(Magics):
                           plot=args.plot, view=view)
         namespace = self.shell.user_ns
         try:
-            program = parse(cell)
+            program = parse(_transformed(self.shell, cell))
             result, scope = run(program, namespace, options)
         except CellError as error:
             raise UsageError(str(error)) from None

@@ -633,6 +633,10 @@ ERRORS = [
     ("math-sin-of-a-variable", "", "import math\nq = 0.5\nr = math.sin(q)\n", ["line 3", "math.sin", "engine's sin"]),
     ("deleted-target", "", "q = 0.5\nr = square(q)\ndel r\n", ["line 3", "'r'", "del r"]),
     ("bad-out-name", "-o 1bad", "q = 0.5\nr = square(q)\n", ["-o", "'1bad'", "valid Python name"]),
+    # IPython's own syntax is named at its line (the cell goes through shell.transform_cell first)
+    ("line-magic-inside", "", "q = 0.5\n%time r = square(q)\n", ["line 2", "IPython syntax", "%time"]),
+    ("shell-escape-inside", "", "\n\nq = 0.5\n!ls\nr = square(q)\n", ["line 4", "IPython syntax", "!ls"]),
+    ("help-inside", "", "q = 0.5\nr = square(q)\nr?\n", ["line 3", "IPython syntax", "r?"]),
 ]
 
 
@@ -807,3 +811,13 @@ def test_sigmoid_loss_far_out(ip):
     result = grad(ip, "z = -38.0\nloss = -log(sigmoid(z))\n")
     assert float(result.values["loss"]) == pytest.approx(38.0, rel=1e-15)  # log(1 + e³⁸) = 38 + log(1 + e⁻³⁸)
     assert float(result.grads["z"]) == pytest.approx(-1.0, rel=1e-15)  # −(1 − σ(z))
+
+
+def test_pasted_prompts_are_dropped_as_ipython_does(ip):
+    result = grad(ip, ">>> x = 0.5\n>>> y = square(x)\n")
+    assert float(result.grads["x"]) == 1.0
+
+
+def test_line_numbers_survive_leading_blank_lines(ip):
+    with pytest.raises(UsageError, match="^line 4: "):
+        grad(ip, "\n\nx = 0.5\ny = sqaure(x)\n")
