@@ -88,10 +88,9 @@ class Recorder:
     notes the values the cell tests and the Variables it turns into plain numbers."""
 
     program: Program
-    labels: dict = field(default_factory=dict)  # id(Variable) -> Label
+    labels: dict = field(default_factory=dict)  # Variable made by an operation -> Label (its source text)
     bindings: list = field(default_factory=list)
-    bound: set = field(default_factory=set)  # ids of the Variables in bindings
-    keep: list = field(default_factory=list)  # keeps labelled Variables alive, so that their ids stay unique
+    bound: set = field(default_factory=set)  # the Variables in bindings
     non_numbers: dict = field(default_factory=dict)  # name -> NonNumber, for values that cannot be inputs
     shadowed: dict = field(default_factory=dict)  # engine function name -> what the notebook value hiding it is
     last_bound: Optional[str] = None  # the name the cell bound last, as it ran: the default target
@@ -100,10 +99,9 @@ class Recorder:
 
     def node(self, value: Any, index: int) -> Any:
         """NODE_HOOK: label a new Variable with the source text of the operation that made it."""
-        if isinstance(value, Variable) and id(value) not in self.labels and value.creator is not None:
+        if isinstance(value, Variable) and value.creator is not None and value not in self.labels:
             expression = self.program.expressions[index]
-            self.labels[id(value)] = Label(expression.text, expression.lineno)
-            self.keep.append(value)
+            self.labels[value] = Label(expression.text, expression.lineno)
         return value
 
     def leaf(self, value: Any, index: int) -> Any:
@@ -116,8 +114,8 @@ class Recorder:
             self.non_numbers[name] = NonNumber(kind, f"assigned on line {lineno}", lineno)
         if is_input_number(value, name, self.program):
             value = self.new_leaf(value, name, lineno)
-        is_input = (isinstance(value, Variable) and value.creator is None and id(value) not in self.labels
-                    and id(value) not in self.bound)  # `y = x` is an alias, not a new input
+        is_input = (isinstance(value, Variable) and value.creator is None and value not in self.labels
+                    and value not in self.bound)  # `y = x` is an alias, not a new input
         if isinstance(value, Variable):  # inputs, and Variables the user made: Variable(np.array(0.5))
             self.bind(Binding(name, lineno, assignment.text, value, is_input))
         return value
@@ -156,8 +154,7 @@ class Recorder:
     def bind(self, binding: Binding) -> None:
         """Record that the cell bound a name to a Variable."""
         self.bindings.append(binding)
-        self.bound.add(id(binding.variable))
-        self.keep.append(binding.variable)
+        self.bound.add(binding.variable)
         if binding.variable.name is None:
             binding.variable.name = binding.name
 

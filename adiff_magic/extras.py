@@ -7,13 +7,20 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from engine import Replay, Variable, functions_of, grad, is_engine_function
 
 from .parser import CellError
+
+Progress = Callable[[str, int, int], None]  # (what, done, total), called as a long pass goes on
+
+
+def no_progress(what: str, done: int, total: int) -> None:
+    """The Progress that shows nothing."""
+
 
 CHECK_EPS = 1e-6
 CHECK_RTOL = 1e-5  # relative tolerance of --check
@@ -25,7 +32,8 @@ CHECK_MAX_ELEMENTS = 100  # per input; larger inputs are checked on their first 
 # ================================================================ --order
 
 
-def higher_derivatives(target: Variable, name: str, inputs: list, order: int) -> tuple:
+def higher_derivatives(target: Variable, name: str, inputs: list, order: int,
+                       progress: Progress = no_progress) -> tuple:
     """({input: [1st, ..., order-th derivative of the target]}, notes) for each scalar input.
 
     A derivative that cannot be computed is None, and a note says why.
@@ -37,7 +45,8 @@ def higher_derivatives(target: Variable, name: str, inputs: list, order: int) ->
         if binding.variable.data.ndim:
             notes.append(f"--order skips '{input_name}': it is not a scalar")
             continue
-        values, why = _derivatives(target, binding.variable, order)
+        values, why = _derivatives(target, binding.variable, order, lambda k: progress(
+            f"--order for '{input_name}'", k, order))
         derivatives[input_name] = values + [None] * (order - len(values))
         if why:
             notes.append(f"--order for '{input_name}' stops at order {len(values)}: {why}")
@@ -48,7 +57,7 @@ def higher_derivatives(target: Variable, name: str, inputs: list, order: int) ->
     return derivatives, notes
 
 
-def _derivatives(y: Variable, x: Variable, order: int) -> tuple:
+def _derivatives(y: Variable, x: Variable, order: int, reached: Callable[[int], None]) -> tuple:
     """The first ``order`` derivatives of y with respect to x, and why they stopped early ('' if not)."""
     values: list = []
     detached: list = []
@@ -64,6 +73,7 @@ def _derivatives(y: Variable, x: Variable, order: int) -> tuple:
         except Exception as error:  # a user's backward that works on arrays only
             return values, f"differentiating again failed: {type(error).__name__}: {error}"
         values.append(float(derivative.data))
+        reached(k + 1)
         if detached:
             return values, (f"{detached[0]}.backward returned a plain array, not a Variable, so its result "
                             "cannot be differentiated again")
@@ -89,9 +99,11 @@ class Check:
     passed: dict  # name -> bool: every checked element within tolerance, and nothing nan
 
 
-def numerical_check(replay: Replay, inputs: list, grads: dict) -> tuple:
+def numerical_check(replay: Replay, inputs: list, grads: dict, progress: Progress = no_progress) -> tuple:
     """(Check, notes): central differences of sum(target) for each input, on the recorded graph."""
     numerical, errors, passed, notes = {}, {}, {}, []
+    total = sum(min(binding.variable.data.size, CHECK_MAX_ELEMENTS) for _, binding in inputs)
+    done = 0
     y_scale = max(1.0, float(np.max(np.abs(replay({})), initial=0.0)))
     for name, binding in inputs:
         x = binding.variable
@@ -100,7 +112,9 @@ def numerical_check(replay: Replay, inputs: list, grads: dict) -> tuple:
             notes.append(f"--check: '{name}' has {len(indices)} elements; only the first {CHECK_MAX_ELEMENTS} were "
                          "checked (the others show nan in the central-difference column)")
             indices = indices[:CHECK_MAX_ELEMENTS]
-        numeric = _central_difference(replay, x, indices)
+        numeric = _central_difference(replay, x, indices, lambda k: progress(
+            "--check: central differences", done + k, total))
+        done += len(indices)
         analytic = np.broadcast_to(grads.get(name, 0.0), x.data.shape)
         checked = np.zeros(x.data.shape, dtype=bool)
         for index in indices:
@@ -120,13 +134,14 @@ def numerical_check(replay: Replay, inputs: list, grads: dict) -> tuple:
     return Check(numerical, errors, passed), notes
 
 
-def _central_difference(replay: Replay, x: Variable, indices: list) -> np.ndarray:
+def _central_difference(replay: Replay, x: Variable, indices: list, reached: Callable[[int], None]) -> np.ndarray:
     grad = np.full(x.data.shape, np.nan)
-    for index in indices:
+    for k, index in enumerate(indices, 1):
         high, low = x.data.copy(), x.data.copy()
         high[index] += CHECK_EPS
         low[index] -= CHECK_EPS
         grad[index] = (np.sum(replay({x: high})) - np.sum(replay({x: low}))) / (2 * CHECK_EPS)
+        reached(k)
     return grad
 
 

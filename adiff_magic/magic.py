@@ -11,6 +11,8 @@ from IPython.display import display
 
 from .parser import CellError, parse
 from .result import GradResult, View
+from .extras import no_progress
+from .progress import ProgressLine
 from .runner import Options, run
 
 MAX_ORDER = 50  # beyond this the derivative graphs of anything but a polynomial are far too large anyway
@@ -39,7 +41,10 @@ def _out_name(text: Optional[str]) -> Optional[str]:
 def _transformed(shell: Any, cell: str) -> str:
     """The cell as IPython transforms it (pasted >>> prompts dropped), line for line; IPython's own
     syntax (%magic, !command, name?) is refused at its line: it does not run inside %%grad."""
-    transformed = shell.transform_cell(cell)
+    try:
+        transformed = shell.transform_cell(cell)
+    except SyntaxError:  # IPython tokenizes the cell first: the parser will name the line
+        return cell
     lines = cell.splitlines()
     blank = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
     new_lines = [""] * blank + transformed.splitlines()  # IPython drops the leading blank lines
@@ -110,7 +115,7 @@ class GradMagics(Magics):
         namespace = self.shell.user_ns
         try:
             program = parse(_transformed(self.shell, cell))
-            result, scope = run(program, namespace, options)
+            result, scope = run(program, namespace, options, no_progress if args.quiet else ProgressLine())
         except CellError as error:
             raise UsageError(str(error)) from None
         except Exception as error:  # a bug of ours: still one paragraph, and the notebook unchanged

@@ -12,6 +12,7 @@ import numpy as np
 from engine import Replay, Variable, clear_grads, functions_of, leaves_of
 
 from . import errors, extras
+from .extras import Progress
 from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
 from .parser import CellError, Program, check_names
 from .result import GradResult, Row, View
@@ -30,24 +31,42 @@ class Options:
     view: View = View()
 
 
-def run(program: Program, namespace: Mapping[str, Any], options: Options = Options()) -> tuple:
+@dataclass
+class _Run:
+    """What the helpers below share about one cell's recorded run."""
+
+    program: Program
+    options: Options
+    recorder: Recorder
+    target: Variable
+    target_name: str
+    labelled: list  # (Binding, Label, is_last) per binding, in the order the cell bound them
+    shown: list  # (Binding, Label) per table row
+    progress: Progress
+
+    @property
+    def inputs(self) -> list:
+        """(name as shown, Binding) per input row."""
+        return [(label.name, binding) for binding, label in self.shown if binding.is_input]
+
+
+def run(program: Program, namespace: Mapping[str, Any], options: Options = Options(),
+        progress: Progress = extras.no_progress) -> tuple:
     """Run ``program`` against ``namespace`` (read only); return the GradResult and the cell's scope.
 
     The cell runs with the engine's default configuration; the notebook's is restored afterwards.
+    ``progress(what, done, total)`` hears from the passes that take long.
     """
     check_names(program, set(namespace) | set(ENGINE_NAMES))
     with clean_config():
         recorder, scope = execute(program, namespace)
-        target_name = _target_name(program, recorder, options)
-        target = _find_target(program, scope, target_name, recorder)
-        labelled = _bindings(recorder)
-        rows_by_var = _select_inputs(_rows(labelled), options.wrt)
-        _require_inputs(program, target, target_name, rows_by_var, recorder)
+        cell = _recorded(program, options, recorder, scope, progress)
         # The graph may hold the notebook's own Variables (reached through a list, say): if anything
         # below fails, their gradients go back to what they were, so a failing cell changes nothing.
+        target = cell.target
         saved = [(v, v.grad) for v in [target] + [x for f in functions_of(target) for x in f.inputs]]
         try:
-            result = _differentiate(program, options, recorder, target, target_name, labelled, rows_by_var)
+            result = _differentiate(cell)
         except BaseException:
             for variable, grad in saved:
                 variable.grad = grad
@@ -55,62 +74,67 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
     return result, scope
 
 
-def _target_name(program: Program, recorder: Recorder, options: Options) -> Optional[str]:
-    """--target, or the name the cell bound last as it ran (an if/else may bind different names)."""
-    if options.target is not None:
-        return options.target
-    return recorder.last_bound or program.last_assigned
+def _recorded(program: Program, options: Options, recorder: Recorder, scope: dict, progress: Progress) -> _Run:
+    """The target and the rows of the recorded run, or the CellError that says why there are none."""
+    target_name = options.target if options.target is not None else recorder.last_bound or program.last_assigned
+    target = _find_target(program, scope, target_name, recorder)
+    labelled = _bindings(recorder)
+    cell = _Run(program, options, recorder, target, target_name, labelled,
+                _select_inputs(_rows(labelled), options.wrt), progress)
+    _require_inputs(cell)
+    return cell
 
 
-def _differentiate(program: Program, options: Options, recorder: Recorder, target: Variable, target_name: str,
-                   labelled: list, rows_by_var: list) -> GradResult:
+def _differentiate(cell: _Run) -> GradResult:
     """The ordinary backward with the tracer, from a clean slate; then the extra passes; one GradResult."""
+    target, name = cell.target, cell.target_name
     notes = []
     if target.data.ndim:
-        notes.append(f"{target_name} is not a scalar (shape {target.data.shape}): it was seeded with ones, "
-                     f"so each gradient is that of sum({target_name})")
-    tracer = Tracer(_labeller(recorder, labelled), program.line)
+        notes.append(f"{name} is not a scalar (shape {target.data.shape}): it was seeded with ones, "
+                     f"so each gradient is that of sum({name})")
+    tracer = Tracer(_labeller(cell), cell.program.line)
     clear_grads(target)  # a backward() the cell ran itself must not add to ours, nor show where ours gives none
-    for binding, _, _ in labelled:
+    for binding, _, _ in cell.labelled:
         binding.variable.grad = None
     try:
         with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
             target.backward(retain_grad=True, hook=tracer)
     except (Exception, KeyboardInterrupt) as error:  # e.g. a user Function whose backward fails
-        raise errors.from_backward(program, error, tracer.label) from error
-    rows = tuple(_row(binding, label) for binding, label in rows_by_var)
-    inputs = [(label.name, binding) for binding, label in rows_by_var if binding.is_input]
+        raise errors.from_backward(cell.program, error, tracer.label) from error
+    rows = tuple(_row(binding, label) for binding, label in cell.shown)
     grads = {row.name: row.grad for row in rows if row.grad is not None}
-    extra, extra_notes = _extra_passes(options, recorder, target, target_name, inputs, grads, tracer)
-    notes.extend(_conversion_notes(recorder))
+    extra, extra_notes = _extra_passes(cell, grads, tracer)
+    notes.extend(_conversion_notes(cell.recorder))
     notes.extend(extra_notes)
     notes.extend(_non_finite(rows))
-    return GradResult(target=target_name, rows=rows, steps=tuple(tracer.steps), values={row.name: row.value for row in rows},
-                      grads=grads, notes=tuple(notes), view=options.view, check_tolerance=extras.CHECK_RTOL, **extra)
+    return GradResult(target=name, rows=rows, steps=tuple(tracer.steps), values={row.name: row.value for row in rows},
+                      grads=grads, notes=tuple(notes), view=cell.options.view, check_tolerance=extras.CHECK_RTOL,
+                      **extra)
 
 
-def _extra_passes(options: Options, recorder: Recorder, target: Variable, target_name: str, inputs: list,
-                  grads: dict, tracer: Tracer) -> tuple:
+def _extra_passes(cell: _Run, grads: dict, tracer: Tracer) -> tuple:
     """(GradResult fields, notes) of --order, --check, --graph and --plot."""
+    options, target, inputs = cell.options, cell.target, cell.inputs
     fields: dict = {}
     notes: list = []
     with np.errstate(all="ignore"):
         if options.order > 1:
-            fields["derivatives"], more = extras.higher_derivatives(target, target_name, inputs, options.order)
+            fields["derivatives"], more = extras.higher_derivatives(target, cell.target_name, inputs, options.order,
+                                                                    cell.progress)
             notes += more
         replay = Replay(target) if options.check or options.plot else None
         if options.check:
-            check, more = extras.numerical_check(replay, inputs, grads)
+            check, more = extras.numerical_check(replay, inputs, grads, cell.progress)
             fields.update(numerical=check.numerical, check=check.errors, check_passed=check.passed)
             notes += more
         if options.check or options.plot:
             what = "--check" if options.check else "--plot"
-            notes += extras.replay_notes(recorder.tested_lines, what)
+            notes += extras.replay_notes(cell.recorder.tested_lines, what)
         if options.view.graph:
             fields["graph"], more = extras.graph_of(target, tracer.label)
             notes += more
         if options.plot:
-            fields["plot_png"] = extras.plot(replay, target_name, target.data, inputs, grads)
+            fields["plot_png"] = extras.plot(replay, cell.target_name, target.data, inputs, grads)
     return fields, notes
 
 
@@ -175,18 +199,18 @@ def _rows(labelled: list) -> list:
     return [(binding, label) for binding, label, is_last in labelled if is_last or binding.is_input]
 
 
-def _labeller(recorder: Recorder, labelled: list) -> Any:
+def _labeller(cell: _Run) -> Any:
     """Variable -> Label: its name if the cell bound it, else the source text that made it."""
-    by_id: dict = {}
-    for binding, label, _ in labelled:
-        by_id.setdefault(id(binding.variable), label)  # an alias (y = x) keeps its first name
+    by_variable: dict = {}
+    for binding, label, _ in cell.labelled:
+        by_variable.setdefault(binding.variable, label)  # an alias (y = x) keeps its first name
+    operations = cell.recorder.labels
 
     def label(variable: Variable) -> Optional[Label]:
-        key = id(variable)
-        if key in by_id:
-            return by_id[key]
-        if key in recorder.labels:
-            return recorder.labels[key]
+        if variable in by_variable:
+            return by_variable[variable]
+        if variable in operations:
+            return operations[variable]
         if variable.name is not None:
             return Label(variable.name, None)
         return None  # a literal constant
@@ -194,12 +218,13 @@ def _labeller(recorder: Recorder, labelled: list) -> Any:
     return label
 
 
-def _require_inputs(program: Program, target: Variable, name: str, rows: list, recorder: Recorder) -> None:
-    inputs = {id(binding.variable) for binding, _ in rows if binding.is_input}
-    if target.creator is not None and any(id(leaf) in inputs for leaf in leaves_of(target)):
+def _require_inputs(cell: _Run) -> None:
+    program, target, name = cell.program, cell.target, cell.target_name
+    inputs = {binding.variable for binding, _ in cell.shown if binding.is_input}
+    if target.creator is not None and any(leaf in inputs for leaf in leaves_of(target)):
         return
     lineno = _last_line(program, name)
-    _raise_for_non_numbers(program, recorder, lineno)
+    _raise_for_non_numbers(program, cell.recorder, lineno)
     later = [line for line in program.bare_lines if lineno is None or line > lineno]
     if target.creator is None and later:  # `square(x)` on its own: the result was never named
         raise CellError(f"the result on line {later[-1]} is not assigned to a name, so the target is the input "

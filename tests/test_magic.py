@@ -821,3 +821,21 @@ def test_pasted_prompts_are_dropped_as_ipython_does(ip):
 def test_line_numbers_survive_leading_blank_lines(ip):
     with pytest.raises(UsageError, match="^line 4: "):
         grad(ip, "\n\nx = 0.5\ny = sqaure(x)\n")
+
+
+def test_a_long_pass_shows_a_progress_line(ip, monkeypatch):
+    from adiff_magic import progress
+    monkeypatch.setattr(progress.ProgressLine.__init__, "__defaults__", (0.0, 0.0))  # show from the start
+    with capture_output() as captured:
+        result = grad(ip, "x = np.array([1.0, 2.0, 3.0])\nw = 0.5\ny = sum(x * w)\n", "--check --order 1 --no-trace")
+    texts = [o.data["text/plain"] for o in captured.outputs]
+    # 3 + 1 central differences; the last line always shows
+    assert any(re.fullmatch(r"--check: central differences: 4 of 4 \(\d+\.\d s\)", t) for t in texts), texts
+    assert result.check_passed == {"x": True, "w": True}
+
+
+def test_a_quick_cell_shows_no_progress_line(ip):
+    with capture_output() as captured:
+        grad(ip, SEED_CELL, "--check --order 3 --no-trace")
+    assert not any("of" in o.data.get("text/plain", "") and "central" in o.data.get("text/plain", "")
+                   for o in captured.outputs)
