@@ -485,22 +485,22 @@ def grad(
     """The gradients of sum(outputs) with respect to each of ``inputs``, reading and writing no ``.grad``.
 
     The functional form of ``backward``, as ``torch.autograd.grad``: one gradient per input, in order,
-    zeros for an input the outputs do not depend on. ``grad_outputs`` seeds the pass (ones by default).
+    zeros for an input the outputs do not depend on. ``grad_outputs`` start the pass (ones by default).
     With ``create_graph=True`` the gradients are Variables that can be differentiated again. Only the
     functions on a path from an input to an output run. ``hook`` is called as in ``backward``, with the
     gradients exactly as each backward returned them.
     """
     outputs = _as_tuple(outputs)
     inputs = _as_tuple(inputs)
-    seeds = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
-    if len(seeds) != len(outputs):
-        raise ValueError(f"grad: {len(seeds)} grad_outputs for {len(outputs)} outputs")
+    starts = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
+    if len(starts) != len(outputs):
+        raise ValueError(f"grad: {len(starts)} grad_outputs for {len(outputs)} outputs")
     relevant = _functions_between(outputs, inputs)
     wanted = set(inputs)  # a set: `in` on a tuple would compare Variables by value
     grads: dict = {}  # Variable -> its gradient so far
-    for y, seed in zip(outputs, seeds):
-        seed = np.ones_like(y.data) if seed is None else seed
-        _add_grad(grads, y, _checked_grad(None, y, seed, create_graph))
+    for y, start in zip(outputs, starts):
+        start = np.ones_like(y.data) if start is None else start
+        _add_grad(grads, y, _checked_grad(None, y, start, create_graph))
     heap = [(-f.generation, i, f) for i, f in enumerate({y.creator for y in outputs} & relevant)]
     heapq.heapify(heap)
     queued = {f for _, _, f in heap}
@@ -608,7 +608,7 @@ def _checked_grad(func: Optional[Function], x: Variable, gx: Any, create_graph: 
 
 
 def _grad_source(func: Optional[Function]) -> str:
-    return f"{type(func).__name__}.backward" if func is not None else "the seed gradient"
+    return f"{type(func).__name__}.backward" if func is not None else "the starting gradient (y.grad)"
 
 
 def apply(func: Function, *args: Any) -> Any:
