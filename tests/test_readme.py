@@ -20,3 +20,19 @@ def test_the_readmes_picture_is_what_the_code_prints_today():
     block = readme.split("<!-- seed-output -->\n```\n", 1)[1].split("\n```", 1)[0]
     result, _ = run(parse("x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"), {})
     assert block == to_text(result)
+
+
+def test_the_readmes_module_map_matches_the_files():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```\n", 2)[1]
+    listed = {line.split()[0] for line in block.splitlines() if line.split() and line.split()[0].endswith(".py")}
+    modules = {f"{package}/{path.name}" for package in ("engine", "adiff_magic")
+               for path in (ROOT / package).glob("*.py") if path.name != "__init__.py"}
+    assert listed == modules
+
+
+def test_each_module_has_its_test_file():
+    modules = [path.stem for package in ("engine", "adiff_magic") for path in (ROOT / package).glob("*.py")
+               if path.name != "__init__.py"]
+    missing = [name for name in modules if not (ROOT / "tests" / f"test_{name}.py").exists()]
+    assert not missing, missing
