@@ -1,13 +1,21 @@
-"""Shared test setup: Hypothesis profiles and the IPython shell the magic tests drive.
+"""Shared test setup: Hypothesis profiles, and the fixtures several test modules use: the IPython
+shell the magic tests drive (`shell`, `ip`), `grad` (run a %%grad cell in it), the seed chain as a
+cell (`seed_cell`) and a user Function with a wrong backward (`wrong_square`).
+
+Plain helpers that are not fixtures (the oracle, tolerances, the seed notebook's cells, table
+readers) are in tests/reference.py. No test module imports another.
 
 Hypothesis: "default" (quick) unless HYPOTHESIS_PROFILE names another, e.g. "long".
 """
 import os
+import textwrap
 
 import pytest
 from hypothesis import settings
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
+
+from engine import Function
 
 # the default run (CI's) draws the same examples every time, so it cannot turn red by chance;
 # the long profile explores new ones on each run
@@ -32,3 +40,37 @@ def ip(shell):
     shell.reset()
     yield shell
     shell.reset()
+
+
+@pytest.fixture
+def grad(ip):
+    """``grad(cell, line="")`` runs ``%%grad line`` on the cell (dedented) in the ``ip`` shell and
+    returns what the magic returns: the GradResult, or None with --quiet. Errors propagate."""
+
+    def run_grad(cell, line=""):
+        return ip.run_cell_magic("grad", line, textwrap.dedent(cell))
+
+    return run_grad
+
+
+@pytest.fixture
+def seed_cell():
+    """The seed notebook's chain as a %%grad cell: x = 0.5, a = x², b = e^a, y = b²
+    (y = 1.648721270700128, dy/dx = dy/da = 3.297442541400256, dy/db = 2.568050833375483)."""
+    return "x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"
+
+
+class WrongSquare(Function):
+    """x², with a backward that is wrong: 3x instead of 2x."""
+
+    def forward(self, x):
+        return x ** 2
+
+    def backward(self, gy):
+        return 3 * self.inputs[0].data * gy  # should be 2x
+
+
+@pytest.fixture
+def wrong_square():
+    """A user Function class whose backward is wrong (x² differentiated as 3x), for --check to flag."""
+    return WrongSquare

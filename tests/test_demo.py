@@ -4,6 +4,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from reference import html_table, text_table
 
 DEMO = Path(__file__).resolve().parent.parent / "demo.ipynb"
 COMPARED = ("text/plain", "text/html", "text/vnd.mermaid")  # image/png bytes vary with matplotlib builds
@@ -26,17 +27,21 @@ def grad_output(notebook: nbformat.NotebookNode, snippet: str) -> dict:
 
 
 @pytest.mark.parametrize("snippet, numbers", [
-    ("y = square(b)", ["3.297442541400256", "2.568050833375483", "1.648721270700128"]),  # the seed chain
-    ("y = a**2 + a**2", ["64"]),  # the diamond, not 96
-    ("(1 + (x + y + 1)**2", ["-5376", "8064"]),  # Goldstein-Price at (1, 1)
-    ("--order 2", ["24", "44"]),
-    ("if x > 0:", ["-1"]),  # x = −0.5 takes the else branch: y = −x, dy/dx = −1
+    ("y = square(b)", {("x", "dy/d(name)"): "3.297442541400256", ("b", "dy/d(name)"): "2.568050833375483",
+                       ("y", "value"): "1.648721270700128"}),  # the seed chain
+    ("y = a**2 + a**2", {("x", "dy/d(name)"): "64"}),  # the diamond, not 96
+    ("(1 + (x + y + 1)**2", {("x", "dz/d(name)"): "-5376", ("y", "dz/d(name)"): "8064"}),  # Goldstein-Price at (1, 1)
+    ("--order 2", {("x", "dy/d(name)"): "24", ("x", "d²y/d(name)²"): "44"}),  # 4x³ − 4x and 12x² − 4 at x = 2
+    ("if x > 0:", {("x", "dy/d(name)"): "-1"}),  # x = −0.5 takes the else branch: y = −x, dy/dx = −1
 ])
 def test_grad_cells_give_html_and_text_with_the_known_numbers(executed, snippet, numbers):
+    """Each number is a whole cell of its row and column, in the text table and in the HTML one."""
     data = grad_output(executed, snippet)
-    for number in numbers:
-        assert number in data["text/plain"] and number in data["text/html"]
     assert "<table" in data["text/html"]
+    text, html = text_table(data["text/plain"]), html_table(data["text/html"])
+    for (row, column), number in numbers.items():
+        assert text[row][column] == number, (row, column, text[row])
+        assert html[row][column] == number, (row, column, html[row])
 
 
 def test_no_unexpected_errors(executed):

@@ -1,5 +1,6 @@
 """Tests for adiff_magic.extras (--order, --check, --graph, --plot), through the runner."""
 import math
+import re
 
 import pytest
 
@@ -7,9 +8,6 @@ from adiff_magic.extras import GRAPH_LIMIT
 from adiff_magic.parser import CellError, parse
 from adiff_magic.result import View
 from adiff_magic.runner import Options, run
-from engine import Function
-
-SEED = "x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"
 
 
 def run_cell(source: str, namespace=None, **options):
@@ -22,28 +20,20 @@ def test_order_two_gives_the_second_derivative_and_keeps_first_order_grads():
     assert float(scope["x"].grad) == 24.0
 
 
-def test_check_agrees_for_engine_functions():
-    result, _ = run_cell(SEED, check=True)
+def test_check_agrees_for_engine_functions(seed_cell):
+    result, _ = run_cell(seed_cell, check=True)
     assert result.check["x"] < 1e-8
     assert math.isclose(float(result.numerical["x"]), 3.2974425414, rel_tol=1e-8)
 
 
-class WrongSquare(Function):
-    def forward(self, x):
-        return x ** 2
-
-    def backward(self, gy):
-        return 3 * self.input.data * gy  # should be 2x
-
-
-def test_check_flags_a_wrong_backward():
-    result, _ = run_cell("x = 1.5\ny = WrongSquare()(x)\n", {"WrongSquare": WrongSquare}, check=True)
+def test_check_flags_a_wrong_backward(wrong_square):
+    result, _ = run_cell("x = 1.5\ny = WrongSquare()(x)\n", {"WrongSquare": wrong_square}, check=True)
     assert math.isclose(result.check["x"], 1.5 / 4.5, rel_tol=1e-6)  # |4.5 − 3| / 4.5
     assert result.check["x"] > result.check_tolerance
 
 
-def test_graph_lists_every_function_and_variable():
-    result, _ = run_cell(SEED, view=View(graph=True))
+def test_graph_lists_every_function_and_variable(seed_cell):
+    result, _ = run_cell(seed_cell, view=View(graph=True))
     nodes, edges = result.graph
     assert sorted(n[2] for n in nodes if n[1] == "function") == ["Exp", "Square", "Square"]
     assert len(edges) == 6
@@ -52,12 +42,13 @@ def test_graph_lists_every_function_and_variable():
 def test_large_graph_is_cut_and_says_so():
     result, _ = run_cell("x = 0.5\ny = x\nfor k in range(100):\n    y = sin(y)\n", view=View(graph=True))
     assert sum(n[1] == "function" for n in result.graph[0]) == GRAPH_LIMIT
-    assert any(f"{GRAPH_LIMIT} functions nearest the target out of 100" in note for note in result.notes)
+    assert any(re.search(rf"(?<!\d){GRAPH_LIMIT} functions nearest the target out of 100(?!\d)", note)
+               for note in result.notes)
 
 
-def test_plot_draws_a_png_for_one_scalar_input():
+def test_plot_draws_a_png_for_one_scalar_input(seed_cell):
     pytest.importorskip("matplotlib")
-    result, _ = run_cell(SEED, plot=True)
+    result, _ = run_cell(seed_cell, plot=True)
     assert result.plot_png.startswith(b"\x89PNG")
 
 
@@ -80,6 +71,6 @@ def test_a_high_order_stops_before_the_graph_explodes_and_says_so():
     found = result.derivatives["x"]
     reached = sum(d is not None for d in found)
     assert 5 < reached < 30 and len(found) == 30 and found[reached:] == [None] * (30 - reached)
-    assert any(f"stops at order {reached}" in note for note in result.notes)
+    assert any(re.search(rf"stops at order {reached}(?!\d)", note) for note in result.notes)
     # the first derivatives are still right: d/dx e^sin x = cos x e^sin x, by hand
     assert math.isclose(result.derivatives["x"][0], math.cos(0.5) * math.exp(math.sin(0.5)), rel_tol=1e-12)

@@ -6,6 +6,7 @@ engine's own ``numerical_grad``/``gradient_check`` are never used as oracles.
 """
 import builtins
 import inspect
+import re
 import zlib
 
 import numpy as np
@@ -582,10 +583,14 @@ def test_rule_text_is_non_empty(name):
     assert isinstance(text, str) and text.strip()
 
 
+def whole_numbers(text):
+    """The numbers written in text, each whole ('x^3' gives '3'; '0.75' is not '0.7' or '75')."""
+    return re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])", text)
+
+
 def test_rule_text_fills_in_parameters():
-    assert "3" in E.Pow(3).rule_text() and "2" in E.Pow(3).rule_text()
-    text = E.Clip(-0.25, 0.75).rule_text()
-    assert "-0.25" in text and "0.75" in text
+    assert {"3", "2"} <= set(whole_numbers(E.Pow(3).rule_text()))
+    assert {"-0.25", "0.75"} <= set(whole_numbers(E.Clip(-0.25, 0.75).rule_text()))
 
 
 # ---------------------------------------------------------------- clear errors
@@ -637,7 +642,7 @@ def test_reshape_incompatible_raises(call):
 ], ids=["sum", "sum-neg", "sum-tuple", "sum-method", "mean", "max", "min", "softmax", "log_softmax",
         "sum-0d", "sum-array"])
 def test_bad_axis_raises(call, axis):
-    with pytest.raises(ValueError, match=f"axis {axis}"):
+    with pytest.raises(ValueError, match=rf"axis {axis}(?!\d)"):
         call()
 
 

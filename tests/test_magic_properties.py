@@ -14,8 +14,8 @@ Every engine function and operator the magic is meant for appears: + - * / ** un
 log sin cos tan tanh sqrt sigmoid relu abs sum mean. Domains are safe by construction (log and
 sqrt of 1 + square(e), tan of sin(e), divisions by 1 + square(e) or 2 + sin(e), powers of
 1 + square(e)); the central-difference comparison is skipped (and counted with ``event``) only
-when values grow past LIMIT or an argument of relu/abs lies within KINK of 0, where central
-differences are not a fair oracle. The other checks run on every example.
+when values grow past LIMIT (tests/reference.py) or an argument of relu/abs lies within KINK of 0,
+where central differences are not a fair oracle. The other checks run on every example.
 
 Profiles (tests/conftest.py): "default" runs 60 examples, HYPOTHESIS_PROFILE=long runs 2000.
 """
@@ -29,8 +29,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from IPython.utils.capture import capture_output
-from reference import NP, central_differences
-from test_properties import EPS, assert_grads_close, safe
+from reference import EPS, NP, assert_grads_close, central_differences, safe
 
 import engine as E
 from engine import Variable

@@ -18,13 +18,7 @@ from IPython.utils.capture import capture_output
 from adiff_magic.render import to_html, to_text
 from adiff_magic.result import GradResult
 
-SEED_CELL = """\
-x = 0.5
-a = square(x)
-b = exp(a)
-y = square(b)
-"""
-SEED_DX = 2 * math.exp(0.5)  # dy/dx = 4x·e^(2x²) at x = 0.5
+SEED_DX = 2 * math.exp(0.5)  # the seed_cell fixture's dy/dx = 4x·e^(2x²) at x = 0.5
 
 # broadcasting, shared intermediates (accumulation) and every kind of step
 BRANCHING_CELL = """\
@@ -49,8 +43,9 @@ def ip(shell):
     shell.reset()
 
 
-def grad(ip, cell, line=""):
-    """Run a %%grad cell through IPython as a notebook does; return its GradResult."""
+def grad_cell(ip, cell, line=""):
+    """Run a %%grad cell through IPython as a notebook does (ip.run_cell, in the history); return
+    its GradResult. Not conftest's ``grad`` fixture, which calls the magic directly."""
     with capture_output() as captured:
         outcome = ip.run_cell(f"%%grad {line}\n{textwrap.dedent(cell)}", store_history=True)
     assert outcome.success, f"%%grad {line} failed:\n{captured.stdout}\n{captured.stderr}"
@@ -100,59 +95,60 @@ def namespace_grads(ip, names):
 # ================================================================ running a cell again
 
 
-@pytest.mark.parametrize("source", [SEED_CELL, BRANCHING_CELL], ids=["seed", "branching"])
-def test_the_same_cell_twice_gives_identical_numbers(ip, source):
-    first = grad(ip, source)
+@pytest.mark.parametrize("which", ["seed", "branching"])
+def test_the_same_cell_twice_gives_identical_numbers(ip, seed_cell, which):
+    source = {"seed": seed_cell, "branching": BRANCHING_CELL}[which]
+    first = grad_cell(ip, source)
     names = [row.name for row in first.rows]
     grads_after_first = namespace_grads(ip, names)
     for _ in range(3):
-        again = grad(ip, source)
+        again = grad_cell(ip, source)
         assert_identical(first, again)
         for name, g in namespace_grads(ip, names).items():
             assert np.array_equal(g, grads_after_first[name]), f"{name}.grad drifted: {g} vs {grads_after_first[name]}"
             assert np.array_equal(g, again.grads[name])
-    if source == SEED_CELL:
+    if which == "seed":
         assert float(first.grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
 
 
-def test_a_cell_reading_the_previous_cells_variables_twice(ip):
-    seed = grad(ip, SEED_CELL)
+def test_a_cell_reading_the_previous_cells_variables_twice(ip, seed_cell):
+    seed = grad_cell(ip, seed_cell)
     x, b = ip.user_ns["x"], ip.user_ns["b"]
     x_grad, b_grad = np.array(x.grad), np.array(b.grad)
     reader = "z = square(b) * x\n"  # b and x are Variables the seed cell left in the notebook
-    first = grad(ip, reader)
+    first = grad_cell(ip, reader)
     bv, xv = math.exp(0.25), 0.5
     assert float(first.grads["b"]) == pytest.approx(2 * bv * xv, rel=1e-15)
     assert float(first.grads["x"]) == pytest.approx(bv * bv, rel=1e-15)
-    second = grad(ip, reader)
+    second = grad_cell(ip, reader)
     assert_identical(first, second)
     # the seed cell's Variables are read, not differentiated again: their gradients are the seed's
     assert ip.user_ns["x"] is x and ip.user_ns["b"] is b
     assert np.array_equal(x.grad, x_grad) and np.array_equal(b.grad, b_grad)
     assert float(x.grad) == float(seed.grads["x"])
     # and the seed cell itself, run again afterwards, still gives its own numbers
-    assert_identical(seed, grad(ip, SEED_CELL))
-    assert_identical(first, grad(ip, reader))
+    assert_identical(seed, grad_cell(ip, seed_cell))
+    assert_identical(first, grad_cell(ip, reader))
 
 
 def test_notebook_function_objects_reused_across_runs(ip):
     """The seed notebook's style: Function objects made once in a cell, called in %%grad cells."""
     cell(ip, "A = Square()\nB = Exp()\nC = Square()\n")
     source = "x = 0.5\na = A(x)\nb = B(a)\ny = C(b)\n"
-    first = grad(ip, source)
+    first = grad_cell(ip, source)
     assert float(first.grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
-    assert_identical(first, grad(ip, source))
-    assert_identical(first, grad(ip, source.replace("x = 0.5", "x = 0.5  # again")))
+    assert_identical(first, grad_cell(ip, source))
+    assert_identical(first, grad_cell(ip, source.replace("x = 0.5", "x = 0.5  # again")))
 
 
 def test_a_notebook_variable_read_by_a_cell_run_twice(ip):
     cell(ip, "v = Variable(np.array([0.5, -1.0, 2.0]))\n")
     v = ip.user_ns["v"]
     source = "s = sum(sin(v) * v)\n"
-    first = grad(ip, source)
+    first = grad_cell(ip, source)
     data = np.array([0.5, -1.0, 2.0])
     np.testing.assert_allclose(first.grads["v"], np.cos(data) * data + np.sin(data), rtol=1e-15)
-    assert_identical(first, grad(ip, source))
+    assert_identical(first, grad_cell(ip, source))
     assert v.grad is None and ip.user_ns["v"] is v  # read from the notebook, never touched
 
 
@@ -162,11 +158,11 @@ def test_a_notebook_parameter_used_through_a_notebook_function_does_not_accumula
     cell(ip, "W = Variable(np.array(3.0), name='W')\ndef model(x):\n    return x * W\n")
     W = ip.user_ns["W"]
     source = "x = 0.5\ny = model(x)\n"
-    first = grad(ip, source)
+    first = grad_cell(ip, source)
     assert float(first.grads["x"]) == 3.0
     w_grad = None if W.grad is None else float(W.grad)
     for run in (2, 3):
-        again = grad(ip, source)
+        again = grad_cell(ip, source)
         assert (None if W.grad is None else float(W.grad)) == w_grad, \
             f"run {run}: W.grad is {W.grad}, it was {w_grad} after the first run"
         assert_identical(first, again)
@@ -191,12 +187,12 @@ def cube(x):
 def test_redefining_a_user_function_then_rerunning(ip):
     source = "x = 0.5\ny = cube(x) * 2.0\n"
     cell(ip, CUBE_SETUP.format(power=3, power_minus_1=2))
-    first = grad(ip, source)
+    first = grad_cell(ip, source)
     assert float(first.values["y"]) == 0.25
     assert float(first.grads["x"]) == 1.5  # 2·3x²
     # the learner edits the setup cell (now a fourth power, under the same names) and re-runs both
     cell(ip, CUBE_SETUP.format(power=4, power_minus_1=3))
-    second = grad(ip, source)
+    second = grad_cell(ip, source)
     assert float(second.values["y"]) == 0.125
     assert float(second.grads["x"]) == 1.0  # 2·4x³
     assert [s.function for s in second.steps] == ["Mul", "Cube"]
@@ -204,18 +200,18 @@ def test_redefining_a_user_function_then_rerunning(ip):
     assert float(first.grads["x"]) == 1.5
     # and back again
     cell(ip, CUBE_SETUP.format(power=3, power_minus_1=2))
-    assert_identical(first, grad(ip, source))
+    assert_identical(first, grad_cell(ip, source))
 
 
 def test_editing_a_notebook_constant_then_rerunning(ip):
     source = "x = 0.5\ny = k * square(x) + sum(c * x)\n"
     cell(ip, "k = 3.0\nc = np.array([1.0, 2.0])\n")
-    first = grad(ip, source)
+    first = grad_cell(ip, source)
     assert float(first.grads["x"]) == 2 * 3.0 * 0.5 + 3.0
     assert float(first.grads["k"]) == 0.25
     np.testing.assert_array_equal(first.grads["c"], [0.5, 0.5])
     cell(ip, "k = 5.0\nc = np.array([1.0, 2.0, 4.0])\n")
-    second = grad(ip, source)
+    second = grad_cell(ip, source)
     assert float(second.grads["x"]) == 2 * 5.0 * 0.5 + 7.0
     assert float(second.values["y"]) == 5.0 * 0.25 + 3.5
     np.testing.assert_array_equal(second.grads["c"], [0.5, 0.5, 0.5])
@@ -226,41 +222,41 @@ def test_editing_a_notebook_constant_then_rerunning(ip):
 # ================================================================ loading the extension again
 
 
-def test_reload_ext_then_grad_still_works(ip):
-    first = grad(ip, SEED_CELL)
+def test_reload_ext_then_grad_still_works(ip, seed_cell):
+    first = grad_cell(ip, seed_cell)
     for _ in range(3):
         with capture_output() as captured:
             outcome = ip.run_cell("%reload_ext adiff_magic", store_history=True)
         assert outcome.success, captured.stdout + captured.stderr
         assert "Error" not in captured.stdout + captured.stderr
         assert "grad" in ip.magics_manager.magics["cell"]
-        again = grad(ip, SEED_CELL)
+        again = grad_cell(ip, seed_cell)
         assert_identical(first, again)
         assert float(again.grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
     # the other options still parse after a reload
-    quiet = ip.run_cell("%%grad --quiet -o r\n" + SEED_CELL, store_history=True)
+    quiet = ip.run_cell("%%grad --quiet -o r\n" + seed_cell, store_history=True)
     assert quiet.success and quiet.result is None
     assert_identical(first, ip.user_ns["r"])
 
 
-def test_load_ext_twice(ip):
+def test_load_ext_twice(ip, seed_cell):
     for _ in range(2):
         with capture_output() as captured:
             outcome = ip.run_cell("%load_ext adiff_magic", store_history=True)
         assert outcome.success, captured.stdout + captured.stderr
-    assert float(grad(ip, SEED_CELL).grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
+    assert float(grad_cell(ip, seed_cell).grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
 
 
 # ================================================================ two results at once
 
 
-def test_two_results_held_at_once_stay_independent(ip):
-    a = grad(ip, SEED_CELL, "-o ra")
+def test_two_results_held_at_once_stay_independent(ip, seed_cell):
+    a = grad_cell(ip, seed_cell, "-o ra")
     assert ip.user_ns["ra"] is a
     a_numbers = numbers(a)
     a_text, a_html = to_text(a), to_html(a)
     a_copy = copy.deepcopy(a)
-    b = grad(ip, SEED_CELL.replace("x = 0.5", "x = 0.8"), "-o rb")
+    b = grad_cell(ip, seed_cell.replace("x = 0.5", "x = 0.8"), "-o rb")
     assert ip.user_ns["ra"] is a and ip.user_ns["rb"] is b and a is not b
     # the second run changed nothing in the first result
     for (what, before), (_, after) in zip(a_numbers, numbers(a)):
@@ -307,8 +303,8 @@ def rss_bytes():
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def rss_growth(ip, runs=1000, warmup=100):
-    """RSS growth in bytes over ``runs`` runs of the seed cell through the shell, after ``warmup``.
+def rss_growth(ip, cell_text, runs=1000, warmup=100):
+    """RSS growth in bytes over ``runs`` runs of ``cell_text`` through the shell, after ``warmup``.
 
     Each run is ``%%grad --quiet -o r`` through ``ip.run_cell(..., store_history=False)``, and the
     result is then formatted (text/plain and text/html) with the shell's display formatter, as a
@@ -320,7 +316,7 @@ def rss_growth(ip, runs=1000, warmup=100):
     out, while the explicit format() still exercises the same rendering code. `-o r` rebinds one
     name each run, so only one result is alive at a time.
     """
-    source = "%%grad --quiet -o r\n" + SEED_CELL
+    source = "%%grad --quiet -o r\n" + cell_text
 
     def once():
         outcome = ip.run_cell(source, store_history=False)
@@ -340,8 +336,8 @@ def rss_growth(ip, runs=1000, warmup=100):
 RSS_LIMIT = 10 * 2 ** 20
 
 
-def test_memory_does_not_grow_over_1000_runs(ip):
-    growth = rss_growth(ip)
+def test_memory_does_not_grow_over_1000_runs(ip, seed_cell):
+    growth = rss_growth(ip, seed_cell)
     print(f"RSS growth over 1,000 runs of the seed cell: {growth / 2 ** 20:.2f} MiB")
     assert growth < RSS_LIMIT, f"RSS grew by {growth / 2 ** 20:.1f} MiB over 1,000 runs"
     assert float(ip.user_ns["r"].grads["x"]) == pytest.approx(SEED_DX, rel=1e-15)
@@ -353,11 +349,11 @@ def test_memory_does_not_grow_over_1000_runs(ip):
 def test_a_cell_that_rebinds_a_name_it_reads_leaves_the_previous_variables_alone(ip):
     """`x = x - lr` after a %%grad cell made x: the old x is read, and must not be differentiated
     again (its gradient belongs to the cell that made it; the magic says it only reads the notebook)."""
-    grad(ip, "x = 0.5\ny = square(x)\n")
+    grad_cell(ip, "x = 0.5\ny = square(x)\n")
     old_x = ip.user_ns["x"]
     assert float(old_x.grad) == 1.0
     step = "lr = 0.1\nx = x - lr\ny = square(x)\n"
-    first = grad(ip, step)
+    first = grad_cell(ip, step)
     assert float(first.values["x"]) == 0.4 and float(first.grads["x"]) == pytest.approx(0.8, rel=1e-15)
     assert float(old_x.grad) == 1.0, f"the previous cell's x.grad became {old_x.grad}"
 
@@ -365,11 +361,11 @@ def test_a_cell_that_rebinds_a_name_it_reads_leaves_the_previous_variables_alone
 def test_rerunning_a_cell_that_rebinds_a_name_it_reads_traces_only_its_own_steps(ip):
     """Each run of `x = x - lr` starts from the x the previous run left: its trace is still this
     cell's two steps, not a chain through every earlier run, and no earlier Variable changes."""
-    grad(ip, "x = 0.5\ny = square(x)\n")
+    grad_cell(ip, "x = 0.5\ny = square(x)\n")
     made = [ip.user_ns["x"]]
     grads = [float(made[0].grad)]
     for run in range(1, 4):
-        result = grad(ip, "lr = 0.1\nx = x - lr\ny = square(x)\n")
+        result = grad_cell(ip, "lr = 0.1\nx = x - lr\ny = square(x)\n")
         assert float(result.values["x"]) == pytest.approx(0.5 - 0.1 * run, rel=1e-12)
         assert [s.function for s in result.steps] == ["Square", "Sub"], f"run {run}: {result.steps}"
         for k, (variable, g) in enumerate(zip(made, grads)):
@@ -381,7 +377,7 @@ def test_rerunning_a_cell_that_rebinds_a_name_it_reads_traces_only_its_own_steps
 def test_a_gradient_descent_step_cell_runs(ip):
     """`x = x - 0.1 * x.grad`: x is read from the notebook (it was made by the previous %%grad
     cell), so it is an input of this cell, as a name read from the notebook is."""
-    grad(ip, "x = 0.5\ny = square(x)\n")
-    result = grad(ip, "x = x - 0.1 * x.grad\ny = square(x)\n")
+    grad_cell(ip, "x = 0.5\ny = square(x)\n")
+    result = grad_cell(ip, "x = x - 0.1 * x.grad\ny = square(x)\n")
     assert float(result.values["x"]) == pytest.approx(0.4, rel=1e-15)
     assert float(result.values["y"]) == pytest.approx(0.16, rel=1e-15)

@@ -7,15 +7,12 @@ against each other. Domains are kept safe by construction (log(1 + x²), a / (1 
 overflow is filtered with ``assume``.
 """
 import numpy as np
-from reference import NP, central_differences
+from reference import EPS, NP, assert_grads_close, central_differences, safe
 from hypothesis import assume, given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import engine as E
 from engine import Variable
-
-EPS = 1e-6
-LIMIT = 1e3  # largest magnitude allowed for any intermediate value
 
 
 def _same(shape):
@@ -109,30 +106,10 @@ def numpy_value(program, leaves):
     return float(out), values
 
 
-def safe(values):
-    """All values finite and moderate, so that central differences are accurate."""
-    scale = 0.0
-    for v in values:
-        v = np.asarray(v)
-        if not np.all(np.isfinite(v)):
-            return None
-        if v.size:
-            scale = max(scale, float(np.max(np.abs(v))))
-    return scale if scale <= LIMIT else None
-
-
 def grad_of(v):
     if v.grad is None:
         return np.zeros_like(v.data)
     return v.grad.data if isinstance(v.grad, Variable) else v.grad
-
-
-def assert_grads_close(actual, expected, scale, what):
-    for k, (a, e) in enumerate(zip(actual, expected)):
-        assert np.shape(a) == np.shape(e), f"{what}: leaf {k} gradient shape {np.shape(a)} != {np.shape(e)}"
-        tol = 1e-5 * np.abs(e) + 1e-6 * (1 + scale)
-        bad = np.abs(a - e) > tol
-        assert not np.any(bad), f"{what}: leaf {k}: engine {a!r} vs central differences {e!r}"
 
 
 LEAF_SHAPES = [(), (3,), (2, 3)]

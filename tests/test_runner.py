@@ -1,5 +1,6 @@
 """Tests for adiff_magic.runner: Program + namespace -> GradResult, the namespace only read."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -8,15 +9,13 @@ from adiff_magic.parser import CellError, parse
 from adiff_magic.runner import Options, run
 from engine import Function, Variable
 
-SEED = "x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"
-
 
 def run_cell(source: str, namespace=None, **options):
     return run(parse(source), namespace if namespace is not None else {}, Options(**options))
 
 
-def test_seed_values_and_gradients_by_name():
-    result, scope = run_cell(SEED)
+def test_seed_values_and_gradients_by_name(seed_cell):
+    result, scope = run_cell(seed_cell)
     assert result.target == "y"
     assert [row.name for row in result.rows] == ["x", "a", "b", "y"]
     expected = {"x": 3.297442541400256, "a": 3.297442541400256, "b": 2.568050833375483, "y": 1.0}
@@ -85,9 +84,9 @@ def test_errors_are_cell_errors_with_lines(source, message):
         run_cell(source, {"np": np})
 
 
-def test_unknown_target():
+def test_unknown_target(seed_cell):
     with pytest.raises(CellError, match="unknown --target 'z'"):
-        run_cell(SEED, target="z")
+        run_cell(seed_cell, target="z")
 
 
 class FailingBackward(Function):
@@ -107,7 +106,7 @@ def test_an_enormous_input_is_refused_before_any_work():
     with pytest.raises(CellError) as error:
         run_cell("x = np.zeros(10**8)\ny = sum(x)\n", {"np": np})
     assert error.value.category == "size" and error.value.lineno == 1
-    assert "100,000,000 elements" in str(error.value)
+    assert re.search(r"(?<![\d,])100,000,000 elements", str(error.value))
 
 
 @pytest.mark.parametrize("source, category", [
