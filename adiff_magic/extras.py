@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -161,11 +161,25 @@ def replay_notes(tested_lines: set, what: str) -> list:
 GRAPH_LIMIT = 60  # functions shown; a larger graph shows those nearest the target, and says so
 
 
-def graph_of(target: Variable, label: Any) -> tuple:
-    """((nodes, edges), notes) of the graph under ``target``.
+class GraphNode(NamedTuple):
+    """A node of the --graph picture: a variable (its name, value and gradient) or a function."""
 
-    Nodes are (key, kind, text, value, grad) with kind 'variable' or 'function'; edges (from, to).
-    """
+    key: str  # 'n1', 'n2', ...
+    kind: str  # 'variable' or 'function'
+    text: str  # the variable's name as the cell knows it, or the function's class name
+    value: Any = None  # a variable's data
+    grad: Any = None  # a variable's first-order gradient (None: the target does not depend on it)
+
+
+class Graph(NamedTuple):
+    """The graph under the target: nodes, and edges (from key, to key) in the direction of the data."""
+
+    nodes: tuple
+    edges: tuple
+
+
+def graph_of(target: Variable, label: Any) -> tuple:
+    """(Graph, notes) of the graph under ``target``, its largest part nearest the target."""
     functions, notes = list(functions_of(target)), []
     if len(functions) > GRAPH_LIMIT:
         notes.append(f"--graph shows the {GRAPH_LIMIT} functions nearest the target out of {len(functions)}")
@@ -174,10 +188,10 @@ def graph_of(target: Variable, label: Any) -> tuple:
     nodes, edges = [], []
 
     def node(obj: Any, kind: str, text: str, value: Any = None, grad: Any = None) -> str:
-        if id(obj) not in keys:
-            keys[id(obj)] = f"n{len(keys) + 1}"
-            nodes.append((keys[id(obj)], kind, text, value, grad))
-        return keys[id(obj)]
+        if obj not in keys:
+            keys[obj] = f"n{len(keys) + 1}"
+            nodes.append(GraphNode(keys[obj], kind, text, value, grad))
+        return keys[obj]
 
     def variable(v: Variable) -> str:
         shown = label(v)
@@ -187,7 +201,7 @@ def graph_of(target: Variable, label: Any) -> tuple:
         key = node(func, "function", type(func).__name__)
         edges.extend((variable(x), key) for x in func.inputs)
         edges.extend((key, variable(ref())) for ref in func.outputs if ref() is not None)
-    return (tuple(nodes), tuple(edges)), notes
+    return Graph(tuple(nodes), tuple(edges)), notes
 
 
 # ================================================================ --plot

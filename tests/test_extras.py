@@ -74,3 +74,13 @@ def test_a_high_order_stops_before_the_graph_explodes_and_says_so():
     assert any(re.search(rf"stops at order {reached}(?!\d)", note) for note in result.notes)
     # the first derivatives are still right: d/dx e^sin x = cos x e^sin x, by hand
     assert math.isclose(result.derivatives["x"][0], math.cos(0.5) * math.exp(math.sin(0.5)), rel_tol=1e-12)
+
+
+def test_graph_nodes_are_named_fields(seed_cell):
+    result, _ = run_cell(seed_cell, view=View(graph=True))
+    by_text = {node.text: node for node in result.graph.nodes if node.kind == "variable"}
+    assert set(by_text) == {"x", "a", "b", "y"}
+    assert float(by_text["b"].grad) == 2.568050833375483 and float(by_text["a"].value) == 0.25  # the seed's numbers
+    assert all(node.kind in ("variable", "function") for node in result.graph.nodes)
+    keys = {node.key for node in result.graph.nodes}
+    assert all(a in keys and b in keys for a, b in result.graph.edges)
