@@ -6,6 +6,8 @@ import ast
 import builtins
 import contextlib
 import difflib
+import gc
+import re
 import sys
 from dataclasses import dataclass
 from types import CodeType
@@ -109,16 +111,15 @@ def parse(source: str) -> Program:
         raise CellError("the cell is empty", hint="write assignments such as x = 0.5 and y = square(x)",
                         category="empty")
     lines = tuple(source.splitlines())
-    with _deep_recursion():  # a sum of 1,000 terms is a tree 1,000 deep
+    with _deep_recursion(), _no_cycle_collection():  # a sum of 1,000 terms is a tree 1,000 deep
         tree = _syntax_tree(source, lines)
         names = _NameCollector()
         names.visit(tree)
-        counts = _CountUses()
-        counts.visit(tree)
+        counts = _count_names(tree)
         bare_lines = tuple(node.lineno for node in tree.body if isinstance(node, ast.Expr)
                            and not isinstance(node.value, ast.Constant))
-        instrument = _Instrumenter(source)
-        tree = ast.fix_missing_locations(instrument.visit(tree))
+        instrument = _Instrumenter(_Segments(source))
+        tree = instrument.visit(tree)  # every node it makes is given its place: no fix_missing_locations walk
         code = _compile(tree, lines)
     return Program(
         source=source,
@@ -128,10 +129,35 @@ def parse(source: str) -> Program:
         free_names=tuple(names.loaded.values()),
         expressions=tuple(instrument.expressions),
         bare_lines=bare_lines,
-        count_names=frozenset(counts.names),
+        count_names=frozenset(counts),
         deletions=tuple(names.deletions),
         code=code,
     )
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # how Python's parser (and ast.get_source_segment) splits lines
+
+
+class _Segments:
+    """``ast.get_source_segment(source, node)`` for many nodes at the cost of the segments alone.
+
+    get_source_segment splits the whole source into lines on each call (quadratic over a cell).
+    Here the start of each line is found once. Column offsets are UTF-8 byte offsets, so a cell
+    with non-ASCII text is sliced as bytes; an ASCII cell, whose bytes are its characters, as text.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.text: Any = source if source.isascii() else source.encode()
+        breaks = _LINE_BREAK if isinstance(self.text, str) else re.compile(_LINE_BREAK.pattern.encode())
+        self.starts = [0] + [match.end() for match in breaks.finditer(self.text)]
+
+    def __call__(self, node: ast.AST) -> str:
+        """The source text of ``node``, exactly as ast.get_source_segment gives it ('' without a position)."""
+        end_lineno, end_col = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
+        if end_lineno is None or end_col is None or not hasattr(node, "lineno"):
+            return ""
+        segment = self.text[self.starts[node.lineno - 1] + node.col_offset: self.starts[end_lineno - 1] + end_col]
+        return segment if isinstance(segment, str) else segment.decode()
 
 
 def _syntax_tree(source: str, lines: tuple) -> ast.Module:
@@ -183,6 +209,24 @@ def _deep_recursion(limit: int = 20_000) -> Iterator[None]:
         sys.setrecursionlimit(old)
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while the syntax tree is built and rewritten.
+
+    The tree is tens of thousands of new objects for a long cell, and each of them counts towards
+    the collector's next pass, which then walks the whole growing tree: a fifth of the time of a
+    3,000-line parse. Syntax trees hold no reference cycles, so nothing is left uncollected; the
+    collector is switched back on (if it was on) afterwards, as timeit does around what it times.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def check_names(program: Program, known: Collection[str]) -> None:
     """Raise CellError at the first use of a name that is neither bound in the cell nor ``known``."""
     preferred = set(known) | set(program.assigned)  # suggested before Python's builtins
@@ -205,13 +249,12 @@ class _NameCollector(ast.NodeVisitor):
     """
 
     def __init__(self) -> None:
-        self.bound: list = []
+        self.bound: dict = {}  # name -> None: an ordered set
         self.loaded: dict = {}  # name -> NameUse, for reads before any binding
         self.deletions: list = []  # (name, lineno) per `del name`
 
     def _bind(self, name: str) -> None:
-        if name not in self.bound:
-            self.bound.append(name)
+        self.bound.setdefault(name)
 
     def _read(self, name: str, lineno: int, called: bool) -> None:
         if name not in self.bound and name not in self.loaded:
@@ -273,31 +316,37 @@ class _NameCollector(ast.NodeVisitor):
     visit_Lambda = visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _local_scope
 
 
-class _CountUses(ast.NodeVisitor):
-    """Names the cell uses as a count, an index, an axis or a shape (see COUNT_FUNCTIONS)."""
+def _count_names(tree: ast.AST) -> set:
+    """Names the cell uses as a count, an index, an axis or a shape (see COUNT_FUNCTIONS): every name
+    inside a subscript's slice, a counting argument of a COUNT_FUNCTIONS call or a COUNT_KEYWORDS
+    keyword. Each node is walked once: a counting subtree is not searched for further counting calls."""
+    counting: list = []  # the subtrees whose names are all counts
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Subscript):
+            counting.append(node.slice)
+            stack.append(node.value)
+        elif isinstance(node, ast.Call):
+            counted = _counting_arguments(node)
+            counting.extend(counted)
+            ids = {id(child) for child in counted}
+            stack.extend(child for child in ast.iter_child_nodes(node) if id(child) not in ids)
+        elif not isinstance(node, (ast.Name, ast.Constant, ast.expr_context)):
+            stack.extend(ast.iter_child_nodes(node))
+    return {node.id for root in counting for node in ast.walk(root) if isinstance(node, ast.Name)}
 
-    def __init__(self) -> None:
-        self.names: set = set()
 
-    def _collect(self, node: ast.AST) -> None:
-        self.names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-
-    def visit_Subscript(self, node: ast.Subscript) -> None:
-        self._collect(node.slice)
-        self.generic_visit(node)
-
-    def visit_Call(self, node: ast.Call) -> None:
-        func = node.func
-        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-        if name in COUNT_FUNCTIONS:
-            method = isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id == "np")
-            first = 0 if method else COUNT_FUNCTIONS[name]  # x.reshape(n, m): every argument is a size
-            for arg in node.args[first:]:
-                self._collect(arg)
-        for keyword in node.keywords:
-            if keyword.arg in COUNT_KEYWORDS:
-                self._collect(keyword.value)
-        self.generic_visit(node)
+def _counting_arguments(node: ast.Call) -> tuple:
+    """The arguments and keywords of a call whose names are counts, indices, axes or shapes."""
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    counted: list = []
+    if name in COUNT_FUNCTIONS:
+        method = isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id == "np")
+        counted += node.args[0 if method else COUNT_FUNCTIONS[name]:]  # x.reshape(n, m): every argument is a size
+    counted += [keyword for keyword in node.keywords if keyword.arg in COUNT_KEYWORDS]
+    return tuple(counted)
 
 
 class _Instrumenter(ast.NodeTransformer):
@@ -306,8 +355,8 @@ class _Instrumenter(ast.NodeTransformer):
 
     _OPERATIONS = (ast.Call, ast.BinOp, ast.UnaryOp, ast.Subscript)
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, segment: _Segments) -> None:
+        self._segment = segment  # node -> its source text
         self.expressions: list = []
         self.assignments: list = []
 
@@ -316,19 +365,23 @@ class _Instrumenter(ast.NodeTransformer):
 
     visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = visit_FunctionDef
 
-    def _segment(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.source, node) or ""
+    def _unchanged(self, node: ast.AST) -> ast.AST:
+        return node  # names, constants and contexts hold no operation: not walked into
 
-    def _leaf(self, name: str, lineno: int, text: str) -> ast.Constant:
+    visit_Name = visit_Constant = visit_Load = visit_Store = visit_Del = _unchanged
+
+    def _leaf(self, name: str, lineno: int, text: str) -> int:
         self.assignments.append(Assignment(name, lineno, text))
-        return ast.Constant(len(self.assignments) - 1)
+        return len(self.assignments) - 1
 
     def _rebind(self, node: ast.stmt, pairs: list) -> list:
         """``node`` followed by ``name = LEAF_HOOK(name, index)`` for each (name, text) it binds."""
         statements = [node]
         for name, text in pairs:
-            value = _hook_call(LEAF_HOOK, ast.Name(name, ast.Load()), self._leaf(name, node.lineno, text))
-            statements.append(ast.copy_location(ast.Assign([ast.Name(name, ast.Store())], value), node))
+            where = _place(node)
+            value = _hook_call(LEAF_HOOK, ast.Name(name, _LOAD, **where), self._leaf(name, node.lineno, text),
+                               at=node)
+            statements.append(ast.Assign([ast.Name(name, _STORE, **where)], value, **where))
         return statements
 
     def visit_Assign(self, node: ast.Assign) -> Any:
@@ -371,34 +424,45 @@ class _Instrumenter(ast.NodeTransformer):
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         self.generic_visit(node)
-        node.left = _hook_call(TEST_HOOK, node.left, ast.Constant(node.lineno))
-        node.comparators = [_hook_call(TEST_HOOK, c, ast.Constant(node.lineno)) for c in node.comparators]
+        node.left = _hook_call(TEST_HOOK, node.left, node.lineno)
+        node.comparators = [_hook_call(TEST_HOOK, c, node.lineno) for c in node.comparators]
         return node
 
     def _tested(self, node: Any) -> Any:
         self.generic_visit(node)
-        node.test = _hook_call(TEST_HOOK, node.test, ast.Constant(node.test.lineno))
+        node.test = _hook_call(TEST_HOOK, node.test, node.test.lineno)
         return node
 
     visit_If = visit_While = visit_IfExp = visit_Assert = _tested
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
         self.generic_visit(node)
-        node.values = [_hook_call(TEST_HOOK, v, ast.Constant(node.lineno)) for v in node.values]
+        node.values = [_hook_call(TEST_HOOK, v, node.lineno) for v in node.values]
         return node
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
         node = super().generic_visit(node)
         if isinstance(node, ast.Call):
-            node.func = _hook_call(CALL_HOOK, node.func, ast.Constant(node.lineno))
-        is_load = not isinstance(getattr(node, "ctx", ast.Load()), (ast.Store, ast.Del))
-        if isinstance(node, self._OPERATIONS) and is_load:
+            node.func = _hook_call(CALL_HOOK, node.func, node.lineno)
+        if isinstance(node, self._OPERATIONS) and not isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
             text = self._segment(node)
             self.expressions.append(Expression(node.lineno, text))
-            return _hook_call(NODE_HOOK, node, ast.Constant(len(self.expressions) - 1))
+            return _hook_call(NODE_HOOK, node, len(self.expressions) - 1)
         return node
 
 
-def _hook_call(hook: str, *args: ast.expr) -> ast.Call:
-    call = ast.Call(func=ast.Name(hook, ast.Load()), args=list(args), keywords=[])
-    return ast.copy_location(call, args[0])
+_LOAD, _STORE = ast.Load(), ast.Store()  # shared, as the parser shares them
+
+
+def _place(node: ast.AST) -> dict:
+    """The position of ``node``, to give to the nodes made in its place."""
+    return {"lineno": node.lineno, "col_offset": node.col_offset, "end_lineno": node.end_lineno,
+            "end_col_offset": node.end_col_offset}
+
+
+def _hook_call(hook: str, value: ast.expr, number: int, at: Optional[ast.AST] = None) -> ast.Call:
+    """``hook(value, number)`` at the position of ``at`` (default: ``value``), the name of the hook
+    and the number placed there too, as ast.fix_missing_locations would place them."""
+    where = _place(at if at is not None else value)
+    return ast.Call(func=ast.Name(hook, _LOAD, **where), args=[value, ast.Constant(number, **where)], keywords=[],
+                    **where)

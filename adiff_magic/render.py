@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 TRACE_HEAD = 12  # a longer trace shows its first and last TRACE_HEAD steps, and says so
 TRACE_LIMIT = 2 * TRACE_HEAD + 6
+TABLE_HEAD = 12  # a longer table shows its first and last TABLE_HEAD rows, and says so
+TABLE_LIMIT = 2 * TABLE_HEAD + 6
 ARRAY_ITEMS = 6  # arrays with more elements are summarised numpy-style, and say so
 
 WORDS = {
@@ -27,7 +29,8 @@ WORDS = {
                   "call its backward: passes = incoming × local",
         "creator": "creator", "input": "input", "incoming": "incoming", "rule": "rule", "local": "local",
         "passes": "passes", "notebook": "from the notebook",
-        "more": "… {n} more steps not shown (all are in result.steps) …",
+        "more": "… {n:,} more steps not shown (all are in result.steps) …",
+        "more rows": "… {n:,} rows not shown (all are in result.rows) …",
         "no path": "— ({t} does not depend on it)",
     },
     "ko": {
@@ -38,7 +41,8 @@ WORDS = {
         "creator": "1. 함수 creator", "input": "2. 입력 input", "incoming": "3. 들어온 기울기 incoming",
         "rule": "   국소 규칙 rule", "local": "   국소 미분 local", "passes": "   전달 passes",
         "notebook": "노트북에서 from the notebook",
-        "more": "… {n}단계 생략 more steps not shown (result.steps에 모두 있음) …",
+        "more": "… {n:,}단계 생략 more steps not shown (result.steps에 모두 있음) …",
+        "more rows": "… {n:,}행 생략 rows not shown (result.rows에 모두 있음) …",
         "no path": "— ({t}와 무관 does not depend on it)",
     },
 }
@@ -82,18 +86,21 @@ def to_text(result: "GradResult") -> str:
 
 
 def _table_rows(result: "GradResult", words: dict) -> tuple:
+    """(header, body, hidden): the cells of the rows shown, and how many rows are left out after
+    the first TABLE_HEAD (only the rows shown are formatted)."""
     header = ["", words["line"], words["made by"], words["value"], words["grad"].format(t=result.target)]
     extra = _extra_columns(result)
     header += [name for name, _ in extra]
+    rows, hidden = _summarised(result.rows, TABLE_HEAD, TABLE_LIMIT)
     body = []
-    for row in result.rows:
+    for row in rows:
         grad = fmt_array(row.grad) if row.grad is not None else words["no path"].format(t=result.target)
         line = str(row.lineno) if row.lineno is not None else "—"
         made = short(row.expression) if row.lineno is not None else words["notebook"]
         cells = [row.name, line, made, fmt_array(row.value), grad]
         cells += [column(row) for _, column in extra]
         body.append(cells)
-    return header, body
+    return header, body, hidden
 
 
 def _extra_columns(result: "GradResult") -> list:
@@ -136,17 +143,24 @@ def _check_flag(result: "GradResult", row: "Row") -> str:
 
 
 def _text_table(result: "GradResult", words: dict) -> str:
-    header, body = _table_rows(result, words)
+    header, body, hidden = _table_rows(result, words)
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header] + body]
+    if hidden:
+        lines.insert(1 + TABLE_HEAD, words["more rows"].format(n=hidden))
     return "\n".join(lines)
+
+
+def _summarised(items: tuple, head: int, limit: int) -> tuple:
+    """(items shown, how many are left out): all of them, or the first and last ``head``."""
+    if len(items) <= limit:
+        return items, 0
+    return tuple(items[:head]) + tuple(items[-head:]), len(items) - 2 * head
 
 
 def _shown_steps(steps: tuple) -> tuple:
     """All steps, or the first and last TRACE_HEAD with the count of those left out."""
-    if len(steps) <= TRACE_LIMIT:
-        return steps, 0
-    return steps[:TRACE_HEAD] + steps[-TRACE_HEAD:], len(steps) - 2 * TRACE_HEAD
+    return _summarised(steps, TRACE_HEAD, TRACE_LIMIT)
 
 
 def ref(label: str) -> str:
@@ -219,9 +233,13 @@ def to_html(result: "GradResult") -> str:
     words = WORDS[result.view.lang]
     parts = ['<div class="adiff-result">']
     if result.view.table:
-        header, body = _table_rows(result, words)
+        header, body, hidden = _table_rows(result, words)
         head = "".join(f"<th>{_e(cell)}</th>" for cell in header)
-        rows = "".join("<tr>" + "".join(_html_cell(i, cell) for i, cell in enumerate(r)) + "</tr>" for r in body)
+        rows = ["<tr>" + "".join(_html_cell(i, cell) for i, cell in enumerate(r)) + "</tr>" for r in body]
+        if hidden:
+            more = _e(words["more rows"].format(n=hidden))
+            rows.insert(TABLE_HEAD, f'<tr class="adiff-more"><td colspan="{len(header)}"{LEFT}>{more}</td></tr>')
+        rows = "".join(rows)
         parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
     if result.view.trace and result.steps:
         parts.append(_html_trace(result, words))

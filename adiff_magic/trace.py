@@ -1,8 +1,13 @@
 """Records the backward pass: a Tracer is the hook given to ``Variable.backward``; it turns each
-function's backward into a BackwardStep, named with the cell's own variable names."""
+function's backward into a BackwardStep, named with the cell's own variable names.
+
+The hook runs once per backward step, so it only keeps the step's numbers (private copies, taken
+before the engine or the notebook can change them); a step's fields are built from them the first
+time one is read, and the substituted local derivatives (text) the first time ``Flow.local`` is
+read. A rendering reads only the steps it shows."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -10,7 +15,7 @@ import numpy as np
 from engine import Function, Variable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Label:
     """How the cell refers to a variable: ``name`` (e.g. 'b' or 'exp(a)') and the line that made it."""
 
@@ -18,7 +23,7 @@ class Label:
     lineno: Optional[int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flow:
     """The gradient one step passes to one input."""
 
@@ -29,7 +34,7 @@ class Flow:
     total: np.ndarray  # the input's gradient after this step
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BackwardStep:
     """One function's backward: who ran, with what incoming gradient, which rule, what it passed."""
 
@@ -53,40 +58,158 @@ class Tracer:
         self.label = label
         self.line = line  # lineno -> the cell's source line
         self.steps: list = []
-        self.totals: dict = {}  # id(variable) -> its gradient so far
+        self.totals: dict = {}  # id(variable) -> its gradient so far (kept as _kept stores it)
+        self._lines: dict = {}  # lineno -> line, asked of ``line`` once per line
 
     def __call__(self, func: Function, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
-        outputs = [ref() for ref in func.outputs]
-        out_labels = [self.label(y) for y in outputs if y is not None]
-        out_labels = [label for label in out_labels if label is not None]
+        # Called once per backward step, so it formats nothing: it keeps the labels and the numbers
+        # (see _kept and _scalar_now) in one tuple, which _TracedStep turns into fields when read.
+        label = self.label
+        refs = func.outputs
+        if len(refs) == 1:  # the common case, kept free of loops
+            y = refs[0]()
+            shown = label(y) if y is not None else None
+            labelled = shown is not None
+            output, lineno = (shown.name, shown.lineno) if labelled else ("", None)
+            ys = _scalar_now(y.data) if y is not None else None
+        else:
+            shown = [label(y) for y in [ref() for ref in refs] if y is not None]
+            shown = [s for s in shown if s is not None]
+            labelled = bool(shown)
+            output, lineno = ", ".join(s.name for s in shown), shown[0].lineno if shown else None
+            ys = None  # several outputs: nothing is substituted
+        inputs = func.inputs
+        # the numbers of the local derivative: one-element inputs and output, else nothing is substituted
+        xs = tuple([_scalar_now(x.data) for x in inputs]) if ys is not None else None
         flows = []
-        for i, (x, gx, acc) in enumerate(zip(func.inputs, gxs, accumulated)):
+        totals = self.totals
+        for i in range(min(len(inputs), len(gxs), len(accumulated))):
+            gx = gxs[i]
             if gx is None:
                 continue
-            # the running total after this flow: x.grad itself may already hold a later flow of
-            # this same step (y = a * a passes to a twice)
-            previous = self.totals.get(id(x))
-            passed = _array(gx)
+            x = inputs[i]
+            passed = gx if type(gx) is np.float64 else _kept(gx)
+            acc = accumulated[i]
             if not acc:
                 total = passed
-            else:  # a gradient set before this backward started is only known as x.grad
+            else:
+                # the running total after this flow: x.grad itself may already hold a later flow of
+                # this same step (y = a * a passes to a twice); a gradient set before this backward
+                # started is only known as x.grad
+                previous = totals.get(id(x))
                 total = previous + passed if previous is not None else _array(x.grad)
-            self.totals[id(x)] = total
-            label = self.label(x)
-            if label is not None:
-                flows.append(Flow(label.name, local_derivative(func, i, gys[0], gx), passed, acc, total))
-        self.steps.append(
-            BackwardStep(
-                index=len(self.steps) + 1,
-                function=type(func).__name__,
-                output=", ".join(label.name for label in out_labels),
-                lineno=out_labels[0].lineno if out_labels else None,
-                source=self.line(out_labels[0].lineno) if out_labels else "",
-                gy=tuple(_array(g) for g in gys),
-                rule=func.rule_text() or "(no rule given)",
-                flows=tuple(flows),
-            )
-        )
+            totals[id(x)] = total
+            shown = label(x)
+            if shown is not None:
+                flows.append((shown.name, i, passed, acc, total))
+        source = ""
+        if labelled:
+            lines = self._lines
+            source = lines[lineno] if lineno in lines else lines.setdefault(lineno, self.line(lineno))
+        kind = type(func).__name__
+        gy = (gys[0] if type(gys[0]) is np.float64 else _kept(gys[0]),) if len(gys) == 1 else \
+            tuple([_kept(g) for g in gys])
+        step = _new_step(_TracedStep)
+        _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or "(no rule given)",
+                        tuple(flows), xs, ys, getattr(func, "c", None) if kind == "Pow" else None))
+        self.steps.append(step)
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _kept(value: Any) -> Any:
+    """``value`` as a step keeps it until it is read: one-element float64 gradients as numpy floats
+    (immutable), float64 arrays as private copies, anything else as _array converts it."""
+    kind = type(value)
+    if kind is np.float64:
+        return value
+    if kind is np.ndarray and value.dtype is _F64:
+        return value[()] if value.ndim == 0 else value.copy("K")  # "K": the layout np.array(copy=True) keeps
+    return _array(value)
+
+
+def _shown(kept: Any) -> np.ndarray:
+    """A kept gradient as the step shows it: an array (as _array gives it)."""
+    return np.array(kept) if type(kept) is np.float64 else kept
+
+
+def _scalar_now(value: Any) -> Any:
+    """A one-element value, as an immutable numpy scalar (the notebook may change an array in place
+    later: x.data -= lr * x.grad), or None."""
+    if type(value) is np.float64:
+        return value
+    if type(value) is np.ndarray:
+        return value[()] if value.ndim == 0 else None
+    value = value.data if isinstance(value, Variable) else value
+    return np.asarray(value)[()] if np.ndim(value) == 0 else None
+
+
+class _TracedStep(BackwardStep):
+    """A BackwardStep recorded by a Tracer. Its fields are empty slots until one is read: that calls
+    __getattr__, which fills them all from ``_raw`` (a tuple of strings and numbers, which the garbage
+    collector soon stops tracking). A Flow's local derivative is written when first read."""
+
+    __slots__ = ("_raw",)
+
+    def __repr__(self) -> str:  # as a step built by hand
+        return repr(BackwardStep(*self.__reduce__()[1]))
+
+    def __reduce__(self) -> tuple:  # copies and pickles are plain BackwardSteps
+        return BackwardStep, tuple([getattr(self, name) for name in _STEP_FIELDS])
+
+    def __getattr__(self, name: str) -> Any:  # only for fields not read yet (and absent names)
+        if name not in _STEP_FIELDS:
+            raise AttributeError(name)
+        try:
+            raw = object.__getattribute__(self, "_raw")
+        except AttributeError:
+            raise AttributeError(name) from None
+        index, function, output, lineno, source, gys, rule, flows, xs, ys, pow_c = raw
+        flows = tuple([_TracedFlow(label, passed, acc, total, (function, i, xs, ys, gys[0], passed, pow_c))
+                       for label, i, passed, acc, total in flows])
+        values = (index, function, output, lineno, source, tuple([_shown(g) for g in gys]), rule, flows)
+        for field_name, value in zip(_STEP_FIELDS, values):
+            object.__setattr__(self, field_name, value)
+        object.__delattr__(self, "_raw")
+        return object.__getattribute__(self, name)
+
+
+_STEP_FIELDS = tuple(field.name for field in fields(BackwardStep))  # in order
+_new_step = object.__new__
+_set_raw = _TracedStep._raw.__set__  # type: ignore[attr-defined]  # the slot itself: no __init__ call per step
+
+
+class _TracedFlow(Flow):
+    """A Flow recorded by a Tracer: its local derivative is written on first read."""
+
+    __slots__ = ("_numbers",)
+
+    def __repr__(self) -> str:  # as a flow built by hand
+        return repr(Flow(*self.__reduce__()[1]))
+
+    def __reduce__(self) -> tuple:  # copies and pickles are plain Flows
+        return Flow, (self.input, self.local, self.grad, self.accumulated, self.total)
+
+    def __init__(self, input: str, passed: Any, accumulated: bool, total: Any, numbers: tuple) -> None:
+        grad = _shown(passed)
+        object.__setattr__(self, "input", input)
+        object.__setattr__(self, "grad", grad)
+        object.__setattr__(self, "accumulated", accumulated)
+        object.__setattr__(self, "total", total if accumulated else grad)
+        object.__setattr__(self, "_numbers", numbers)
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "local":
+            raise AttributeError(name)
+        try:
+            numbers = object.__getattribute__(self, "_numbers")
+        except AttributeError:
+            raise AttributeError(name) from None
+        local = _local_text(*numbers)
+        object.__setattr__(self, "local", local)
+        object.__delattr__(self, "_numbers")
+        return local
 
 
 def _array(value: Any) -> np.ndarray:
@@ -132,8 +255,7 @@ _UNARY_SUBSTITUTIONS = {
 }
 
 
-def _pow_substitution(func: Function, x: float) -> str:
-    c = func.c
+def _pow_substitution(c: Any, x: float) -> str:
     with np.errstate(all="ignore"):
         value = c * np.float64(x) ** (c - 1)
     return f"{_fmt(c)}·{_fmt(x)}^{_fmt(c - 1)} = {_fmt(value)}"
@@ -152,15 +274,24 @@ def local_derivative(func: Function, index: int, gy: Any, gx: Any) -> str:
     Scalar steps only; for arrays the rule alone is shown. For functions without a template
     (user-defined ones, Power...) the local value is the ratio gx / gy.
     """
-    xs = [_scalar(x.data) for x in func.inputs]
     outputs = [ref() for ref in func.outputs]
-    if None in xs or len(outputs) != 1 or outputs[0] is None or _scalar(outputs[0].data) is None:
-        return ""
+    y = outputs[0] if len(outputs) == 1 else None
+    ys = _scalar_now(y.data) if y is not None else None
+    xs = tuple(_scalar_now(x.data) for x in func.inputs) if ys is not None else None
     name = type(func).__name__
-    if name == "Pow" and np.ndim(func.c) == 0:
-        return _pow_substitution(func, xs[0])
+    return _local_text(name, index, xs, ys, gy, gx, getattr(func, "c", None) if name == "Pow" else None)
+
+
+def _local_text(name: str, index: int, xs: Optional[tuple], y: Any, gy: Any, gx: Any, pow_c: Any) -> str:
+    """local_derivative from the numbers a Tracer kept: the inputs' and the output's values (None
+    where one is not a single number), the incoming and the passed gradient, Pow's exponent."""
+    if xs is None or y is None or any(x is None for x in xs):
+        return ""
+    xs = [float(x) for x in xs]
+    if name == "Pow" and np.ndim(pow_c) == 0:
+        return _pow_substitution(pow_c, xs[0])
     if name in _UNARY_SUBSTITUTIONS and len(xs) == 1:
-        return _UNARY_SUBSTITUTIONS[name](xs[0], _scalar(outputs[0].data))
+        return _UNARY_SUBSTITUTIONS[name](xs[0], float(y))
     value = _ratio(gx, gy)
     template = _BINARY_SUBSTITUTIONS.get((name, index))
     if template is None or len(xs) != 2:

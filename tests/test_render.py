@@ -106,3 +106,110 @@ def test_mermaid_labels_cannot_break_out_of_their_quotes():
     mermaid = graph_bundle(seed_result(graph=(nodes, ())))["text/vnd.mermaid"]
     label = mermaid.split("\n")[1]
     assert label.count('"') == 2 and "<img" not in label and "#quot;" in label and "#lt;img" in label
+
+
+# ---------------------------------------------------------------- long tables and traces (issue 9)
+
+
+def numbered_rows(n: int) -> tuple:
+    return tuple(Row(f"v{i}", i, f"sin(v{i - 1})", np.array(i / 10), np.array(float(i)), i == 1)
+                 for i in range(1, n + 1))
+
+
+def table_names(text: str) -> list:
+    """The first word of each table line of a text rendering (the table is its first block)."""
+    return [line.split()[0] for line in text.split("\n\n")[0].splitlines()[1:]]
+
+
+def test_a_long_table_shows_its_first_and_last_rows_and_says_how_many_are_hidden():
+    from adiff_magic.render import TABLE_HEAD
+
+    rows = numbered_rows(3000)
+    result = seed_result(rows=rows, steps=())
+    text, page = to_text(result), to_html(result)
+    hidden = 3000 - 2 * TABLE_HEAD
+    message = f"… {hidden:,} rows not shown (all are in result.rows) …"
+    assert hidden > 1000 and message in text and message in page
+    shown = [f"v{i}" for i in range(1, TABLE_HEAD + 1)] + [f"v{i}" for i in range(3001 - TABLE_HEAD, 3001)]
+    assert table_names(text) == shown[:TABLE_HEAD] + ["…"] + shown[TABLE_HEAD:]
+    assert re.findall(r"<th><code>(v\d+)</code></th>", page) == shown
+    assert "v1500" not in text and "v1500" not in page
+    # the shown rows keep their numbers; the data keeps every row
+    last = text.split("\n\n")[0].splitlines()[-1].split()
+    assert last == ["v3000", "3000", "sin(v2999)", "300", "3000"]
+    assert result.rows == rows and len(result.rows) == 3000
+
+
+def test_a_table_at_the_limit_is_whole_and_one_more_row_is_summarised():
+    from adiff_magic.render import TABLE_HEAD, TABLE_LIMIT
+
+    whole = to_text(seed_result(rows=numbered_rows(TABLE_LIMIT), steps=()))
+    assert "not shown" not in whole and len(table_names(whole)) == TABLE_LIMIT
+    result = seed_result(rows=numbered_rows(TABLE_LIMIT + 1), steps=())
+    hidden = TABLE_LIMIT + 1 - 2 * TABLE_HEAD
+    assert f"… {hidden} rows not shown" in to_text(result) and f"… {hidden} rows not shown" in to_html(result)
+
+
+def test_the_hidden_rows_line_spans_the_html_table_and_is_in_korean_too():
+    result = seed_result(rows=numbered_rows(100), steps=(), view=View(lang="ko"))
+    text, page = to_text(result), to_html(result)
+    assert "… 76행 생략 rows not shown (result.rows에 모두 있음) …" in text
+    assert '<tr class="adiff-more"><td colspan="5" style="text-align:left">… 76행 생략' in page
+
+
+def test_a_descent_loop_has_every_binding_in_rows_and_a_short_table():
+    from adiff_magic.parser import parse
+    from adiff_magic.runner import run
+
+    cell = ("w = 5.0\nfor k in range(300):\n    lr = 0.01\n    y = square(w)\n    y.backward()\n"
+            "    w = Variable(w.data - lr.data * w.grad)\ny = square(w)\n")
+    result, _ = run(parse(cell), {})
+    assert len(result.rows) == 602 and result.rows[-1].name == "y" and result.rows[0].name == "w#1"
+    text, page = to_text(result), to_html(result)
+    for rendering in (text, page):
+        assert "… 578 rows not shown (all are in result.rows) …" in rendering
+        assert "w#1" in rendering and "lr#300" not in rendering and "lr#299" in rendering
+    assert len(text.encode()) + len(page.encode()) < 20_000
+
+
+def test_a_summarised_trace_shows_the_first_and_last_steps_with_their_numbers():
+    """sin applied 100 times to x = 0.5, traced: the first step starts the chain at 1, the last
+    passes dy/dx = Π cos(sin^k(x)) to x (numbers computed here by hand with math)."""
+    import math
+
+    from adiff_magic.render import TRACE_HEAD
+    from adiff_magic.trace import Label, Tracer, fmt_number
+    from engine import Variable, sin
+
+    x = Variable(0.5)
+    ys = [x]
+    for _ in range(100):
+        ys.append(sin(ys[-1]))
+    names = {id(v): Label("x" if k == 0 else f"y{k}", k + 1) for k, v in enumerate(ys)}
+    tracer = Tracer(lambda v: names.get(id(v)), lambda lineno: f"y{lineno - 1} = sin(...)")
+    ys[-1].backward(retain_grad=True, hook=tracer)
+    values = [0.5]
+    for _ in range(100):
+        values.append(math.sin(values[-1]))
+    incoming = [1.0]  # dy/dy_k, from the top
+    for k in range(100, 0, -1):
+        incoming.append(incoming[-1] * math.cos(values[k - 1]))
+    result = seed_result(target="y100", steps=tuple(tracer.steps))
+    text, page = to_text(result), to_html(result)
+    hidden = 100 - 2 * TRACE_HEAD
+    assert f"… {hidden} more steps not shown (all are in result.steps) …" in text
+    assert f"… {hidden} more steps not shown (all are in result.steps) …" in page
+    first = ["1. Sin.backward  (line 101: y100 = sin(...))", "incoming  dy100/dy100 = 1",
+             f"local     ∂y100/∂y99 = cos({fmt_number(values[99])}) = {fmt_number(math.cos(values[99]))}"]
+    last = ["100. Sin.backward  (line 2: y1 = sin(...))", f"incoming  dy100/dy1 = {fmt_number(incoming[99])}",
+            f"local     ∂y1/∂x = cos(0.5) = {fmt_number(math.cos(0.5))}"]
+    for line in first + last:
+        assert line in text
+    for line in [f"dy100/dy1 = {fmt_number(incoming[99])}", f"∂y1/∂x = cos(0.5) = {fmt_number(math.cos(0.5))}",
+                 '<li value="100"><b>Sin.backward  (line 2: y1 = sin(...))</b>']:
+        assert line in page
+    passed = float(tracer.steps[-1].flows[0].grad)
+    assert math.isclose(passed, incoming[100], rel_tol=1e-12) and math.isclose(passed, float(x.grad), rel_tol=0)
+    assert f"x.grad = {fmt_number(incoming[99])} × {fmt_number(math.cos(0.5))} = {fmt_number(passed)}" in text
+    for k in (13, 50, 88):  # hidden steps
+        assert f"  {k}. Sin.backward" not in text and f'<li value="{k}">' not in page

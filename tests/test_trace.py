@@ -77,3 +77,113 @@ def test_user_function_local_is_the_ratio_of_gradients():
 def test_numbers_are_printed_exactly_without_trailing_zero():
     assert [fmt_number(v) for v in (1.0, 0.5, 3.297442541400256, -2.0, 1e-20)] == [
         "1", "0.5", "3.297442541400256", "-2", "1e-20"]
+
+
+# ---------------------------------------------------------------- kept numbers, fields written when read (issue 9)
+
+
+def traced_with_eager_locals(y: Variable, names: dict) -> tuple:
+    """The tracer's steps, and the local derivatives local_derivative gives at the time of each step."""
+    tracer = Tracer(lambda v: Label(names[id(v)], 1) if id(v) in names else None, lambda lineno: "line text")
+    eager = []
+
+    def hook(func, gys, gxs, accumulated):
+        tracer(func, gys, gxs, accumulated)
+        eager.append([local_derivative(func, i, gys[0], gx) for i, (x, gx) in enumerate(zip(func.inputs, gxs))
+                      if gx is not None and id(x) in names])
+
+    y.backward(retain_grad=True, hook=hook)
+    return tracer.steps, eager
+
+
+def test_locals_read_later_are_those_of_the_step():
+    from engine import cos, log, sin, sqrt, tanh
+
+    x, w = Variable(0.7), Variable(-1.3)
+    a = x * w
+    b = a / x - w
+    c = b ** 3 + sin(a) * cos(x)
+    d = tanh(c) + sqrt(x) - log(x * x)
+    y = d * d + (d * d + 1) ** 2.5 + x ** w - (-d)
+    names = {id(v): n for v, n in [(x, "x"), (w, "w"), (a, "a"), (b, "b"), (c, "c"), (d, "d"), (y, "y")]}
+    steps, eager = traced_with_eager_locals(y, names)
+    assert len(steps) > 15
+    assert [[flow.local for flow in step.flows] for step in steps] == eager
+    assert any(local for locals_ in eager for local in locals_)
+
+
+def test_a_step_keeps_its_numbers_when_the_notebook_changes_the_variables():
+    x = Variable(np.array(0.5))
+    a = square(x)
+    y = exp(a)
+    steps = traced(y, {id(x): "x", id(a): "a", id(y): "y"})
+    x.data[...] = 9.0  # the seed notebook's descent step: x.data -= lr * x.grad
+    a.data = np.array(-1.0)
+    x.grad = np.array(123.0)
+    del a, y
+    last = steps[1].flows[0]
+    assert steps[1].function == "Square" and last.local == "2·0.5 = 1"
+    assert float(last.grad) == float(last.total) == math.exp(0.25)
+    assert steps[0].flows[0].local == "e^0.25 = 1.2840254166877414"
+
+
+def test_fields_have_the_types_they_had():
+    x = Variable(2.0)
+    a = x ** 2
+    y = a * a + Variable(np.array([1.0, 2.0])) * x
+    steps = traced(y, {id(x): "x", id(a): "a", id(y): "y"})
+    for step in steps:
+        assert type(step.index) is int and isinstance(step.gy, tuple) and isinstance(step.flows, tuple)
+        assert all(isinstance(g, np.ndarray) for g in step.gy)
+        for flow in step.flows:
+            assert isinstance(flow.grad, np.ndarray) and flow.grad.dtype == np.float64
+            assert (flow.total is flow.grad) == (not flow.accumulated)  # a first gradient is its own total
+    mul = next(s for s in steps if [f.input for f in s.flows] == ["a", "a"])
+    assert [f.accumulated for f in mul.flows] == [False, True]
+    assert float(mul.flows[1].total) == 16.0  # 2 · 2a, a = 4, summed over the two outputs
+
+
+def test_steps_built_by_hand_and_by_the_tracer_read_the_same():
+    from adiff_magic.trace import BackwardStep, Flow
+
+    x = Variable(0.5)
+    y = square(x)
+    (step,) = traced(y, {id(x): "x", id(y): "y"})
+    flow = step.flows[0]
+    by_hand = BackwardStep(1, "Square", "y", 1, "line text", (np.array(1.0),), "d/dx x² = 2x",
+                           (Flow("x", "2·0.5 = 1", np.array(1.0), False, np.array(1.0)),))
+    assert isinstance(step, BackwardStep) and isinstance(flow, Flow)
+    assert repr(step) == repr(by_hand)
+    assert repr(flow) == repr(by_hand.flows[0])
+
+
+def test_unread_steps_copy_and_pickle_with_their_numbers():
+    import copy
+    import pickle
+
+    x = Variable(0.5)
+    a = square(x)
+    y = exp(a)
+    names = {id(x): "x", id(a): "a", id(y): "y"}
+    runs = []
+    for _ in range(3):
+        runs.append(traced(y, names))
+        x.cleargrad(), a.cleargrad(), y.cleargrad()
+    copied, pickled, read = copy.deepcopy(runs[0]), pickle.loads(pickle.dumps(runs[1])), runs[2]
+    for steps in (copied, pickled):
+        assert [repr(s) for s in steps] == [repr(s) for s in read]
+
+
+def test_a_long_chain_is_traced_without_formatting_it():
+    """A step is kept as numbers: 20,000 steps are recorded and only those read are written out."""
+    from engine import sin
+
+    x = Variable(0.5)
+    y = x
+    for _ in range(10_000):
+        y = sin(y) + x
+    steps = traced(y, {id(x): "x", id(y): "y"})
+    assert len(steps) == 20_000 and [s.index for s in steps[:3]] == [1, 2, 3]
+    add = steps[-2]
+    assert add.function == "Add" and [f.input for f in add.flows] == ["x"] and add.flows[0].accumulated
+    assert float(add.flows[0].total) == float(x.grad) - float(steps[-1].flows[0].grad)

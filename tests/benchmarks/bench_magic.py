@@ -5,6 +5,15 @@ Three cells, each timed two ways, medians over repeats:
   shell     the whole magic in a real IPython InteractiveShell, including IPython's formatting
             of the returned result into text/plain and text/html, as a notebook would see it
 Output size is the text/plain plus the text/html of the result, in bytes (UTF-8).
+
+Then the cost of big cells (issue 9: it must grow linearly with the cell), each row with the one
+measure its target is about, medians too:
+  parse     parse() alone
+  pipeline  as above
+  per step  the tracer's and the renderer's cost per backward step: a backward with the Tracer
+            minus the same backward with a hook that does nothing, plus rendering the result
+            (text and HTML), over the number of steps
+  output    the text/plain plus text/html bytes of the whole magic in the shell
 """
 from __future__ import annotations
 
@@ -25,6 +34,17 @@ from adiff_magic.runner import run  # noqa: E402
 SEED = "x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"
 LOOP = "x = 0.5\ny = x\nfor k in range(10000):\n    y = sin(y) + x\n"  # 20,000 function nodes
 BIG = "x = np.linspace(0, 1, 10**6)\ny = sum(sin(x) * x)\n"
+
+
+def chain(lines: int) -> str:
+    """A straight-line cell: x = 0.5, v1 = sin(x), v2 = sin(v1), ... (``lines`` lines)."""
+    return "x = 0.5\nv1 = sin(x)\n" + "".join(f"v{i} = sin(v{i - 1})\n" for i in range(2, lines))
+
+
+SUM = "x = 0.5\ny = " + " + ".join(f"x*{i}" for i in range(1, 2001)) + "\n"  # one line, 2,000 terms
+STEPS_LOOP = "x = 0.5\ny = x\nfor k in range(50000):\n    y = sin(y) + x\n"  # 100,000 backward steps
+DESCENT = ("w = 5.0\nfor k in range(3000):\n    lr = 0.01\n    y = square(w)\n    y.backward()\n"
+           "    w = Variable(w.data - lr.data * w.grad)\ny = square(w)\n")  # rebinds lr and w: 6,002 table rows
 
 CASES = [  # name, cell, repeats, time target (s), output target (bytes)
     ("seed cell (4 lines)", SEED, 200, 0.005, None),
@@ -57,6 +77,81 @@ def shell_magic(ip: InteractiveShell, cell: str) -> int:
     return len(data["text/plain"].encode()) + len(data["text/html"].encode())
 
 
+def tracer_cost_per_step(repeats: int) -> float:
+    """Seconds per backward step that the Tracer and the rendering add, on STEPS_LOOP's graph built
+    with the engine alone: median over ``repeats`` of (backward with the Tracer - backward with a
+    hook that does nothing + to_text + to_html) / steps. The garbage collector stays on."""
+    from adiff_magic.result import GradResult
+    from adiff_magic.trace import Label, Tracer
+    from engine import Variable, sin
+
+    labels = {}  # a labeller as cheap as can be, so that the tracer's own cost is measured
+
+    def graph() -> Variable:
+        x = Variable(0.5)
+        labels.update(x=x, x_label=Label("x", 1), y_label=Label("y", 4))
+        y = x
+        for _ in range(50_000):
+            y = sin(y) + x
+        return y
+
+    def label(v: Variable) -> Label:
+        return labels["x_label"] if v is labels["x"] else labels["y_label"]
+
+    def backward(hook: Callable) -> float:
+        y = graph()
+        start = time.perf_counter()
+        y.backward(retain_grad=True, hook=hook)
+        return time.perf_counter() - start
+
+    costs = []
+    for _ in range(repeats):
+        plain = backward(lambda *args: None)
+        tracer = Tracer(label, lambda lineno: "    y = sin(y) + x")
+        traced = backward(tracer)
+        start = time.perf_counter()
+        result = GradResult(target="y", rows=(), steps=tuple(tracer.steps), values={}, grads={})
+        to_text(result), to_html(result)
+        rendered = time.perf_counter() - start
+        costs.append((traced - plain + rendered) / len(tracer.steps))
+    return statistics.median(costs)
+
+
+BIG_CELLS = [  # name, what is measured, how, repeats, target (s, or bytes for "output")
+    ("3,000-line straight-line cell", "parse", lambda ip: parse(chain(3000)), 7, 0.3),
+    ("800-line straight-line cell", "pipeline", lambda ip: pipeline(chain(800)), 5, 0.5),
+    ("one line, a sum of 2,000 terms", "shell", lambda ip: shell_magic(ip, SUM), 5, 1.0),
+    ("loop, 100,000 backward steps", "shell", lambda ip: shell_magic(ip, STEPS_LOOP), 3, 1.5),
+    ("  the tracer + renderer", "per step", None, 3, 10e-6),
+    ("3,000-step descent rebinding lr, w", "output", lambda ip: shell_magic(ip, DESCENT), 3, 100_000),
+]
+
+
+def big_cells(ip: InteractiveShell) -> list:
+    """Print one row per BIG_CELLS entry; return the verdicts."""
+    print(f"\n  {'big cell':36} {'measure':>9} {'median':>11} {'output':>9} {'target':>10}  verdict")
+    verdicts = []
+    for name, what, action, repeats, target in BIG_CELLS:
+        size = None
+        if what == "per step":
+            measured = tracer_cost_per_step(repeats)
+            shown, target_shown = f"{measured * 1e6:7.2f}µs", f"≤{target * 1e6:g} µs"
+        elif what == "output":
+            measured = median_time(lambda: action(ip), repeats)
+            size = action(ip)
+            shown, target_shown = f"{measured * 1000:7.0f}ms", f"≤{target // 1000} KB"
+        else:
+            measured = median_time(lambda: action(ip), repeats)
+            if what != "parse":
+                size = action(ip)
+            shown, target_shown = f"{measured * 1000:7.0f}ms", f"≤{target * 1000:g} ms"
+        ok = (size if what == "output" else measured) <= target
+        verdicts.append(ok)
+        output = f"{size / 1000:7.1f}KB" if size is not None else ""
+        print(f"  {name:36} {what:>9} {shown:>11} {output:>9} {target_shown:>10}  {'PASS' if ok else 'FAIL'}")
+    return verdicts
+
+
 def main() -> None:
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "adiff_magic")
@@ -74,6 +169,8 @@ def main() -> None:
         print(f"  {name:32} {piped * 1000:8.2f}ms {shelled * 1000:8.2f}ms {size / 1000:8.1f}KB {target:>18}  "
               f"{'PASS' if ok else 'FAIL'}")
     print(f"\n{sum(verdicts)}/{len(verdicts)} targets met (the verdict uses the shell time)")
+    big = big_cells(ip)
+    print(f"\n{sum(big)}/{len(big)} big-cell targets met (each verdict on its own measure)")
 
 
 if __name__ == "__main__":
