@@ -9,7 +9,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .parser import CellError, parse
+from .parser import CellError, parse, paused_cycle_collector
 from .result import GradResult, View
 from .extras import no_progress
 from .progress import ProgressLine
@@ -114,8 +114,9 @@ class GradMagics(Magics):
                           plot=args.plot, view=view)
         namespace = self.shell.user_ns
         try:
-            program = parse(_transformed(self.shell, cell))
-            result, scope = run(program, namespace, options, no_progress if args.quiet else ProgressLine())
+            with paused_cycle_collector():  # it would only scan the graph, which is freed without it
+                program = parse(_transformed(self.shell, cell))
+                result, scope = run(program, namespace, options, no_progress if args.quiet else ProgressLine())
         except CellError as error:
             raise UsageError(str(error)) from None
         except Exception as error:  # a bug of ours: still one paragraph, and the notebook unchanged

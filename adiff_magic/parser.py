@@ -111,7 +111,7 @@ def parse(source: str) -> Program:
         raise CellError("the cell is empty", hint="write assignments such as x = 0.5 and y = square(x)",
                         category="empty")
     lines = tuple(source.splitlines())
-    with _deep_recursion(), _no_cycle_collection():  # a sum of 1,000 terms is a tree 1,000 deep
+    with _deep_recursion(), paused_cycle_collector():  # a sum of 1,000 terms is a tree 1,000 deep
         tree = _syntax_tree(source, lines)
         names = _NameCollector()
         names.visit(tree)
@@ -210,8 +210,10 @@ def _deep_recursion(limit: int = 20_000) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector while the syntax tree is built and rewritten.
+def paused_cycle_collector() -> Iterator[None]:
+    """Pause Python's cycle collector while the syntax tree is built and rewritten (and, in the
+    magic, while the cell's graph is built and differentiated: the engine frees it by reference
+    counting alone).
 
     The tree is tens of thousands of new objects for a long cell, and each of them counts towards
     the collector's next pass, which then walks the whole growing tree: a fifth of the time of a

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from engine import Replay, Variable, clear_grads, functions_of, leaves_of
+from engine import Replay, Variable, functions_of
 
 from . import errors, extras
 from .extras import Progress
@@ -43,6 +43,7 @@ class _Run:
     labelled: list  # (Binding, Label, is_last) per binding, in the order the cell bound them
     shown: list  # (Binding, Label) per table row
     progress: Progress
+    graph_variables: list  # the target and every variable it depends on (one walk of the graph)
 
     @property
     def inputs(self) -> list:
@@ -63,8 +64,7 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
         cell = _recorded(program, options, recorder, scope, progress)
         # The graph may hold the notebook's own Variables (reached through a list, say): if anything
         # below fails, their gradients go back to what they were, so a failing cell changes nothing.
-        target = cell.target
-        saved = [(v, v.grad) for v in [target] + [x for f in functions_of(target) for x in f.inputs]]
+        saved = [(v, v.grad) for v in cell.graph_variables]
         try:
             result = _differentiate(cell)
         except BaseException:
@@ -79,8 +79,9 @@ def _recorded(program: Program, options: Options, recorder: Recorder, scope: dic
     target_name = options.target if options.target is not None else recorder.last_bound or program.last_assigned
     target = _find_target(program, scope, target_name, recorder)
     labelled = _bindings(recorder)
+    variables = [target] + [x for f in functions_of(target) for x in f.inputs]
     cell = _Run(program, options, recorder, target, target_name, labelled,
-                _select_inputs(_rows(labelled), options.wrt), progress)
+                _select_inputs(_rows(labelled), options.wrt), progress, variables)
     _require_inputs(cell)
     return cell
 
@@ -93,7 +94,9 @@ def _differentiate(cell: _Run) -> GradResult:
         notes.append(f"{name} is not a scalar (shape {target.data.shape}): it was seeded with ones, "
                      f"so each gradient is that of sum({name})")
     tracer = Tracer(_labeller(cell), cell.program.line)
-    clear_grads(target)  # a backward() the cell ran itself must not add to ours, nor show where ours gives none
+    # a backward() the cell ran itself must not add to ours, nor show where ours gives none
+    for variable in cell.graph_variables:
+        variable.grad = None
     for binding, _, _ in cell.labelled:
         binding.variable.grad = None
     try:
@@ -221,7 +224,7 @@ def _labeller(cell: _Run) -> Any:
 def _require_inputs(cell: _Run) -> None:
     program, target, name = cell.program, cell.target, cell.target_name
     inputs = {binding.variable for binding, _ in cell.shown if binding.is_input}
-    if target.creator is not None and any(leaf in inputs for leaf in leaves_of(target)):
+    if target.creator is not None and any(v in inputs for v in cell.graph_variables if v.creator is None):
         return
     lineno = _last_line(program, name)
     _raise_for_non_numbers(program, cell.recorder, lineno)
