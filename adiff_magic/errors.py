@@ -6,13 +6,43 @@ import difflib
 import re
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from engine import failed_function
 
-from .parser import FILENAME, CellError, Program
+
+FILENAME = "<%%grad cell>"  # the cell's file name in tracebacks: how its lines are told from ours
+
+CATEGORIES = ("empty", "syntax", "name", "input", "size", "shape", "type", "arithmetic", "recursion", "runtime",
+              "backward", "target", "option", "interrupted", "internal")
+
+
+class CellError(Exception):
+    """A mistake in the cell, located at a line: prints the line number, the message and the line.
+
+    ``category`` (one of CATEGORIES) says what kind of mistake it is, for tests and tools.
+    """
+
+    def __init__(self, message: str, lineno: Optional[int] = None, line: str = "", hint: str = "",
+                 category: str = "runtime") -> None:
+        super().__init__(message)
+        self.message, self.lineno, self.line, self.hint, self.category = message, lineno, line, hint, category
+
+    def __str__(self) -> str:
+        where = f"line {self.lineno}: " if self.lineno else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        shown = f"\n    {self.line.strip()}" if self.line.strip() else ""
+        return f"{where}{self.message}{hint}{shown}"
+
+
+def source_line(lines: Sequence[str], lineno: Optional[int]) -> str:
+    """The cell's line ``lineno`` (1-based), or '' if there is none."""
+    if lineno is None or not 1 <= lineno <= len(lines):
+        return ""
+    return lines[lineno - 1]
+
 
 NUMBER_HINT = "use a number such as 0.5 or an array such as np.array([1.0, 2.0])"
 
@@ -43,19 +73,19 @@ def non_number(value: Any) -> Optional[str]:
     return None
 
 
-def non_number_error(program: Program, name: str, found: NonNumber, lineno: Optional[int]) -> CellError:
+def non_number_error(lines: Sequence[str], name: str, found: NonNumber, lineno: Optional[int]) -> CellError:
     """'x' is a str (assigned on line 1), not a real number or a numeric array."""
     return CellError(f"'{name}' is {found.kind} ({found.origin}), not a real number or a numeric array",
-                     lineno, program.line(lineno), NUMBER_HINT, category="input")
+                     lineno, source_line(lines, lineno), NUMBER_HINT, category="input")
 
 
-def from_exception(program: Program, error: BaseException, non_numbers: dict, shadowed: dict) -> CellError:
+def from_exception(lines: Sequence[str], error: BaseException, non_numbers: dict, shadowed: dict) -> CellError:
     """The CellError for an exception raised while the cell ran, at the cell line it came from."""
     lineno = cell_line(error)
-    line = program.line(lineno)
+    line = source_line(lines, lineno)
     culprit = named_on_line(line, non_numbers)
     if culprit and isinstance(error, (TypeError, ValueError)):
-        return non_number_error(program, culprit, non_numbers[culprit], lineno)
+        return non_number_error(lines, culprit, non_numbers[culprit], lineno)
     hidden = named_on_line(line, shadowed)
     if hidden and isinstance(error, TypeError) and "not callable" in str(error):
         return CellError(f"'{hidden}' is {shadowed[hidden]} in the notebook, which hides the engine's {hidden}()",
@@ -96,7 +126,7 @@ def _from_kind(error: BaseException, lineno: Optional[int], line: str) -> CellEr
     return CellError(f"{type(error).__name__}: {message}", lineno, line, category=_category(error))
 
 
-def plain_number_function(program: Program, function: Any, lineno: int) -> CellError:
+def plain_number_function(lines: Sequence[str], function: Any, lineno: int) -> CellError:
     """math.sin(x) or np.float64(x) on a Variable: it would drop the graph, so say what to use."""
     name = getattr(function, "__name__", "function")
     module = "math" if getattr(function, "__module__", None) == "math" else "np"
@@ -105,7 +135,7 @@ def plain_number_function(program: Program, function: Any, lineno: int) -> CellE
     else:
         hint = "use the engine's functions, which record the graph, or .data for a plain number"
     return CellError(f"{module}.{name}() turns an engine Variable into a plain number, so no gradient could "
-                     "flow through it", lineno, program.line(lineno), hint, category="type")
+                     "flow through it", lineno, source_line(lines, lineno), hint, category="type")
 
 
 ENGINE_FUNCTION_NAMES = frozenset("exp log sin cos tan tanh sqrt pow".split())
@@ -145,15 +175,15 @@ def cell_line(error: BaseException) -> Optional[int]:
     return frames[-1].lineno if frames else None
 
 
-def from_backward(program: Program, error: BaseException, label: Callable[[Any], Any]) -> CellError:
+def from_backward(lines: Sequence[str], error: BaseException, label: Callable[[Any], Any]) -> CellError:
     """The CellError for a failure inside backward, at the line of the function whose backward failed."""
     func = failed_function(error)
     outputs = [ref() for ref in func.outputs] if func is not None else []
     labels = [label(y) for y in outputs if y is not None]
     lineno = next((shown.lineno for shown in labels if shown is not None), None)
     if isinstance(error, KeyboardInterrupt):
-        return CellError("interrupted (KeyboardInterrupt) during backward", lineno, program.line(lineno),
+        return CellError("interrupted (KeyboardInterrupt) during backward", lineno, source_line(lines, lineno),
                          category="interrupted")
     name = f"{type(func).__name__}.backward" if func is not None else "backward"
-    return CellError(f"{name} failed: {type(error).__name__}: {error}", lineno, program.line(lineno),
+    return CellError(f"{name} failed: {type(error).__name__}: {error}", lineno, source_line(lines, lineno),
                      category="recursion" if isinstance(error, RecursionError) else "backward")

@@ -15,8 +15,8 @@ import engine
 from engine import Config, Variable
 
 from . import errors
-from .errors import NonNumber
-from .parser import CALL_HOOK, LEAF_HOOK, NODE_HOOK, TEST_HOOK, CellError, Program
+from .errors import CellError, NonNumber
+from .parser import BIND_HOOK, CALL_HOOK, NODE_HOOK, TEST_HOOK, Program
 from .trace import Label
 
 MAX_INPUT_ELEMENTS = 10 ** 7  # larger inputs are refused: 10^7 float64 are 80 MB, and each op makes more
@@ -104,8 +104,8 @@ class Recorder:
             self.labels[value] = Label(expression.text, expression.lineno)
         return value
 
-    def leaf(self, value: Any, index: int) -> Any:
-        """LEAF_HOOK: a name was bound; a number or numeric array becomes an input Variable."""
+    def bind_name(self, value: Any, index: int) -> Any:
+        """BIND_HOOK: a name was bound; a number or numeric array becomes an input Variable."""
         assignment = self.program.assignments[index]
         name, lineno = assignment.name, assignment.lineno
         self.last_bound = name
@@ -147,7 +147,7 @@ class Recorder:
     def _refusing(self, function: Any, lineno: int) -> Any:
         def refused(*args: Any, **kwargs: Any) -> Any:
             if any(isinstance(a, Variable) for a in args):
-                raise errors.plain_number_function(self.program, function, lineno)
+                raise errors.plain_number_function(self.program.lines, function, lineno)
             return function(*args, **kwargs)
         return refused
 
@@ -196,7 +196,7 @@ def execute(program: Program, namespace: Mapping[str, Any]) -> tuple:
     for use in program.free_names:
         if use.name in namespace:
             _read_from_notebook(recorder, scope, use, namespace[use.name])
-    scope.update({NODE_HOOK: recorder.node, LEAF_HOOK: recorder.leaf, TEST_HOOK: recorder.test,
+    scope.update({NODE_HOOK: recorder.node, BIND_HOOK: recorder.bind_name, TEST_HOOK: recorder.test,
                   CALL_HOOK: recorder.call})
     try:
         with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
@@ -204,7 +204,7 @@ def execute(program: Program, namespace: Mapping[str, Any]) -> tuple:
     except CellError:
         raise  # from our own hooks, already located
     except BaseException as error:  # every failure of the user's code, SystemExit included, becomes a CellError
-        raise errors.from_exception(program, error, recorder.non_numbers, recorder.shadowed) from error
+        raise errors.from_exception(program.lines, error, recorder.non_numbers, recorder.shadowed) from error
     return recorder, scope
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from engine import Replay, Variable, functions_of, grad, is_engine_function
 
-from .parser import CellError
+from .errors import CellError
 
 Progress = Callable[[str, int, int], None]  # (what, done, total), called as a long pass goes on
 

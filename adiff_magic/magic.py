@@ -9,10 +9,11 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .parser import CellError, parse, paused_cycle_collector
-from .result import GradResult, View
+from .errors import CellError
 from .extras import no_progress
+from .parser import parse, paused_cycle_collector
 from .progress import ProgressLine
+from .result import GradResult, View
 from .runner import Options, run
 
 MAX_ORDER = 50  # beyond this the derivative graphs of anything but a polynomial are far too large anyway

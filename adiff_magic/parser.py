@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any, Collection, Iterator, Optional
 
-FILENAME = "<%%grad cell>"
+from .errors import FILENAME, CellError, source_line
+
 NODE_HOOK = "__adiff_node__"  # NODE_HOOK(value, expression_index) around each operation
-LEAF_HOOK = "__adiff_leaf__"  # `name = LEAF_HOOK(name, assignment_index)` after each binding of a name
+BIND_HOOK = "__adiff_bind__"  # `name = BIND_HOOK(name, assignment_index)` after each binding of a name
 TEST_HOOK = "__adiff_test__"  # TEST_HOOK(value, lineno) around each value the cell compares or tests
 CALL_HOOK = "__adiff_call__"  # CALL_HOOK(function, lineno) around the function of each call
 
@@ -28,28 +29,6 @@ COUNT_FUNCTIONS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "
                    "one_hot": 1}
 COUNT_KEYWORDS = {"axis", "axes", "shape", "size", "n", "num", "keepdims", "repeats", "k", "dtype", "indices",
                   "index", "minlength", "ndim"}
-
-
-CATEGORIES = ("empty", "syntax", "name", "input", "size", "shape", "type", "arithmetic", "recursion", "runtime",
-              "backward", "target", "option", "interrupted", "internal")
-
-
-class CellError(Exception):
-    """A mistake in the cell, located at a line: prints the line number, the message and the line.
-
-    ``category`` (one of CATEGORIES) says what kind of mistake it is, for tests and tools.
-    """
-
-    def __init__(self, message: str, lineno: Optional[int] = None, line: str = "", hint: str = "",
-                 category: str = "runtime") -> None:
-        super().__init__(message)
-        self.message, self.lineno, self.line, self.hint, self.category = message, lineno, line, hint, category
-
-    def __str__(self) -> str:
-        where = f"line {self.lineno}: " if self.lineno else ""
-        hint = f" ({self.hint})" if self.hint else ""
-        shown = f"\n    {self.line.strip()}" if self.line.strip() else ""
-        return f"{where}{self.message}{hint}{shown}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +63,7 @@ class Program:
 
     source: str
     lines: tuple
-    assignments: tuple  # Assignment per binding, in source order, indexed by LEAF_HOOK's argument
+    assignments: tuple  # Assignment per binding, in source order, indexed by BIND_HOOK's argument
     assigned: tuple  # every name the cell binds (assignments, loop variables, defs), first-seen order
     free_names: tuple  # NameUse per name the cell reads before binding it: they come from the notebook
     expressions: tuple  # Expression per instrumented operation, indexed by NODE_HOOK's argument
@@ -95,9 +74,7 @@ class Program:
 
     def line(self, lineno: Optional[int]) -> str:
         """The source line ``lineno`` (1-based), or '' if there is none."""
-        if lineno is None or not 1 <= lineno <= len(self.lines):
-            return ""
-        return self.lines[lineno - 1]
+        return source_line(self.lines, lineno)
 
     @property
     def last_assigned(self) -> Optional[str]:
@@ -352,7 +329,7 @@ def _counting_arguments(node: ast.Call) -> tuple:
 
 
 class _Instrumenter(ast.NodeTransformer):
-    """Wraps each operation in NODE_HOOK, follows each binding of a name with LEAF_HOOK, wraps values
+    """Wraps each operation in NODE_HOOK, follows each binding of a name with BIND_HOOK, wraps values
     the cell tests in TEST_HOOK and the function of each call in CALL_HOOK."""
 
     _OPERATIONS = (ast.Call, ast.BinOp, ast.UnaryOp, ast.Subscript)
@@ -372,16 +349,16 @@ class _Instrumenter(ast.NodeTransformer):
 
     visit_Name = visit_Constant = visit_Load = visit_Store = visit_Del = _unchanged
 
-    def _leaf(self, name: str, lineno: int, text: str) -> int:
+    def _binding(self, name: str, lineno: int, text: str) -> int:
         self.assignments.append(Assignment(name, lineno, text))
         return len(self.assignments) - 1
 
     def _rebind(self, node: ast.stmt, pairs: list) -> list:
-        """``node`` followed by ``name = LEAF_HOOK(name, index)`` for each (name, text) it binds."""
+        """``node`` followed by ``name = BIND_HOOK(name, index)`` for each (name, text) it binds."""
         statements = [node]
         for name, text in pairs:
             where = _place(node)
-            value = _hook_call(LEAF_HOOK, ast.Name(name, _LOAD, **where), self._leaf(name, node.lineno, text),
+            value = _hook_call(BIND_HOOK, ast.Name(name, _LOAD, **where), self._binding(name, node.lineno, text),
                                at=node)
             statements.append(ast.Assign([ast.Name(name, _STORE, **where)], value, **where))
         return statements
@@ -406,7 +383,7 @@ class _Instrumenter(ast.NodeTransformer):
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> ast.AST:
         text = self._segment(node.value)
-        node.value = _hook_call(LEAF_HOOK, self.visit(node.value), self._leaf(node.target.id, node.lineno, text))
+        node.value = _hook_call(BIND_HOOK, self.visit(node.value), self._binding(node.target.id, node.lineno, text))
         return node
 
     def _bound(self, target: ast.AST, value: Optional[ast.AST]) -> list:

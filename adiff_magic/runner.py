@@ -12,9 +12,10 @@ import numpy as np
 from engine import Replay, Variable, functions_of
 
 from . import errors, extras
-from .extras import Progress
+from .errors import CellError
 from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
-from .parser import CellError, Program, check_names
+from .extras import Progress
+from .parser import Program, check_names
 from .result import GradResult, Row, View
 from .trace import Label, Tracer
 
@@ -103,7 +104,7 @@ def _differentiate(cell: _Run) -> GradResult:
         with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
             target.backward(retain_grad=True, hook=tracer)
     except (Exception, KeyboardInterrupt) as error:  # e.g. a user Function whose backward fails
-        raise errors.from_backward(cell.program, error, tracer.label) from error
+        raise errors.from_backward(cell.program.lines, error, tracer.label) from error
     rows = tuple(_row(binding, label) for binding, label in cell.shown)
     grads = {row.name: row.grad for row in rows if row.grad is not None}
     extra, extra_notes = _extra_passes(cell, grads, tracer)
@@ -174,7 +175,7 @@ def _raise_for_non_numbers(program: Program, recorder: Recorder, lineno: Optiona
     """If line ``lineno`` used a value that cannot be an input, that is the mistake to report."""
     name = errors.named_on_line(program.line(lineno), recorder.non_numbers)
     if name is not None:
-        raise errors.non_number_error(program, name, recorder.non_numbers[name], lineno)
+        raise errors.non_number_error(program.lines, name, recorder.non_numbers[name], lineno)
 
 
 def _last_line(program: Program, name: str) -> Optional[int]:

@@ -29,7 +29,8 @@ from IPython.core.magic_arguments import parse_argstring
 from IPython.utils.capture import capture_output
 
 from adiff_magic.magic import GradMagics, _names
-from adiff_magic.parser import CATEGORIES, CellError, parse
+from adiff_magic.errors import CATEGORIES, CellError
+from adiff_magic.parser import parse
 from adiff_magic.result import View
 from adiff_magic.runner import Options, run
 from engine import Variable

@@ -1,7 +1,8 @@
 """Tests for adiff_magic.parser: names, labels, instrumentation and located errors."""
 import pytest
 
-from adiff_magic.parser import CellError, check_names, parse
+from adiff_magic.errors import CellError
+from adiff_magic.parser import check_names, parse
 
 SEED = "x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"
 

@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from adiff_magic.parser import CellError, parse
+from adiff_magic.errors import CellError
+from adiff_magic.parser import parse
 from adiff_magic.runner import Options, run
 from engine import Function, Variable
 
