@@ -7,9 +7,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
-from .trace import fmt_number
+from .fmt import fmt_array, fmt_number, short
 
 if TYPE_CHECKING:
     from .result import GradResult, Row
@@ -19,7 +18,6 @@ TRACE_HEAD = 12  # a longer trace shows its first and last TRACE_HEAD steps, and
 TRACE_LIMIT = 2 * TRACE_HEAD + 6
 TABLE_HEAD = 12  # a longer table shows its first and last TABLE_HEAD rows, and says so
 TABLE_LIMIT = 2 * TABLE_HEAD + 6
-ARRAY_ITEMS = 6  # arrays with more elements are summarised numpy-style, and say so
 
 WORDS = {
     "en": {
@@ -46,28 +44,6 @@ WORDS = {
         "no path": "— ({t}와 무관 does not depend on it)",
     },
 }
-
-
-# ================================================================ numbers
-
-
-def fmt_array(value: Any) -> str:
-    """A number, a small array in full, or a large array summarised numpy-style with its shape."""
-    array = np.asarray(value)
-    if array.ndim == 0:
-        return fmt_number(array)
-    if array.size <= ARRAY_ITEMS:
-        body = np.array2string(array, separator=", ", max_line_width=10**6, formatter={"float_kind": fmt_number})
-        return f"{body} shape {array.shape}"
-    body = np.array2string(array, separator=", ", threshold=ARRAY_ITEMS, edgeitems=2, max_line_width=10**6,
-                           precision=6)
-    return f"{' '.join(body.split())} shape {array.shape}, summarised"
-
-
-def short(text: str, limit: int = 40) -> str:
-    """Source text on one line, cut with '…' past ``limit`` characters (the cell has it whole)."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ================================================================ text
@@ -163,7 +139,7 @@ def _shown_steps(steps: tuple) -> tuple:
     return _summarised(steps, TRACE_HEAD, TRACE_LIMIT)
 
 
-def ref(label: str) -> str:
+def as_operand(label: str) -> str:
     """A label usable before '.grad' or after 'd': names as they are, expressions in parentheses."""
     label = short(label)
     return label if label.isidentifier() else f"({label})"
@@ -178,7 +154,7 @@ def step_title(step: "BackwardStep", words: dict) -> str:
 def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
     """The (key, text) lines of one step, shared by the text and HTML renderings."""
     gy = ", ".join(fmt_array(g) for g in step.gy)
-    output = ref(step.output)
+    output = as_operand(step.output)
     inputs = ", ".join(short(flow.input) for flow in step.flows) or "—"
     lines = [
         (words["creator"], f"{output}.creator = {step.function}"),
@@ -187,7 +163,7 @@ def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
         (words["rule"], step.rule),
     ]
     for flow in step.flows:
-        name = ref(flow.input)
+        name = as_operand(flow.input)
         if flow.local:
             lines.append((words["local"], f"∂{output}/∂{name} = {flow.local}"))
         lines.append((words["passes"], _passes(flow, gy)))
@@ -195,7 +171,7 @@ def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
 
 
 def _passes(flow: "Flow", gy: str) -> str:
-    name = ref(flow.input)
+    name = as_operand(flow.input)
     local = flow.local.rsplit(" = ", 1)[-1]
     product = f"{gy} × {local} = " if flow.local and flow.grad.ndim == 0 else ""
     if flow.accumulated:

@@ -14,6 +14,8 @@ import numpy as np
 
 from engine import Function, Variable
 
+from .fmt import fmt_number
+
 
 @dataclass(frozen=True, slots=True)
 class Label:
@@ -110,8 +112,9 @@ class Tracer:
         gy = (gys[0] if type(gys[0]) is np.float64 else _kept(gys[0]),) if len(gys) == 1 else \
             tuple([_kept(g) for g in gys])
         step = _new_step(_TracedStep)
+        local = (func.local, func.local_fields()) if xs is not None and func.local else None
         _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or "(no rule given)",
-                        tuple(flows), xs, ys, getattr(func, "c", None) if kind == "Pow" else None))
+                        tuple(flows), xs, ys, local))
         self.steps.append(step)
 
 
@@ -165,8 +168,8 @@ class _TracedStep(BackwardStep):
             raw = object.__getattribute__(self, "_raw")
         except AttributeError:
             raise AttributeError(name) from None
-        index, function, output, lineno, source, gys, rule, flows, xs, ys, pow_c = raw
-        flows = tuple([_TracedFlow(label, passed, acc, total, (function, i, xs, ys, gys[0], passed, pow_c))
+        index, function, output, lineno, source, gys, rule, flows, xs, ys, local = raw
+        flows = tuple([_TracedFlow(label, passed, acc, total, (local, i, xs, ys, gys[0], passed))
                        for label, i, passed, acc, total in flows])
         values = (index, function, output, lineno, source, tuple([_shown(g) for g in gys]), rule, flows)
         for field_name, value in zip(_STEP_FIELDS, values):
@@ -219,87 +222,44 @@ def _array(value: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- substituted local derivatives
-
-def fmt_number(value: Any) -> str:
-    """A float in its shortest exact form, without a trailing '.0'."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
-
-
-_fmt = fmt_number
-
-
-def _unary(template: str, local: Callable[[float, float], float]) -> Callable:
-    """A substitution for a one-input function: template over x and y, plus the local value."""
-
-    def substitute(x: float, y: float) -> str:
-        with np.errstate(all="ignore"):  # numpy floats: 1/0 is inf, shown as such
-            value = _fmt(local(np.float64(x), np.float64(y)))
-        text = template.format(x=_fmt(x), y=_fmt(y))
-        return text if text == value else f"{text} = {value}"
-
-    return substitute
-
-
-_UNARY_SUBSTITUTIONS = {
-    "Square": _unary("2·{x}", lambda x, y: 2 * x),
-    "Exp": _unary("e^{x}", lambda x, y: y),
-    "Log": _unary("1/{x}", lambda x, y: 1 / x),
-    "Sin": _unary("cos({x})", lambda x, y: np.cos(x)),
-    "Cos": _unary("-sin({x})", lambda x, y: -np.sin(x)),
-    "Tan": _unary("1 + {y}²", lambda x, y: 1 + y * y),
-    "Tanh": _unary("1 - {y}²", lambda x, y: 1 - y * y),
-    "Sqrt": _unary("1/(2·{y})", lambda x, y: 0.5 / y),
-    "Sigmoid": _unary("{y}·(1 - {y})", lambda x, y: y * (1 - y)),
-    "Neg": _unary("-1", lambda x, y: -1.0),
-}
-
-
-def _pow_substitution(c: Any, x: float) -> str:
-    with np.errstate(all="ignore"):
-        value = c * np.float64(x) ** (c - 1)
-    return f"{_fmt(c)}·{_fmt(x)}^{_fmt(c - 1)} = {_fmt(value)}"
-
-_BINARY_SUBSTITUTIONS = {  # (function, input index) -> the local derivative over a and b
-    ("Add", 0): "1", ("Add", 1): "1",
-    ("Sub", 0): "1", ("Sub", 1): "-1",
-    ("Mul", 0): "b = {b}", ("Mul", 1): "a = {a}",
-    ("Div", 0): "1/b = 1/{b}", ("Div", 1): "-a/b² = -{a}/{b}²",
-}
+# Each Function class writes its own local derivative over a step's numbers (``Function.local``);
+# here the numbers are put in.
 
 
 def local_derivative(func: Function, index: int, gy: Any, gx: Any) -> str:
     """The local derivative for input ``index`` with the numbers of this step substituted.
 
     Scalar steps only; for arrays the rule alone is shown. For functions without a template
-    (user-defined ones, Power...) the local value is the ratio gx / gy.
+    (a user's own, Power...) the local value is the ratio gx / gy.
     """
     outputs = [ref() for ref in func.outputs]
     y = outputs[0] if len(outputs) == 1 else None
     ys = _scalar_now(y.data) if y is not None else None
     xs = tuple(_scalar_now(x.data) for x in func.inputs) if ys is not None else None
-    name = type(func).__name__
-    return _local_text(name, index, xs, ys, gy, gx, getattr(func, "c", None) if name == "Pow" else None)
+    local = (func.local, func.local_fields()) if func.local else None
+    return _local_text(local, index, xs, ys, gy, gx)
 
 
-def _local_text(name: str, index: int, xs: Optional[tuple], y: Any, gy: Any, gx: Any, pow_c: Any) -> str:
-    """local_derivative from the numbers a Tracer kept: the inputs' and the output's values (None
-    where one is not a single number), the incoming and the passed gradient, Pow's exponent."""
+def _local_text(local: Optional[tuple], index: int, xs: Optional[tuple], y: Any, gy: Any, gx: Any) -> str:
+    """local_derivative from the numbers a Tracer kept: the function's (templates, fields), the inputs'
+    and the output's values (None where one is not a single number), the incoming and passed gradients."""
     if xs is None or y is None or any(x is None for x in xs):
         return ""
     xs = [float(x) for x in xs]
-    if name == "Pow" and np.ndim(pow_c) == 0:
-        return _pow_substitution(pow_c, xs[0])
-    if name in _UNARY_SUBSTITUTIONS and len(xs) == 1:
-        return _UNARY_SUBSTITUTIONS[name](xs[0], float(y))
-    value = _ratio(gx, gy)
-    template = _BINARY_SUBSTITUTIONS.get((name, index))
-    if template is None or len(xs) != 2:
-        return "" if value is None else _fmt(value)
-    text = template.format(a=_fmt(xs[0]), b=_fmt(xs[1]))
-    if value is None or text.rsplit(" = ", 1)[-1] == _fmt(value):
+    ratio = _ratio(gx, gy)
+    if local is None or index >= len(local[0]):
+        return "" if ratio is None else fmt_number(ratio)
+    (template, value), fields = local[0][index], local[1]
+    names = {"x": xs[0]} if len(xs) == 1 else {"a": xs[0], "b": xs[1]} if len(xs) == 2 else {}
+    try:
+        text = template.format(y=fmt_number(y), **{k: fmt_number(v) for k, v in {**names, **fields}.items()})
+        with np.errstate(all="ignore"):  # numpy floats: 1/0 is inf, shown as such
+            number = ratio if value is None else value(*[np.float64(v) for v in xs[:1]], np.float64(y), **fields)
+    except (KeyError, IndexError, TypeError, ValueError):  # a template this step's numbers do not fit
+        return "" if ratio is None else fmt_number(ratio)
+    if number is None or text.rsplit(" = ", 1)[-1] == fmt_number(number):
         return text
-    return f"{text} = {_fmt(value)}"
+    return f"{text} = {fmt_number(number)}"
 
 
 def _scalar(value: Any) -> Optional[float]:

@@ -212,13 +212,18 @@ def as_variable(obj: Any) -> Variable:
 class Function:
     """A node of the graph: ``forward`` on arrays, ``backward`` from output to input gradients.
 
-    Subclasses set ``rule``, a one-line statement of the local derivative used by trace displays.
+    Subclasses set ``rule``, a one-line statement of the local derivative used by trace displays,
+    and may set ``local``: per input, the local derivative written over one step's numbers, as
+    (template, value). The template's fields are ``x`` (one input) or ``a`` and ``b`` (two), ``y``
+    (the output) and those of ``local_fields()``; ``value(x, y, **fields)`` gives the number, or is
+    None when it is the passed gradient over the incoming one. Square's is ("2·{x}", 2x).
     """
 
     # One input and one weakly held output are stored bare, not in 1-tuples: that is two fewer
     # objects per node for the cyclic garbage collector to scan, a third of the cost of a deep graph.
     __slots__ = ("_inputs", "_outputs", "generation", "__dict__")
     rule = ""
+    local: tuple = ()
 
     def __call__(self, *inputs: Any) -> Any:
         for x in inputs:
@@ -308,6 +313,10 @@ class Function:
     def rule_text(self) -> str:
         """The local derivative rule with this node's parameters filled in."""
         return self.rule
+
+    def local_fields(self) -> dict:
+        """The numbers of this node that ``local`` templates use besides the inputs and the output."""
+        return {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"

@@ -36,6 +36,7 @@ class Add(Function):
 
     __slots__ = ()
     rule = "∂(a + b)/∂a = 1, ∂(a + b)/∂b = 1"
+    local = (("1", None), ("1", None))
 
     def forward(self, x0, x1):
         return x0 + x1
@@ -55,6 +56,7 @@ class Sub(Function):
 
     __slots__ = ()
     rule = "∂(a − b)/∂a = 1, ∂(a − b)/∂b = −1"
+    local = (("1", None), ("-1", None))
 
     def forward(self, x0, x1):
         return x0 - x1
@@ -74,6 +76,7 @@ class Mul(Function):
 
     __slots__ = ()
     rule = "∂(a·b)/∂a = b, ∂(a·b)/∂b = a"
+    local = (("b = {b}", None), ("a = {a}", None))
 
     def forward(self, x0, x1):
         return x0 * x1
@@ -93,6 +96,7 @@ class Div(Function):
 
     __slots__ = ()
     rule = "∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²"
+    local = (("1/b = 1/{b}", None), ("-a/b² = -{a}/{b}²", None))
 
     def forward(self, x0, x1):
         return x0 / x1
@@ -114,6 +118,7 @@ class Neg(Function):
 
     __slots__ = ()
     rule = "d/dx (−x) = −1"
+    local = (("-1", lambda x, y: -1.0),)
 
     def forward(self, x):
         return -x
@@ -135,6 +140,7 @@ class Square(Function):
 
     __slots__ = ()
     rule = "d/dx x² = 2x"
+    local = (("2·{x}", lambda x, y: 2 * x),)
 
     def forward(self, x):
         return x ** 2
@@ -154,6 +160,7 @@ class Exp(Function):
 
     __slots__ = ()
     rule = "d/dx eˣ = eˣ"
+    local = (("e^{x}", lambda x, y: y),)
 
     forward = staticmethod(np.exp)
 
@@ -170,6 +177,7 @@ class Log(Function):
 
     __slots__ = ()
     rule = "d/dx ln x = 1/x"
+    local = (("1/{x}", lambda x, y: 1 / x),)
 
     forward = staticmethod(np.log)
 
@@ -191,8 +199,13 @@ class Pow(Function):
             raise TypeError("Pow takes a constant exponent; use x ** y (Power) for a variable one")
         self.c = c
 
+    local = (("{c}·{x}^{c_minus_1}", lambda x, y, c, c_minus_1: c * x ** c_minus_1),)
+
     def rule_text(self) -> str:
         return f"d/dx x^{self.c} = {self.c}·x^{_minus_one(self.c)}"
+
+    def local_fields(self) -> dict:
+        return {"c": self.c, "c_minus_1": self.c - 1} if np.ndim(self.c) == 0 else {}
 
     def forward(self, x):
         return x ** self.c
@@ -239,6 +252,7 @@ class Sqrt(Function):
 
     __slots__ = ()
     rule = "d/dx √x = 1/(2√x)"
+    local = (("1/(2·{y})", lambda x, y: 0.5 / y),)
 
     forward = staticmethod(np.sqrt)
 
@@ -258,6 +272,7 @@ class Sin(Function):
 
     __slots__ = ()
     rule = "d/dx sin x = cos x"
+    local = (("cos({x})", lambda x, y: np.cos(x)),)
 
     forward = staticmethod(np.sin)
 
@@ -274,6 +289,7 @@ class Cos(Function):
 
     __slots__ = ()
     rule = "d/dx cos x = −sin x"
+    local = (("-sin({x})", lambda x, y: -np.sin(x)),)
 
     forward = staticmethod(np.cos)
 
@@ -290,6 +306,7 @@ class Tan(Function):
 
     __slots__ = ()
     rule = "d/dx tan x = 1 + tan² x"
+    local = (("1 + {y}²", lambda x, y: 1 + y * y),)
 
     forward = staticmethod(np.tan)
 
@@ -306,6 +323,7 @@ class Tanh(Function):
 
     __slots__ = ()
     rule = "d/dx tanh x = 1 − tanh² x"
+    local = (("1 - {y}²", lambda x, y: 1 - y * y),)
 
     forward = staticmethod(np.tanh)
 
@@ -340,6 +358,7 @@ class Sigmoid(Function):
 
     __slots__ = ()
     rule = "d/dx σ(x) = σ(x)(1 − σ(x))"
+    local = (("{y}·(1 - {y})", lambda x, y: y * (1 - y)),)
 
     def forward(self, x):
         # e^(−|x|) never overflows; for x < 0, σ(x) = eˣ/(1 + eˣ) keeps full relative precision

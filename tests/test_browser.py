@@ -43,7 +43,7 @@ THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 VIEWPORT = {"width": 1280, "height": 1000}
 RUN_TIMEOUT_S = 120
 
-# expected numbers per %%grad cell, the cell found by a piece of its source (docs/ARCHITECTURE.md)
+# expected numbers per %%grad cell, the cell found by a piece of its source (the seed notebook and hand derivations)
 EXPECTED = {
     "seed chain": ("a = square(x)\nb = exp(a)\ny = square(b)",
                    ["3.297442541400256", "2.568050833375483", "1.648721270700128"]),

@@ -1,7 +1,7 @@
 """Tests for engine.core: the seed notebook's cells, Variable, Function, backward and operators.
 
 Expected numbers come from the seed notebook's printed output, hand derivation or
-ARCHITECTURE.md's reference table; none is produced by the code under test.
+the team's reference table (shared/ARCHITECTURE.md, outside this repository); none is produced by the code under test.
 """
 import contextlib
 import gc

@@ -3,13 +3,14 @@ import re
 
 import numpy as np
 
-from adiff_magic.render import TRACE_HEAD, fmt_array, graph_bundle, to_html, to_text
+from adiff_magic.fmt import fmt_array
+from adiff_magic.render import TRACE_HEAD, graph_bundle, to_html, to_text
 from adiff_magic.result import GradResult, Row, View
 from adiff_magic.trace import BackwardStep, Flow
 
 
 def seed_result(**changes) -> GradResult:
-    """The seed chain's result, with numbers from ARCHITECTURE.md's reference table."""
+    """The seed chain's result, with the seed notebook's printed numbers (dy/dx = 2·e^0.5)."""
     rows = (
         Row("x", 1, "0.5", np.array(0.5), np.array(3.297442541400256), True),
         Row("a", 2, "square(x)", np.array(0.25), np.array(3.297442541400256), False),
@@ -178,7 +179,8 @@ def test_a_summarised_trace_shows_the_first_and_last_steps_with_their_numbers():
     import math
 
     from adiff_magic.render import TRACE_HEAD
-    from adiff_magic.trace import Label, Tracer, fmt_number
+    from adiff_magic.fmt import fmt_number
+    from adiff_magic.trace import Label, Tracer
     from engine import Variable, sin
 
     x = Variable(0.5)

@@ -3,7 +3,8 @@ import math
 
 import numpy as np
 
-from adiff_magic.trace import Label, Tracer, fmt_number, local_derivative
+from adiff_magic.fmt import fmt_number
+from adiff_magic.trace import Label, Tracer, local_derivative
 from engine import Variable, exp, square
 
 
@@ -187,3 +188,24 @@ def test_a_long_chain_is_traced_without_formatting_it():
     add = steps[-2]
     assert add.function == "Add" and [f.input for f in add.flows] == ["x"] and add.flows[0].accumulated
     assert float(add.flows[0].total) == float(x.grad) - float(steps[-1].flows[0].grad)
+
+
+def test_a_users_function_can_write_its_own_local_derivative():
+    from engine import Function, Variable
+
+    class Cube(Function):
+        rule = "d/dx x³ = 3x²"
+        local = (("3·{x}²", lambda x, y: 3 * x * x),)
+
+        def forward(self, x):
+            return x ** 3
+
+        def backward(self, gy):
+            x, = self.inputs_like(gy)
+            return 3 * x * x * gy
+
+    x = Variable(2.0)
+    y = Cube()(x)
+    tracer = Tracer(lambda v: Label("y" if v is y else "x", 1), lambda n: "y = Cube()(x)")
+    y.backward(hook=tracer)
+    assert tracer.steps[0].flows[0].local == "3·2² = 12"  # 3·2² by hand
