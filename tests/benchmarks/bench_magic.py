@@ -46,6 +46,9 @@ STEPS_LOOP = "x = 0.5\ny = x\nfor k in range(50000):\n    y = sin(y) + x\n"  # 1
 DESCENT = ("w = 5.0\nfor k in range(3000):\n    lr = 0.01\n    y = square(w)\n    y.backward()\n"
            "    w = Variable(w.data - lr.data * w.grad)\ny = square(w)\n")  # rebinds lr and w: 6,002 table rows
 
+MATMUL_CHECK = ("A = np.random.default_rng(0).standard_normal((400, 400))\n"
+                "B = np.random.default_rng(1).standard_normal((400, 400))\ny = sum(A @ B)\n")  # --check: 200 replays
+
 CASES = [  # name, cell, repeats, time target (s), output target (bytes)
     ("seed cell (4 lines)", SEED, 200, 0.005, None),
     ("loop making 20,000 nodes", LOOP, 5, 2.0, 200_000),
@@ -70,9 +73,9 @@ def pipeline(cell: str) -> int:
     return len(to_text(result).encode()) + len(to_html(result).encode())
 
 
-def shell_magic(ip: InteractiveShell, cell: str) -> int:
+def shell_magic(ip: InteractiveShell, cell: str, line: str = "") -> int:
     """The magic through IPython, formatted as a notebook front end would ask."""
-    result = ip.run_cell_magic("grad", "", cell)
+    result = ip.run_cell_magic("grad", line, cell)
     data, _ = ip.display_formatter.format(result)
     return len(data["text/plain"].encode()) + len(data["text/html"].encode())
 
@@ -124,6 +127,7 @@ BIG_CELLS = [  # name, what is measured, how, repeats, target (s, or bytes for "
     ("loop, 100,000 backward steps", "shell", lambda ip: shell_magic(ip, STEPS_LOOP), 3, 1.5),
     ("  the tracer + renderer", "per step", None, 3, 10e-6),
     ("3,000-step descent rebinding lr, w", "output", lambda ip: shell_magic(ip, DESCENT), 3, 100_000),
+    ("--check on a 400×400 matmul", "shell", lambda ip: shell_magic(ip, MATMUL_CHECK, "--check"), 3, 2.0),
 ]
 
 
