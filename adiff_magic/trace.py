@@ -60,7 +60,7 @@ class Tracer:
         self.label = label
         self.line = line  # lineno -> the cell's source line
         self.steps: list = []
-        self.totals: dict = {}  # id(variable) -> its gradient so far (kept as _kept stores it)
+        self.totals: dict = {}  # Variable -> its gradient so far (kept as _kept stores it)
         self._lines: dict = {}  # lineno -> line, asked of ``line`` once per line
 
     def __call__(self, func: Function, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
@@ -98,9 +98,9 @@ class Tracer:
                 # the running total after this flow: x.grad itself may already hold a later flow of
                 # this same step (y = a * a passes to a twice); a gradient set before this backward
                 # started is only known as x.grad
-                previous = totals.get(id(x))
+                previous = totals.get(x)
                 total = previous + passed if previous is not None else _array(x.grad)
-            totals[id(x)] = total
+            totals[x] = total
             shown = label(x)
             if shown is not None:
                 flows.append((shown.name, i, passed, acc, total))
