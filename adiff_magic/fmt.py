@@ -9,9 +9,16 @@ ARRAY_ITEMS = 6  # arrays with more elements are summarised numpy-style, and say
 
 
 def fmt_number(value: Any) -> str:
-    """A float in its shortest exact form, without a trailing '.0'."""
-    text = repr(float(value))
+    """A float in its shortest exact form, without a trailing '.0' (and never −0)."""
+    value = float(value)
+    text = repr(value + 0.0 if value == 0 else value)  # -0.0 + 0.0 is 0.0
     return text[:-2] if text.endswith(".0") else text
+
+
+def fmt_short(value: Any, digits: int = 6) -> str:
+    """A float to ``digits`` significant digits, for the sentences and pictures (never −0)."""
+    value = float(value)
+    return f"{value + 0.0 if value == 0 else value:.{digits}g}"
 
 
 def fmt_array(value: Any) -> str:

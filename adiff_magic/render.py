@@ -8,7 +8,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 
-from .fmt import fmt_array, fmt_number, short
+from .fmt import fmt_array, fmt_number, fmt_short, short
 
 if TYPE_CHECKING:
     from .result import GradResult, Row
@@ -28,6 +28,8 @@ WORDS = {
         "creator": "creator", "input": "input", "incoming": "incoming", "rule": "rule", "local": "local",
         "passes": "passes", "notebook": "from the notebook",
         "more": "… {n:,} more steps not shown (all are in result.steps) …",
+        "paths": "chain rule: each path from the input to the target multiplies its local derivatives; the paths add up",
+        "too many paths": "{n:,} paths: too many to write out; the trace shows them adding up",
         "more rows": "… {n:,} rows not shown (all are in result.rows) …",
         "no path": "— ({t} does not depend on it)",
     },
@@ -40,6 +42,9 @@ WORDS = {
         "rule": "   국소 규칙 rule", "local": "   국소 미분 local", "passes": "   전달 passes",
         "notebook": "노트북에서 from the notebook",
         "more": "… {n:,}단계 생략 more steps not shown (result.steps에 모두 있음) …",
+        "paths": "연쇄 법칙 chain rule: 입력에서 목표까지 각 경로의 국소 미분을 곱하고, 경로들을 더한다 "
+                 "(each path multiplies its local derivatives; the paths add up)",
+        "too many paths": "경로 {n:,}개 paths: too many to write out; the trace shows them adding up",
         "more rows": "… {n:,}행 생략 rows not shown (result.rows에 모두 있음) …",
         "no path": "— ({t}와 무관 does not depend on it)",
     },
@@ -55,6 +60,8 @@ def to_text(result: "GradResult") -> str:
     parts = []
     if result.view.table:
         parts.append(_text_table(result, words))
+    if result.paths:
+        parts.append("\n".join([words["paths"]] + [f"  {line}" for line in chain_rule_lines(result)]))
     if result.view.trace and result.steps:
         parts.append(_text_trace(result, words))
     parts.extend(f"note: {note}" for note in result.notes)
@@ -217,6 +224,9 @@ def to_html(result: "GradResult") -> str:
             rows.insert(TABLE_HEAD, f'<tr class="adiff-more"><td colspan="{len(header)}"{LEFT}>{more}</td></tr>')
         rows = "".join(rows)
         parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
+    if result.paths:
+        lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in chain_rule_lines(result))
+        parts.append(f'<div class="adiff-paths"><p>{_e(words["paths"])}</p>{lines}</div>')
     if result.view.trace and result.steps:
         parts.append(_html_trace(result, words))
     parts.extend(f'<p class="adiff-note">note: {_e(note)}</p>' for note in result.notes)
@@ -291,3 +301,30 @@ def graph_text(result: "GradResult") -> str:
 def graph_bundle(result: "GradResult") -> dict:
     """text/vnd.mermaid for JupyterLab 4.1+, with the text rendering as text/plain."""
     return {"text/vnd.mermaid": to_mermaid(result), "text/plain": graph_text(result)}
+
+
+# ================================================================ the chain rule as a sentence
+
+
+def chain_rule_lines(result: "GradResult") -> list:
+    """Per input, 'dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744' (two lines when long)."""
+    words = WORDS[result.view.lang]
+    lines = []
+    for name, rule in result.paths.items():
+        lead = f"d{as_operand(result.target)}/d{as_operand(name)} = "
+        if not rule.paths:
+            lines.append(lead + words["too many paths"].format(n=rule.count) + f" (= {fmt_short(rule.total)})")
+            continue
+        symbols = " + ".join(" · ".join(f"∂{as_operand(f.output)}/∂{as_operand(f.input)}" for f in path)
+                             for path in rule.paths)
+        numbers = " + ".join(" × ".join(fmt_short(f.value) for f in path) for path in rule.paths)
+        products = [fmt_short(p) for p in rule.products()]
+        steps = [numbers]
+        if len(rule.paths) > 1 and any(len(path) > 1 for path in rule.paths):
+            steps.append(" + ".join(products))
+        total = fmt_short(rule.total)
+        if steps[-1] != total:
+            steps.append(total)
+        lines.append(lead + symbols)
+        lines.append(" " * (len(lead) - 2) + "= " + " = ".join(steps))
+    return lines

@@ -38,6 +38,7 @@ class GradResult:
     steps: tuple
     values: dict
     grads: dict
+    paths: dict = field(default_factory=dict)  # input name -> paths.ChainRule: the gradient as a sum over paths
     derivatives: dict = field(default_factory=dict)  # name -> [1st, ..., Nth derivative] (--order); None: unknown
     check: dict = field(default_factory=dict)  # name -> largest relative error vs central differences (--check)
     check_passed: dict = field(default_factory=dict)  # name -> bool: within tolerance, nothing nan (--check)

@@ -16,6 +16,7 @@ from .errors import CellError
 from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
 from .extras import Progress
 from .parser import Program, check_names
+from .paths import chain_rules
 from .result import GradResult, Row, View
 from .trace import Label, Tracer
 
@@ -107,12 +108,15 @@ def _differentiate(cell: _Run) -> GradResult:
         raise errors.from_backward(cell.program.lines, error, tracer.label) from error
     rows = tuple(_row(binding, label) for binding, label in cell.shown)
     grads = {row.name: row.grad for row in rows if row.grad is not None}
+    rules, rule_notes = chain_rules(target, cell.inputs, tracer.label)
     extra, extra_notes = _extra_passes(cell, grads, tracer)
+    extra_notes = rule_notes + extra_notes
     notes.extend(_conversion_notes(cell.recorder))
     notes.extend(extra_notes)
     notes.extend(_non_finite(rows))
     return GradResult(target=name, rows=rows, steps=tuple(tracer.steps), values={row.name: row.value for row in rows},
-                      grads=grads, notes=tuple(notes), view=cell.options.view, check_tolerance=extras.CHECK_RTOL,
+                      grads=grads, paths=rules, notes=tuple(notes), view=cell.options.view,
+                      check_tolerance=extras.CHECK_RTOL,
                       **extra)
 
 

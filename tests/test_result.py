@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from IPython.lib.pretty import RepresentationPrinter, pretty
 
+from adiff_magic.paths import ChainRule, Factor
 from adiff_magic.render import to_html, to_text
 from adiff_magic.result import GradResult, Row, View
 from adiff_magic.trace import BackwardStep, Flow
@@ -42,7 +43,9 @@ def every_field() -> dict:
     """A value for each optional field, as --order 2 --check --graph --plot would give them."""
     nodes = (("v0", "variable", "x", np.array(0.5), np.array(DX)), ("f0", "function", "Square", None, None),
              ("v1", "variable", "a", np.array(0.25), np.array(DX)))
+    seed_path = (Factor("y", "b", 2 * 1.2840254166877414), Factor("b", "a", 1.2840254166877414), Factor("a", "x", 1.0))
     return dict(
+        paths={"x": ChainRule("x", 1, (seed_path,), DX)},
         derivatives={"x": [DX, DXX]},
         check={"x": 1.5e-11},
         check_passed={"x": True},
@@ -84,11 +87,11 @@ def test_a_result_is_built_with_every_field_and_keeps_each():
 
 def test_optional_fields_default_to_empty_and_each_result_has_its_own():
     first, second = hand_made(), hand_made()
-    assert first.derivatives == {} and first.check == {} and first.check_passed == {} and first.numerical == {}
+    assert first.paths == {} and first.derivatives == {} and first.check == {} and first.check_passed == {} and first.numerical == {}
     assert first.notes == () and first.graph == () and first.plot_png is None
     assert first.check_tolerance == 1e-5
     assert first.view == View()
-    for name in ("derivatives", "check", "check_passed", "numerical"):
+    for name in ("paths", "derivatives", "check", "check_passed", "numerical"):
         assert getattr(first, name) is not getattr(second, name), f"{name} is shared between results"
 
 
