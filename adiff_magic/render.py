@@ -30,6 +30,7 @@ WORDS = {
         "more": "… {n:,} more steps not shown (all are in result.steps) …",
         "paths": "chain rule: each path from the input to the target multiplies its local derivatives; the paths add up",
         "too many paths": "{n:,} paths: too many to write out; the trace shows them adding up",
+        "more factors": "(… {n:,} more …)",
         "more rows": "… {n:,} rows not shown (all are in result.rows) …",
         "no path": "— ({t} does not depend on it)",
     },
@@ -45,6 +46,7 @@ WORDS = {
         "paths": "연쇄 법칙 chain rule: 입력에서 목표까지 각 경로의 국소 미분을 곱하고, 경로들을 더한다 "
                  "(each path multiplies its local derivatives; the paths add up)",
         "too many paths": "경로 {n:,}개 paths: too many to write out; the trace shows them adding up",
+        "more factors": "(… {n:,}개 더 more …)",
         "more rows": "… {n:,}행 생략 rows not shown (result.rows에 모두 있음) …",
         "no path": "— ({t}와 무관 does not depend on it)",
     },
@@ -315,9 +317,9 @@ def chain_rule_lines(result: "GradResult") -> list:
         if not rule.paths:
             lines.append(lead + words["too many paths"].format(n=rule.count) + f" (= {fmt_short(rule.total)})")
             continue
-        symbols = " + ".join(" · ".join(f"∂{as_operand(f.output)}/∂{as_operand(f.input)}" for f in path)
+        symbols = " + ".join(_factors([f"∂{as_operand(f.output)}/∂{as_operand(f.input)}" for f in path], " · ", words)
                              for path in rule.paths)
-        numbers = " + ".join(" × ".join(fmt_short(f.value) for f in path) for path in rule.paths)
+        numbers = " + ".join(_factors([fmt_short(f.value) for f in path], " × ", words) for path in rule.paths)
         products = [fmt_short(p) for p in rule.products()]
         steps = [numbers]
         if len(rule.paths) > 1 and any(len(path) > 1 for path in rule.paths):
@@ -328,3 +330,13 @@ def chain_rule_lines(result: "GradResult") -> list:
         lines.append(lead + symbols)
         lines.append(" " * (len(lead) - 2) + "= " + " = ".join(steps))
     return lines
+
+
+PATH_ENDS = 3  # a path of more factors than twice this shows its first and last three, and how many are left out
+
+
+def _factors(texts: list, joiner: str, words: dict) -> str:
+    if len(texts) <= 2 * PATH_ENDS + 1:
+        return joiner.join(texts)
+    hidden = words["more factors"].format(n=len(texts) - 2 * PATH_ENDS)
+    return joiner.join(texts[:PATH_ENDS] + [hidden] + texts[-PATH_ENDS:])

@@ -70,3 +70,12 @@ def test_a_large_graph_says_why_there_is_no_sentence():
 def test_never_minus_zero(value, full, short):
     assert fmt_number(value) == full and fmt_short(value) == short
     assert fmt_number(np.float64(value)) == full
+
+
+def test_a_long_path_shows_its_ends_and_how_many_factors_are_left_out(grad):
+    cell = "x = 0.5\n" + "".join(f"v{i} = sin({'x' if i == 1 else f'v{i - 1}'})\n" for i in range(1, 11))
+    result = grad(cell)
+    symbols, numbers = chain_rule_lines(result)
+    assert symbols == "dv10/dx = ∂v10/∂v9 · ∂v9/∂v8 · ∂v8/∂v7 · (… 4 more …) · ∂v3/∂v2 · ∂v2/∂v1 · ∂v1/∂x"
+    assert numbers.count("×") == 6 and "(… 4 more …)" in numbers
+    assert len(result.paths["x"].paths[0]) == 10  # the result keeps every factor
