@@ -225,13 +225,28 @@ def plot(replay: Replay, target: str, y0: float, inputs: list, grads: dict) -> b
     ys = [float(replay({binding.variable: np.array(x)})) for x in xs]
     figure = Figure(figsize=(5, 3.2), dpi=100)
     axes = figure.subplots()
-    axes.plot(xs, ys, label=f"{target}({name})")
-    axes.plot(xs, y0 + slope * (xs - x0), "--", label=f"tangent, slope d{target}/d{name} = {slope:.6g}")
-    axes.plot([x0], [y0], "o")
-    axes.set_xlabel(name)
-    axes.set_ylabel(target)
-    axes.legend(fontsize=8)
+    axes.plot(xs, ys, color=PLOT_CURVE, label=f"{target}({name})")
+    axes.plot(xs, y0 + slope * (xs - x0), "--", color=PLOT_TANGENT,
+              label=f"tangent, slope d{target}/d{name} = {slope:.6g}")
+    axes.plot([x0], [y0], "o", color=PLOT_TANGENT)
+    axes.set_xlabel(name, color=PLOT_INK, fontsize=10)
+    axes.set_ylabel(target, color=PLOT_INK, fontsize=10)
+    _theme_neutral(axes)
+    legend = axes.legend(fontsize=9, frameon=False)  # 9 pt at 100 dpi is 12.5 px
+    for text in legend.get_texts():
+        text.set_color(PLOT_INK)
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", transparent=True)  # no white box in a dark theme
     return buffer.getvalue()
+
+
+# Mid tones that read on white and on near-black alike: the PNG has no background of its own.
+PLOT_INK, PLOT_CURVE, PLOT_TANGENT = "#8a8a8a", "#3d8fd1", "#e0783a"
+
+
+def _theme_neutral(axes: Any) -> None:
+    axes.set_facecolor("none")
+    axes.tick_params(colors=PLOT_INK, labelsize=9)
+    for spine in axes.spines.values():
+        spine.set_color(PLOT_INK)

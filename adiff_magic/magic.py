@@ -140,3 +140,12 @@ class GradMagics(Magics):
         if result.plot_png is not None:
             display({"image/png": result.plot_png, "text/plain": "<plot of the target and its tangent>"}, raw=True)
         return result
+
+
+def _plain_help(doc: str) -> str:
+    """The magic's help as plain text: the usage line as the user types it, no reST markup."""
+    doc = doc.replace("::\n\n  %grad ", "Usage:\n\n  %%grad ", 1)
+    return doc.replace("Example::", "Example:").replace("``", "")
+
+
+GradMagics.grad.__doc__ = _plain_help(GradMagics.grad.__doc__ or "")

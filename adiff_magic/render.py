@@ -219,7 +219,7 @@ def to_html(result: "GradResult") -> str:
     parts = ['<div class="adiff-result">']
     if result.view.table:
         header, body, hidden = _table_rows(result, words)
-        head = "".join(f"<th>{_e(cell)}</th>" for cell in header)
+        head = "".join(f"<th{LEFT if i == 2 else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))
         rows = ["<tr>" + "".join(_html_cell(i, cell) for i, cell in enumerate(r)) + "</tr>" for r in body]
         if hidden:
             more = _e(words["more rows"].format(n=hidden))

@@ -53,6 +53,9 @@ class BackwardStep:
 Labeller = Callable[[Variable], Optional[Label]]  # None: a literal constant, not shown
 
 
+NO_RULE = "(no rule given: the local derivative is read as passed ÷ incoming)"
+
+
 class Tracer:
     """A backward hook that records one BackwardStep per function backward, in execution order."""
 
@@ -113,7 +116,7 @@ class Tracer:
             tuple([_kept(g) for g in gys])
         step = _new_step(_TracedStep)
         local = (func.local, func.local_fields()) if xs is not None and func.local else None
-        _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or "(no rule given)",
+        _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or NO_RULE,
                         tuple(flows), xs, ys, local))
         self.steps.append(step)
 
@@ -248,7 +251,7 @@ def _local_text(local: Optional[tuple], index: int, xs: Optional[tuple], y: Any,
     xs = [float(x) for x in xs]
     ratio = _ratio(gx, gy)
     if local is None or index >= len(local[0]):
-        return "" if ratio is None else fmt_number(ratio)
+        return "" if ratio is None else f"passed ÷ incoming = {fmt_number(ratio)}"
     (template, value), fields = local[0][index], local[1]
     names = {"x": xs[0]} if len(xs) == 1 else {"a": xs[0], "b": xs[1]} if len(xs) == 2 else {}
     try:
@@ -256,7 +259,7 @@ def _local_text(local: Optional[tuple], index: int, xs: Optional[tuple], y: Any,
         with np.errstate(all="ignore"):  # numpy floats: 1/0 is inf, shown as such
             number = ratio if value is None else value(*[np.float64(v) for v in xs[:1]], np.float64(y), **fields)
     except (KeyError, IndexError, TypeError, ValueError):  # a template this step's numbers do not fit
-        return "" if ratio is None else fmt_number(ratio)
+        return "" if ratio is None else f"passed ÷ incoming = {fmt_number(ratio)}"
     if number is None or text.rsplit(" = ", 1)[-1] == fmt_number(number):
         return text
     return f"{text} = {fmt_number(number)}"

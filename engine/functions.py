@@ -202,7 +202,12 @@ class Pow(Function):
     local = (("{c}·{x}^{c_minus_1}", lambda x, y, c, c_minus_1: c * x ** c_minus_1),)
 
     def rule_text(self) -> str:
-        return f"d/dx x^{self.c} = {self.c}·x^{_minus_one(self.c)}"
+        c = self.c
+        if np.ndim(c) or float(c) != int(c) or not 0 <= c <= 9:
+            return f"d/dx x^{c} = {c}·x^{_minus_one(c)}"
+        c = int(c)
+        power = {0: "d/dx x⁰ = 0", 1: "d/dx x = 1", 2: "d/dx x² = 2x"}
+        return power.get(c, f"d/dx x{_SUPERSCRIPTS[c]} = {c}x{_SUPERSCRIPTS[c - 1]}".replace("x¹", "x"))
 
     def local_fields(self) -> dict:
         return {"c": self.c, "c_minus_1": self.c - 1} if np.ndim(self.c) == 0 else {}
@@ -216,6 +221,9 @@ class Pow(Function):
         # where c = 0 the rule is 0·x⁻¹, which is nan at x = 0; 0·x¹ is the same 0 everywhere else
         exponent = np.where(np.equal(c, 0), 1, np.subtract(c, 1)) if np.ndim(c) else (1 if c == 0 else c - 1)
         return sum_to(c * x ** exponent * gy, self.inputs[0].shape)
+
+
+_SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 
 
 def _minus_one(c: Any) -> str:

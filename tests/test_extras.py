@@ -85,3 +85,14 @@ def test_graph_nodes_are_named_fields(seed_cell):
     assert all(node.kind in ("variable", "function") for node in result.graph.nodes)
     keys = {node.key for node in result.graph.nodes}
     assert all(a in keys and b in keys for a, b in result.graph.edges)
+
+
+def test_plot_reads_in_both_themes(seed_cell):
+    # a transparent PNG (no white box in a dark theme): its corner pixel has alpha 0
+    pytest.importorskip("matplotlib")
+    import io as _io
+
+    from matplotlib.image import imread
+    result, _ = run_cell(seed_cell, plot=True)
+    pixels = imread(_io.BytesIO(result.plot_png), format="png")
+    assert pixels.shape[2] == 4 and pixels[0, 0, 3] == 0.0

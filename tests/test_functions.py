@@ -589,7 +589,8 @@ def whole_numbers(text):
 
 
 def test_rule_text_fills_in_parameters():
-    assert {"3", "2"} <= set(whole_numbers(E.Pow(3).rule_text()))
+    assert E.Pow(3).rule_text() == "d/dx x³ = 3x²"  # the exponent written as a superscript
+    assert {"7.5", "6.5"} <= set(whole_numbers(E.Pow(7.5).rule_text()))
     assert {"-0.25", "0.75"} <= set(whole_numbers(E.Clip(-0.25, 0.75).rule_text()))
 
 
@@ -755,3 +756,9 @@ def test_is_engine_function_tells_the_engines_own_from_a_users():
 
     assert E.is_engine_function(E.Sin()) and E.is_engine_function(E.Add()) and E.is_engine_function(E.Pow(2))
     assert not E.is_engine_function(Twice())
+
+
+@pytest.mark.parametrize("c, text", [(0, "d/dx x⁰ = 0"), (1, "d/dx x = 1"), (2, "d/dx x² = 2x"), (3, "d/dx x³ = 3x²"),
+                                     (2.5, "d/dx x^2.5 = 2.5·x^1.5"), (-1, "d/dx x^-1 = -1·x^-2")])
+def test_the_power_rule_reads_as_written_by_hand(c, text):
+    assert E.Pow(c).rule_text() == text

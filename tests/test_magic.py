@@ -825,3 +825,9 @@ def test_a_quick_cell_shows_no_progress_line(grad, seed_cell):
         grad(seed_cell, "--check --order 3 --no-trace")
     assert not any("of" in o.data.get("text/plain", "") and "central" in o.data.get("text/plain", "")
                    for o in captured.outputs)
+
+
+def test_help_is_plain_text_with_the_usage_as_typed(ip):
+    help_text = ip.find_cell_magic("grad").__doc__
+    assert "\n  %%grad [-o NAME]" in help_text and "%grad [" not in help_text.replace("%%grad [", "")
+    assert "::" not in help_text and "``" not in help_text
