@@ -260,9 +260,18 @@ def _local_text(local: Optional[tuple], index: int, xs: Optional[tuple], y: Any,
             number = ratio if value is None else value(*[np.float64(v) for v in xs[:1]], np.float64(y), **fields)
     except (KeyError, IndexError, TypeError, ValueError):  # a template this step's numbers do not fit
         return "" if ratio is None else f"passed ÷ incoming = {fmt_number(ratio)}"
-    if number is None or text.rsplit(" = ", 1)[-1] == fmt_number(number):
+    if number is None or _same_number(text.rsplit(" = ", 1)[-1], number):
         return text
     return f"{text} = {fmt_number(number)}"
+
+
+def _same_number(text: str, number: float) -> bool:
+    """True if ``text`` already writes ``number`` (to the last bits: one line never shows two roundings)."""
+    try:
+        written = float(text)
+    except ValueError:
+        return False
+    return written == number or bool(np.isclose(written, number, rtol=1e-12, atol=0.0))
 
 
 def _scalar(value: Any) -> Optional[float]:

@@ -209,3 +209,13 @@ def test_a_users_function_can_write_its_own_local_derivative():
     tracer = Tracer(lambda v: Label("y" if v is y else "x", 1), lambda n: "y = Cube()(x)")
     y.backward(hook=tracer)
     assert tracer.steps[0].flows[0].local == "3·2² = 12"  # 3·2² by hand
+
+
+def test_one_line_never_shows_two_roundings_of_one_number():
+    from adiff_magic.trace import _local_text
+    # Mul's local derivative for a is b; the passed ÷ incoming ratio may differ from b in the last bit
+    b = 0.6784304773607402
+    gy = 3.0
+    gx = np.nextafter(gy * b, 0)  # one bit low, as a rounded product can be
+    text = _local_text(((("b = {b}", None), ("a = {a}", None)), {}), 0, (1.5, b), 1.5 * b, np.float64(gy), gx)
+    assert text == "b = 0.6784304773607402"
