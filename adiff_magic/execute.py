@@ -104,6 +104,17 @@ class Recorder:
             self.labels[value] = Label(expression.text, expression.lineno)
         return value
 
+    def mark_repeated_labels(self) -> None:
+        """Tell apart the Variables that one piece of source text made several times (the two
+        a**2 of a diamond, sin(y) in each pass of a loop): 'a**2 [1]', 'a**2 [2]', in the order made."""
+        by_text: dict = {}
+        for variable, label in self.labels.items():
+            by_text.setdefault((label.name, label.lineno), []).append(variable)
+        for (text, lineno), variables in by_text.items():
+            if len(variables) > 1:
+                for k, variable in enumerate(variables, 1):
+                    self.labels[variable] = Label(f"{text} [{k}]", lineno)
+
     def bind_name(self, value: Any, index: int) -> Any:
         """BIND_HOOK: a name was bound; a number or numeric array becomes an input Variable."""
         assignment = self.program.assignments[index]
@@ -205,6 +216,7 @@ def execute(program: Program, namespace: Mapping[str, Any]) -> tuple:
         raise  # from our own hooks, already located
     except BaseException as error:  # every failure of the user's code, SystemExit included, becomes a CellError
         raise errors.from_exception(program.lines, error, recorder.non_numbers, recorder.shadowed) from error
+    recorder.mark_repeated_labels()
     return recorder, scope
 
 

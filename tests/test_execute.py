@@ -217,3 +217,20 @@ def test_a_none_grad_in_a_descent_loop_gets_a_hint(grad):
     cell = "x = 0.5\nfor step in range(2):\n    y = square(x - 2)\n    y.backward()\n    x = x - 0.1 * x.grad\n"
     with pytest.raises(UsageError, match=r"^line 5: a \.grad used here is None.*x = Variable\(x\.data"):
         grad(cell)
+
+
+def test_one_source_text_making_several_nodes_tells_them_apart(grad):
+    result = grad("x = 2.0\na = x**2\ny = a**2 + a**2\n")
+    add = result.steps[0]
+    assert [flow.input for flow in add.flows] == ["a**2 [1]", "a**2 [2]"]
+    assert sorted(step.output for step in result.steps if step.function == "Pow" and step.output != "a") == \
+        ["a**2 [1]", "a**2 [2]"]
+    first, second = result.paths["x"].paths
+    assert first[0].input == "a**2 [1]" and second[0].input == "a**2 [2]"
+
+
+def test_a_loops_nodes_are_numbered_in_the_order_the_loop_made_them(grad):
+    result = grad("x = 0.5\ny = x\nfor k in range(3):\n    y = y * sin(y)\n")
+    sines = [step.output for step in result.steps if step.function == "Sin"]
+    assert sorted(sines) == ["sin(y) [1]", "sin(y) [2]", "sin(y) [3]"]
+    assert sines[0] == "sin(y) [3]"  # backward meets the last pass first
