@@ -104,22 +104,19 @@ def numerical_check(replay: Replay, inputs: list, grads: dict, progress: Progres
     numerical, errors, passed, notes = {}, {}, {}, []
     total = sum(min(binding.variable.data.size, CHECK_MAX_ELEMENTS) for _, binding in inputs)
     done = 0
-    y_scale = max(1.0, float(np.max(np.abs(replay({})), initial=0.0)))
+    y_scale = max(1.0, float(np.max(np.abs(replay.output.data), initial=0.0)))
     for name, binding in inputs:
         x = binding.variable
-        indices = list(np.ndindex(x.data.shape))
-        if len(indices) > CHECK_MAX_ELEMENTS:
-            notes.append(f"--check: '{name}' has {len(indices)} elements; only the first {CHECK_MAX_ELEMENTS} were "
+        if x.data.size > CHECK_MAX_ELEMENTS:
+            notes.append(f"--check: '{name}' has {x.data.size} elements; only the first {CHECK_MAX_ELEMENTS} were "
                          "checked (the others show nan in the central-difference column)")
-            indices = indices[:CHECK_MAX_ELEMENTS]
+        indices = list(islice(np.ndindex(x.data.shape), CHECK_MAX_ELEMENTS))  # the first ones in C order
         numeric = _central_difference(replay, x, indices, lambda k: progress(
             "--check: central differences", done + k, total))
         done += len(indices)
-        analytic = np.broadcast_to(grads.get(name, 0.0), x.data.shape)
-        checked = np.zeros(x.data.shape, dtype=bool)
-        for index in indices:
-            checked[index] = True
-        a, n = analytic[checked], numeric[checked]
+        checked = slice(0, len(indices))  # of the flattened arrays (no copy of a large input)
+        a = np.broadcast_to(grads.get(name, 0.0), x.data.shape).flat[checked]
+        n = numeric.flat[checked]
         gap = np.abs(a - n)
         scale = np.maximum(np.abs(a), np.abs(n))
         with np.errstate(all="ignore"):

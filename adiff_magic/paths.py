@@ -139,6 +139,10 @@ def _paths(x: Variable, target: Variable, edges: dict, local: _LocalDerivatives,
 
 
 def _name(label: Labeller, v: Variable) -> str:
+    """The variable's label; one made where the cell is not instrumented (inside a def or a lambda)
+    is named by its function, e.g. 'mul(…)'."""
     shown = label(v)
-    return shown.name if shown is not None else "constant"
+    if shown is not None:
+        return shown.name
+    return f"{type(v.creator).__name__.lower()}(…)" if v.creator is not None else "constant"
 

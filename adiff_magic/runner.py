@@ -110,9 +110,8 @@ def _differentiate(cell: _Run) -> GradResult:
     grads = {row.name: row.grad for row in rows if row.grad is not None}
     rules, rule_notes = chain_rules(target, cell.inputs, tracer.label)
     extra, extra_notes = _extra_passes(cell, grads, tracer)
-    extra_notes = rule_notes + extra_notes
     notes.extend(_conversion_notes(cell.recorder))
-    notes.extend(extra_notes)
+    notes.extend(rule_notes + extra_notes)
     notes.extend(_non_finite(rows))
     return GradResult(target=name, rows=rows, steps=tuple(tracer.steps), values={row.name: row.value for row in rows},
                       grads=grads, paths=rules, notes=tuple(notes), view=cell.options.view,

@@ -271,7 +271,7 @@ def _same_number(text: str, number: float) -> bool:
         written = float(text)
     except ValueError:
         return False
-    return written == number or bool(np.isclose(written, number, rtol=1e-12, atol=0.0))
+    return bool(np.isclose(written, number, rtol=1e-12, atol=0.0))
 
 
 def _scalar(value: Any) -> Optional[float]:

@@ -452,6 +452,11 @@ def _blamed(error: BaseException, func: Function) -> BaseException:
     return error
 
 
+def _count_error(func: Function, gxs: tuple, inputs: tuple) -> BaseException:
+    message = f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs"
+    return _blamed(ValueError(message), func)
+
+
 def failed_function(error: BaseException) -> Optional[Function]:
     """The Function whose backward raised ``error``, if it was raised during a backward pass."""
     return getattr(error, "failed_function", None)
@@ -463,8 +468,7 @@ def _accumulate(func: Function, gxs: tuple, create_graph: bool, schedule: _Sched
     if type(inputs) is Variable:
         inputs = (inputs,)
     if len(gxs) != len(inputs):
-        message = f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs"
-        raise _blamed(ValueError(message), func)
+        raise _count_error(func, gxs, inputs)
     accumulated = []
     for x, gx in zip(inputs, gxs):
         if gx is None:  # the function declares this input non-differentiable
@@ -524,8 +528,7 @@ def grad(
                 raise _blamed(error, func)
             gxs = gxs if type(gxs) is tuple else (gxs,)
             if len(gxs) != len(func.inputs):
-                message = f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(func.inputs)} inputs"
-                raise _blamed(ValueError(message), func)
+                raise _count_error(func, gxs, func.inputs)
             if hook is not None:
                 hook(func, gys, gxs, tuple(gx is not None and x in grads for x, gx in zip(func.inputs, gxs)))
             for x, gx in zip(func.inputs, gxs):

@@ -79,3 +79,10 @@ def test_a_long_path_shows_its_ends_and_how_many_factors_are_left_out(grad):
     assert symbols == "dv10/dx = ∂v10/∂v9 · ∂v9/∂v8 · ∂v8/∂v7 · (… 4 more …) · ∂v3/∂v2 · ∂v2/∂v1 · ∂v1/∂x"
     assert numbers.count("×") == 6 and "(… 4 more …)" in numbers
     assert len(result.paths["x"].paths[0]) == 10  # the result keeps every factor
+
+
+def test_a_node_made_inside_a_lambda_is_named_by_its_function(grad):
+    result = grad("x = 0.5\nf = lambda t: sin(t) * t\ny = f(x)\n")
+    # y = sin(x)·x: two paths, through x directly and through sin(x), made where the cell is not instrumented
+    assert chain_rule_lines(result)[0] == "dy/dx = ∂y/∂x + ∂y/∂(sin(…)) · ∂(sin(…))/∂x"
+    assert result.paths["x"].products() == pytest.approx([math.sin(0.5), 0.5 * math.cos(0.5)], rel=1e-15)
