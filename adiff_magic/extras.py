@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
 from engine import Replay, Variable, functions_of, grad, is_engine_function
 
 from .errors import CellError
+from .paths import LocalDerivatives, is_scalar, node_name
 
 Progress = Callable[[str, int, int], None]  # (what, done, total), called as a long pass goes on
 
@@ -155,7 +156,8 @@ def replay_notes(tested_lines: set, what: str) -> list:
 # ================================================================ --graph
 
 
-GRAPH_LIMIT = 60  # functions shown; a larger graph shows those nearest the target, and says so
+GRAPH_LIMIT = 1_000  # functions kept; a larger graph keeps those nearest the target, and says so (the picture
+# shows graph.MAX_NODES nodes of them)
 
 
 class GraphNode(NamedTuple):
@@ -168,8 +170,16 @@ class GraphNode(NamedTuple):
     grad: Any = None  # a variable's first-order gradient (None: the target does not depend on it)
 
 
+class GraphEdge(NamedTuple):
+    """An edge in the direction of the data: input variable -> function, or function -> output."""
+
+    source: str  # a node key
+    target: str
+    local: Optional[float] = None  # input -> function, all scalar: ∂(the function's output)/∂(this input)
+
+
 class Graph(NamedTuple):
-    """The graph under the target: nodes, and edges (from key, to key) in the direction of the data."""
+    """The graph under the target: nodes, and GraphEdges in the direction of the data."""
 
     nodes: tuple
     edges: tuple
@@ -179,7 +189,7 @@ def graph_of(target: Variable, label: Any) -> tuple:
     """(Graph, notes) of the graph under ``target``, its largest part nearest the target."""
     functions, notes = list(functions_of(target)), []
     if len(functions) > GRAPH_LIMIT:
-        notes.append(f"--graph shows the {GRAPH_LIMIT} functions nearest the target out of {len(functions)}")
+        notes.append(f"--graph keeps the {GRAPH_LIMIT:,} functions nearest the target out of {len(functions):,}")
         functions = functions[:GRAPH_LIMIT]
     keys: dict = {}
     nodes, edges = [], []
@@ -191,14 +201,25 @@ def graph_of(target: Variable, label: Any) -> tuple:
         return keys[obj]
 
     def variable(v: Variable) -> str:
-        shown = label(v)
-        return node(v, "variable", shown.name if shown else "constant", v.data, v.grad)
+        return node(v, "variable", node_name(label, v), v.data, v.grad)
 
+    local = LocalDerivatives()
     for func in functions:
         key = node(func, "function", type(func).__name__)
-        edges.extend((variable(x), key) for x in func.inputs)
-        edges.extend((key, variable(ref())) for ref in func.outputs if ref() is not None)
+        locals_ = _locals(func, local)
+        edges.extend(GraphEdge(variable(x), key, locals_[index]) for index, x in enumerate(func.inputs))
+        edges.extend(GraphEdge(key, variable(ref())) for ref in func.outputs if ref() is not None)
     return Graph(tuple(nodes), tuple(edges)), notes
+
+
+def _locals(func: Any, local: LocalDerivatives) -> list:
+    """Per input, ∂output/∂input as a float when all is scalar and the backward runs on plain numbers."""
+    if is_scalar(func):
+        try:
+            return [local(func, index) for index in range(len(func.inputs))]
+        except Exception:  # a user's backward that needs Variables
+            pass
+    return [None] * len(func.inputs)
 
 
 # ================================================================ --plot
@@ -247,3 +268,4 @@ def _theme_neutral(axes: Any) -> None:
     axes.tick_params(colors=PLOT_INK, labelsize=9)
     for spine in axes.spines.values():
         spine.set_color(PLOT_INK)
+

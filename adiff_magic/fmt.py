@@ -1,7 +1,8 @@
 """Numbers, arrays and source text as short, stable strings, the same in every rendering."""
 from __future__ import annotations
 
-from typing import Any
+import textwrap
+from typing import Any, Optional
 
 import numpy as np
 
@@ -16,18 +17,25 @@ def fmt_number(value: Any) -> str:
 
 
 def fmt_short(value: Any, digits: int = 6) -> str:
-    """A float to ``digits`` significant digits, for the sentences and pictures (never −0)."""
+    """A float to ``digits`` significant digits, for the sentences and pictures (never −0); its
+    shortest exact form when that has no more digits (0.1, not 0.10000000000000001)."""
     value = float(value)
+    exact = fmt_number(value)
+    mantissa = exact.split("e")[0].lstrip("-").replace(".", "").lstrip("0")
+    if len(mantissa) <= digits:
+        return exact
     return f"{value + 0.0 if value == 0 else value:.{digits}g}"
 
 
-def fmt_array(value: Any) -> str:
-    """A number, a small array in full, or a large array summarised numpy-style with its shape."""
+def fmt_array(value: Any, digits: Optional[int] = None) -> str:
+    """A number, a small array in full, or a large array summarised numpy-style with its shape; every
+    digit, or ``digits`` significant ones."""
     array = np.asarray(value)
+    number = fmt_number if digits is None else (lambda v: fmt_short(v, digits))
     if array.ndim == 0:
-        return fmt_number(array)
+        return number(array)
     if array.size <= ARRAY_ITEMS:
-        body = np.array2string(array, separator=", ", max_line_width=10**6, formatter={"float_kind": fmt_number})
+        body = np.array2string(array, separator=", ", max_line_width=10**6, formatter={"float_kind": number})
         return f"{body} shape {array.shape}"
     body = np.array2string(array, separator=", ", threshold=ARRAY_ITEMS, edgeitems=2, max_line_width=10**6,
                            precision=6)
@@ -38,3 +46,26 @@ def short(text: str, limit: int = 40) -> str:
     """Source text on one line, cut with '…' past ``limit`` characters (the cell has it whole)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def wrap(line: str, width: int) -> str:
+    """``line`` broken between words to ``width`` columns, continuing under its own indent plus four
+    spaces; a number is never split (a word longer than the width stays whole)."""
+    if len(line) <= width:
+        return line
+    indent = " " * (len(line) - len(line.lstrip()) + 4)
+    lines: list = []
+    for part in _clauses(line):  # a break after ';' comes first: it keeps each product on one line
+        if lines and len(lines[-1]) + len(part) <= width:
+            lines[-1] += part
+            continue
+        text = part if not lines else indent + part.lstrip()
+        lines.extend(textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False,
+                                   break_on_hyphens=False, drop_whitespace=True) or [text])
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _clauses(line: str) -> list:
+    """``line`` cut after each ';' (the separator stays with the clause before it)."""
+    parts = line.split(";  ")
+    return [part + ";  " for part in parts[:-1]] + [parts[-1]]

@@ -16,6 +16,7 @@ from .progress import ProgressLine
 from .result import GradResult, View
 from .runner import Options, run
 
+MAX_PRECISION = 17  # a float64 needs at most 17 significant digits
 MAX_ORDER = 50  # beyond this the derivative graphs of anything but a polynomial are far too large anyway
 
 
@@ -58,6 +59,18 @@ def _transformed(shell: Any, cell: str) -> str:
     return "\n".join(new_lines) + "\n"
 
 
+def options_from(args: Any) -> Options:
+    """The Options of parsed %%grad arguments; a UsageError for a value out of range."""
+    if not 1 <= args.order <= MAX_ORDER:
+        raise UsageError(f"--order must be between 1 and {MAX_ORDER}, got {args.order}")
+    if not 1 <= args.precision <= MAX_PRECISION:
+        raise UsageError(f"--precision must be between 1 and {MAX_PRECISION}, got {args.precision}")
+    view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang, full_trace=args.trace == "full",
+                digits=args.precision)
+    return Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
+                   plot=args.plot, view=view)
+
+
 @magics_class
 class GradMagics(Magics):
     """Holds the %%grad magic."""
@@ -71,10 +84,16 @@ class GradMagics(Magics):
     @argument("--check", action="store_true",
               help="add central differences per input and a verdict: |backprop - central| <= "
                    "1e-6*max(1, |target|) + 1e-5*|gradient|, never nan (result.check_passed)")
-    @argument("--graph", action="store_true", help="show the computational graph (mermaid, with a text fallback)")
+    @argument("--graph", action="store_true", help="draw the computational graph (SVG, with a PNG and a text fallback)")
     @argument("--plot", action="store_true",
               help="plot the target around the input with its tangent (one scalar input; needs matplotlib)")
     @argument("--no-trace", action="store_true", help="show the table only")
+    @argument("--trace", choices=["compact", "full"], default="compact",
+              help="compact: one line per step and input (default); full: creator, input, incoming, rule, "
+                   "local and passes on rows of their own")
+    @argument("--precision", type=int, default=6, metavar="N",
+              help="significant digits in the trace, the chain rule and the graph (default 6; the table "
+                   "and the result keep every digit)")
     @argument("--quiet", action="store_true", help="show nothing; the names are still bound")
     @argument("--lang", choices=["en", "ko"], default="en", help="ko: the words in Korean as well as English")
     @cell_magic
@@ -108,11 +127,7 @@ class GradMagics(Magics):
         """
         args = parse_argstring(self.grad, line)
         out = _out_name(args.out)
-        if not 1 <= args.order <= MAX_ORDER:
-            raise UsageError(f"--order must be between 1 and {MAX_ORDER}, got {args.order}")
-        view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang)
-        options = Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
-                          plot=args.plot, view=view)
+        options = options_from(args)
         namespace = self.shell.user_ns
         try:
             with paused_cycle_collector():  # it would only scan the graph, which is freed without it

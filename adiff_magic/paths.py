@@ -4,6 +4,7 @@ along each path (dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.2840
 recorded graph: each local derivative is the function's own backward given 1, on plain arrays."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Callable, Optional
@@ -33,11 +34,15 @@ class ChainRule:
     count: int  # how many paths lead from the input to the target
     paths: tuple  # a tuple of Factors per path, target first; empty when count > MAX_PATHS
     total: float  # the sum of the products: the gradient
+    # the same through the cell's named variables only: a factor is then the partial derivative of one
+    # named variable's expression with respect to another (∂loss/∂p, summing the paths inside a line)
+    named: tuple = ()  # empty when there are more than MAX_PATHS such paths
+    named_count: int = 0
 
-    def products(self) -> list:
+    def products(self, named: bool = False) -> list:
         """The product of each written path's local derivatives."""
         with np.errstate(all="ignore"):  # 0 × inf is nan here, as in the backward pass
-            return [float(np.prod([factor.value for factor in path])) for path in self.paths]
+            return [float(np.prod([factor.value for factor in path])) for path in (self.named if named else self.paths)]
 
 
 Labeller = Callable[[Variable], Optional[Any]]  # Variable -> Label (with .name), None for a constant
@@ -51,7 +56,8 @@ def chain_rules(target: Variable, inputs: list, label: Labeller) -> tuple:
     if target.data.ndim or not _all_scalar(functions):
         return {}, []
     edges = _edges(functions)  # id(input variable) -> [(function, index)]
-    local = _LocalDerivatives()
+    local = LocalDerivatives()
+    named_paths = _NamedPaths(target, edges, local, label)
     rules = {}
     for name, binding in inputs:
         x = binding.variable
@@ -62,19 +68,25 @@ def chain_rules(target: Variable, inputs: list, label: Labeller) -> tuple:
             paths = tuple(_paths(x, target, edges, local, label)) if count <= MAX_PATHS else ()
         except Exception:  # a user's backward that cannot run on plain numbers: no sentence for it
             continue
+        try:
+            named = named_paths.of(x)
+        except (RecursionError, OverflowError):  # thousands of named steps, or a huge expression in one line
+            named = ((), 0)
         total = float(np.sum(x.grad)) if x.grad is not None else 0.0
-        rules[name] = ChainRule(name, count, paths, total)
+        rules[name] = ChainRule(name, count, paths, total, named[0], named[1])
     return rules, []
 
 
 def _all_scalar(functions: list) -> bool:
-    for func in functions:
-        outputs = [ref() for ref in func.outputs]
-        if len(outputs) != 1 or outputs[0] is None or np.ndim(outputs[0].data):
-            return False
-        if any(np.ndim(x.data) for x in func.inputs):
-            return False
-    return True
+    return all(is_scalar(func) for func in functions)
+
+
+def is_scalar(func: Any) -> bool:
+    """One output, and every input and the output hold one number."""
+    outputs = [ref() for ref in func.outputs]
+    if len(outputs) != 1 or outputs[0] is None or np.ndim(outputs[0].data):
+        return False
+    return not any(np.ndim(x.data) for x in func.inputs)
 
 
 def _edges(functions: list) -> dict:
@@ -85,7 +97,7 @@ def _edges(functions: list) -> dict:
     return edges
 
 
-class _LocalDerivatives:
+class LocalDerivatives:
     """(function, index) -> ∂output/∂input[index]: the function's own backward given 1, on plain
     numbers, asked once per function and only for the functions on a written path."""
 
@@ -121,7 +133,7 @@ def _count_paths(x: Variable, target: Variable, edges: dict) -> int:
     return counts.get(id(x), 0)
 
 
-def _paths(x: Variable, target: Variable, edges: dict, local: _LocalDerivatives, label: Labeller) -> list:
+def _paths(x: Variable, target: Variable, edges: dict, local: LocalDerivatives, label: Labeller) -> list:
     """Every path from x to the target as Factors, target first."""
     found = []
 
@@ -131,14 +143,14 @@ def _paths(x: Variable, target: Variable, edges: dict, local: _LocalDerivatives,
             return
         for func, index in edges.get(id(v), ()):
             y = func.outputs[0]()
-            factor = Factor(_name(label, y), _name(label, v), local(func, index))
+            factor = Factor(node_name(label, y), node_name(label, v), local(func, index))
             walk(y, factors + [factor])
 
     walk(x, [])
     return found
 
 
-def _name(label: Labeller, v: Variable) -> str:
+def node_name(label: Labeller, v: Variable) -> str:
     """The variable's label; one made where the cell is not instrumented (inside a def or a lambda)
     is named by its function, e.g. 'mul(…)'."""
     shown = label(v)
@@ -146,3 +158,59 @@ def _name(label: Labeller, v: Variable) -> str:
         return shown.name
     return f"{type(v.creator).__name__.lower()}(…)" if v.creator is not None else "constant"
 
+
+NAMED = re.compile(r"[^\W\d]\w*(#\d+)?")  # a label the cell bound ('p', 'y#2'), not source text ('w*x')
+MAX_INNER_PATHS = 10_000  # inside one line; a larger expression gets no named sentence
+
+
+class _NamedPaths:
+    """The paths from an input to the target through named variables only, each factor the partial
+    derivative of one named variable with respect to the one before (summed over the paths inside)."""
+
+    def __init__(self, target: Variable, edges: dict, local: LocalDerivatives, label: Labeller) -> None:
+        self.target, self.edges, self.local, self.label = target, edges, local, label
+        self.partials: dict = {}  # id(named variable) -> [(next named variable, ∂next/∂it)]
+
+    def of(self, x: Variable) -> tuple:
+        """(paths of Factors, count), the paths empty when count > MAX_PATHS."""
+        found: list = []
+        count = self._walk(x, [], found)
+        return (tuple(found) if count <= MAX_PATHS else ()), count
+
+    def _walk(self, v: Variable, factors: list, found: list) -> int:
+        if v is self.target:
+            if len(found) <= MAX_PATHS:
+                found.append(tuple(reversed(factors)))
+            return 1
+        count = 0
+        for w, value in self._next(v):
+            factor = Factor(node_name(self.label, w), node_name(self.label, v), value)
+            count += self._walk(w, factors + [factor], found)
+            if count > MAX_PATHS:
+                break
+        return count
+
+    def _next(self, v: Variable) -> list:
+        """The named variables reached from v through unnamed ones, with ∂(each)/∂v."""
+        if id(v) not in self.partials:
+            sums: dict = {}
+            expanded = 0
+            stack = [(v, 1.0)]
+            while stack:
+                u, product = stack.pop()
+                for func, index in self.edges.get(id(u), ()):
+                    expanded += 1
+                    if expanded > MAX_INNER_PATHS:
+                        raise OverflowError("too many paths inside one expression")
+                    w = func.outputs[0]()
+                    value = product * self.local(func, index)
+                    if w is self.target or self._is_named(w):
+                        sums[id(w)] = (w, sums.get(id(w), (w, 0.0))[1] + value)
+                    else:
+                        stack.append((w, value))
+            self.partials[id(v)] = list(sums.values())
+        return self.partials[id(v)]
+
+    def _is_named(self, v: Variable) -> bool:
+        shown = self.label(v)
+        return shown is not None and NAMED.fullmatch(shown.name) is not None

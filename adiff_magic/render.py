@@ -5,14 +5,20 @@ from untrusted notebooks. Plain tables with classes are themed by JupyterLab in 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+import re
+import shutil
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
 
 
-from .fmt import fmt_array, fmt_number, fmt_short, short
+from .fmt import fmt_array, fmt_number, fmt_short, short, wrap
 
 if TYPE_CHECKING:
     from .result import GradResult, Row
-    from .trace import BackwardStep, Flow
+    from .trace import BackwardStep, Flow, Local
+
+from .trace import NO_RULE
 
 TRACE_HEAD = 12  # a longer trace shows its first and last TRACE_HEAD steps, and says so
 TRACE_LIMIT = 2 * TRACE_HEAD + 6
@@ -22,13 +28,18 @@ TABLE_LIMIT = 2 * TABLE_HEAD + 6
 WORDS = {
     "en": {
         "value": "value", "grad": "d{t}/d(name)", "line": "line", "made by": "made by",
-        "trace": "backward trace: {n} step(s), in the order the engine ran them",
-        "legend": "each step: take the function that made the variable (creator), take its input, "
-                  "call its backward: passes = incoming × local",
-        "creator": "creator", "input": "input", "incoming": "incoming", "rule": "rule", "local": "local",
+        "trace": "backward trace, {n:,} step{s} in the order the engine ran them",
+        "legend": "each: a variable's creator, its inputs, its backward(incoming); per input: local ∂, "
+                  "then d = incoming × local",
+        "legend full": "each step: take the function that made the variable (creator), take its input, "
+                       "call its backward: passes = incoming × local",
+        "inputs": "inputs", "creator": "creator", "input": "input", "incoming": "incoming", "rule": "rule", "local": "local",
         "passes": "passes", "notebook": "from the notebook",
         "more": "… {n:,} more steps not shown (all are in result.steps) …",
-        "paths": "chain rule: each path from the input to the target multiplies its local derivatives; the paths add up",
+        "paths": "chain rule: each path from the input to the target multiplies its local derivatives; paths add up",
+        "named": "(written through the named variables: ∂{out}/∂{inp} is the derivative of {out}'s line with "
+                 "respect to {inp}, summed over the paths inside that line)",
+        "one input": "input",
         "too many paths": "{n:,} paths: too many to write out; the trace shows them adding up",
         "more factors": "(… {n:,} more …)",
         "more rows": "… {n:,} rows not shown (all are in result.rows) …",
@@ -36,15 +47,19 @@ WORDS = {
     },
     "ko": {
         "value": "값 value", "grad": "d{t}/d(name)", "line": "줄 line", "made by": "만든 식 made by",
-        "trace": "역전파 기록 backward trace: {n}단계 step(s), 엔진이 실행한 순서 in the order the engine ran them",
-        "legend": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (input)  "
-                  "3. 함수의 backward 메서드를 호출한다 (passes = incoming × local)",
-        "creator": "1. 함수 creator", "input": "2. 입력 input", "incoming": "3. 들어온 기울기 incoming",
+        "trace": "역전파 기록 backward trace: {n:,}단계 step{s}, 엔진이 실행한 순서 in the order the engine ran them",
+        "legend": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (inputs)  "
+                  "3. 함수의 backward 메서드를 호출한다: 국소 미분 ∂ (local), d = incoming × local.",
+        "legend full": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (input)  "
+                       "3. 함수의 backward 메서드를 호출한다 (passes = incoming × local)",
+        "inputs": "입력 inputs", "one input": "입력 input", "creator": "1. 함수 creator", "input": "2. 입력 input", "incoming": "3. 들어온 기울기 incoming",
         "rule": "   국소 규칙 rule", "local": "   국소 미분 local", "passes": "   전달 passes",
         "notebook": "노트북에서 from the notebook",
         "more": "… {n:,}단계 생략 more steps not shown (result.steps에 모두 있음) …",
         "paths": "연쇄 법칙 chain rule: 입력에서 목표까지 각 경로의 국소 미분을 곱하고, 경로들을 더한다 "
                  "(each path multiplies its local derivatives; the paths add up)",
+        "named": "(이름 있는 변수로 쓴 경로 written through the named variables: ∂{out}/∂{inp}는 {out} 줄의 "
+                 "{inp}에 대한 미분 is the derivative of {out}'s line with respect to {inp})",
         "too many paths": "경로 {n:,}개 paths: too many to write out; the trace shows them adding up",
         "more factors": "(… {n:,}개 더 more …)",
         "more rows": "… {n:,}행 생략 rows not shown (result.rows에 모두 있음) …",
@@ -56,17 +71,27 @@ WORDS = {
 # ================================================================ text
 
 
-def to_text(result: "GradResult") -> str:
-    """The plain-text rendering: aligned table, then the trace."""
+TEXT_WIDTH = 100  # the width of a notebook's text output; a terminal gives its own
+
+
+def terminal_width() -> int:
+    """The terminal's width in columns (TEXT_WIDTH where there is no terminal, as in a kernel)."""
+    return shutil.get_terminal_size((TEXT_WIDTH, 24)).columns
+
+
+def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
+    """The plain-text rendering: aligned table, the chain rule, then the trace; lines past ``width``
+    wrap between words (never inside a number)."""
     words = WORDS[result.view.lang]
     parts = []
     if result.view.table:
         parts.append(_text_table(result, words))
     if result.paths:
-        parts.append("\n".join([words["paths"]] + [f"  {line}" for line in chain_rule_lines(result)]))
+        lines = [words["paths"]] + [f"  {line}" for line in chain_rule_lines(result, width - 2)]
+        parts.append("\n".join(wrap(line, width) for line in lines))
     if result.view.trace and result.steps:
-        parts.append(_text_trace(result, words))
-    parts.extend(f"note: {note}" for note in result.notes)
+        parts.append("\n".join(wrap(line, width) for line in _text_trace(result, words, width)))
+    parts.extend(wrap(f"note: {note}", width) for note in result.notes)
     return "\n\n".join(parts)
 
 
@@ -148,10 +173,14 @@ def _shown_steps(steps: tuple) -> tuple:
     return _summarised(steps, TRACE_HEAD, TRACE_LIMIT)
 
 
-def as_operand(label: str) -> str:
+def as_operand(label: str, limit: int = 40) -> str:
     """A label usable before '.grad' or after 'd': names as they are, expressions in parentheses."""
-    label = short(label)
-    return label if label.isidentifier() else f"({label})"
+    label = short(label, limit)
+    return label if label.isidentifier() or NAMED_LABEL.fullmatch(label) else f"({label})"
+
+
+NAMED_LABEL = re.compile(r"[^\W\d]\w*#\d+")  # 'y#2': an earlier binding of y
+OPERAND = 24  # operands longer than this are cut with '…' inside a step's lines
 
 
 def step_title(step: "BackwardStep", words: dict) -> str:
@@ -160,9 +189,79 @@ def step_title(step: "BackwardStep", words: dict) -> str:
     return f"{step.function}.backward{where}"
 
 
-def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
-    """The (key, text) lines of one step, shared by the text and HTML renderings."""
-    gy = ", ".join(fmt_array(g) for g in step.gy)
+def local_parts(local: "Local", digits: int) -> list:
+    """The local derivative as written in the cell's letters, with the numbers put in, and its value
+    (['2b', '2·1.28403', '2.56805']); a part that repeats the one before it is left out."""
+    value = fmt_short(local.value, digits)
+    if not local.template:
+        return [WORDS_RATIO, value]
+    symbolic = _fill(local.template, {k: _letters(v, local.numbers.get(k), digits) for k, v in local.names.items()},
+                     local.numbers, digits)
+    numeric = _fill(local.template, {}, local.numbers, digits)
+    parts = [symbolic]
+    if numeric != symbolic:
+        parts.append(numeric)
+    if not _same_number(parts[-1], local.value, digits):
+        parts.append(value)
+    return parts
+
+
+def _same_number(text: str, number: float, digits: int) -> bool:
+    """True if ``text`` already writes ``number`` at this precision (one line never shows two roundings)."""
+    try:
+        written = float(text)
+    except ValueError:
+        return False
+    return written == float(fmt_short(number, digits)) or bool(np.isclose(written, number, rtol=1e-12, atol=0.0))
+
+
+WORDS_RATIO = "passed ÷ incoming"
+
+
+def _letters(name: Any, number: Any, digits: int) -> str:
+    """An operand as the cell writes it; a literal constant as its number."""
+    if name is None:
+        return fmt_short(number, digits) if number is not None else "?"
+    name = short(name, OPERAND)
+    return name if _is_atom(name) else f"({name})"
+
+
+def _is_atom(text: str) -> bool:
+    """A name ('b', 'y#2') or one call ('exp(square(x))'): needs no parentheses inside a formula."""
+    if text.isidentifier() or NAMED_LABEL.fullmatch(text):
+        return True
+    call = re.fullmatch(r"[A-Za-z_][\w.]*(\(.*\))", text)
+    if call is None:
+        return False
+    depth = 0
+    for position, char in enumerate(call.group(1)):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and position < len(call.group(1)) - 1:
+            return False  # 'f(a) + g(b)': the first parenthesis closes before the end
+    return depth == 0
+
+
+def _fill(template: str, names: dict, numbers: dict, digits: int) -> str:
+    """The template with ``names`` where given and numbers elsewhere (a negative one in parentheses
+    unless it leads); no double parentheses."""
+    filled = {}
+    for key, number in numbers.items():
+        text = names.get(key) or (fmt_short(number, digits) if np.ndim(number) == 0 else str(number))
+        slot = "{" + key + "}"
+        if text.startswith("(") and text.endswith(")") and (f"({slot})" in template or template == slot):
+            text = text[1:-1]
+        elif text.startswith("-") and not template.startswith(slot):
+            text = f"({text})"
+        filled[key] = text
+    try:
+        return template.format(**filled)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+def _step_lines(step: "BackwardStep", words: dict, target: str, digits: int) -> list:
+    """The (key, text) rows of one step in the full form, shared by the text and HTML renderings."""
+    gy = ", ".join(fmt_array(g, digits) for g in step.gy)
     output = as_operand(step.output)
     inputs = ", ".join(short(flow.input) for flow in step.flows) or "—"
     lines = [
@@ -173,32 +272,66 @@ def _step_lines(step: "BackwardStep", words: dict, target: str) -> list:
     ]
     for flow in step.flows:
         name = as_operand(flow.input)
-        if flow.local:
-            lines.append((words["local"], f"∂{output}/∂{name} = {flow.local}"))
-        lines.append((words["passes"], _passes(flow, gy)))
+        if flow.local is not None:
+            lines.append((words["local"], f"∂{output}/∂{name} = {' = '.join(local_parts(flow.local, digits))}"))
+        lines.append((words["passes"], _passes(flow, gy, f"{name}.grad", digits)))
     return lines
 
 
-def _passes(flow: "Flow", gy: str) -> str:
-    name = as_operand(flow.input)
-    local = flow.local.rsplit(" = ", 1)[-1]
-    product = f"{gy} × {local} = " if flow.local and flow.grad.ndim == 0 else ""
+def _passes(flow: "Flow", gy: str, name: str, digits: int) -> str:
+    """'b.grad = 1 × 2.56805 = 2.56805', or with '+=' and '→ total' on a second path."""
+    product = ""
+    if flow.local is not None and flow.grad.ndim == 0:
+        product = f"{gy} × {_factor(flow.local.value, digits)} = "
     if flow.accumulated:
-        return f"{name}.grad += {product}{fmt_array(flow.grad)}  → {fmt_array(flow.total)}"
-    return f"{name}.grad = {product}{fmt_array(flow.grad)}"
+        return f"{name} += {product}{fmt_array(flow.grad, digits)}  → {fmt_array(flow.total, digits)}"
+    return f"{name} = {product}{fmt_array(flow.grad, digits)}"
 
 
-def _text_trace(result: "GradResult", words: dict) -> str:
+def compact_step(step: "BackwardStep", words: dict, target: str, digits: int, width: int = 10**6) -> list:
+    """A header ('1. line 4  y.creator = Square, input b → Square.backward(dy/dy = 1)') and one
+    line per input ('∂y/∂b = 2b = 2·1.28403 = 2.56805;  dy/db = 1 × 2.56805 = 2.56805')."""
+    gy = ", ".join(fmt_array(g, digits) for g in step.gy)
+    output = as_operand(step.output, OPERAND)
+    inputs = ", ".join(short(flow.input, OPERAND) for flow in step.flows) or "—"
+    where = f"{words['line']} {step.lineno}  " if step.lineno is not None else ""
+    plural = words["inputs"] if len(step.flows) > 1 else words["one input"]
+    head = f"{where}{output}.creator = {step.function}, {plural} {inputs} → {step.function}.backward"
+    incoming = f"(d{target}/d{output} = {gy})"
+    head += incoming if len(head) + len(incoming) <= width else f"({gy})"
+    if step.rule and step.rule != NO_RULE and any(f.local is None or not f.local.template for f in step.flows):
+        head += f";  {words['rule'].strip()}: {step.rule}"  # the numbers alone do not say it
+    lines = [head]
+    for flow in step.flows:
+        name = as_operand(flow.input, OPERAND)
+        passes = _passes(flow, gy, f"d{target}/d{name}", digits)
+        if flow.local is None:
+            lines.append(passes)
+        else:
+            lines.append(f"∂{output}/∂{name} = {' = '.join(local_parts(flow.local, digits))};  {passes}")
+    return lines
+
+
+def _text_trace(result: "GradResult", words: dict, width: int) -> list:
     steps, hidden = _shown_steps(result.steps)
-    lines = [words["trace"].format(n=len(result.steps)), words["legend"]]
+    digits = result.view.digits
+    legend = words["legend full"] if result.view.full_trace else words["legend"]
+    lines = [words["trace"].format(n=len(result.steps), s="" if len(result.steps) == 1 else "s"), legend]
+    number_width = len(str(steps[-1].index)) if steps else 1
     for i, step in enumerate(steps):
         if hidden and i == TRACE_HEAD:
             lines.append("  " + words["more"].format(n=hidden))
-        lines.append(f"  {step.index}. {step_title(step, words)}")
-        pairs = _step_lines(step, words, result.target)
-        width = max(len(key) for key, _ in pairs)
-        lines.extend(f"       {key.ljust(width)}  {text}" for key, text in pairs)
-    return "\n".join(lines)
+        lead = f"{str(step.index).rjust(number_width)}. "
+        if result.view.full_trace:
+            lines.append(f"{lead}{step_title(step, words)}")
+            pairs = _step_lines(step, words, result.target, digits)
+            width = max(len(key) for key, _ in pairs)
+            lines.extend(f"{' ' * (len(lead) + 2)}{key.ljust(width)}  {text}" for key, text in pairs)
+        else:
+            head, *flows = compact_step(step, words, result.target, digits, width - len(lead))
+            lines.append(lead + head)
+            lines.extend(" " * (len(lead) + 2) + flow for flow in flows)
+    return lines
 
 
 # ================================================================ HTML
@@ -246,38 +379,46 @@ def _html_cell(index: int, cell: str) -> str:
 
 def _html_trace(result: "GradResult", words: dict) -> str:
     steps, hidden = _shown_steps(result.steps)
+    digits = result.view.digits
     items = []
     for i, step in enumerate(steps):
         if hidden and i == TRACE_HEAD:
             items.append(f'<li class="adiff-more">{_e(words["more"].format(n=hidden))}</li>')
-        rows = "".join(f"<tr><th>{_e(key)}</th><td{LEFT}><code>{_e(text)}</code></td></tr>"
-                       for key, text in _step_lines(step, words, result.target))
-        items.append(f'<li value="{step.index}"><b>{_e(step_title(step, words))}</b>'
-                     f'<table class="adiff-step">{rows}</table></li>')
-    title = _e(words["trace"].format(n=len(result.steps)))
-    legend = f'<p class="adiff-legend">{_e(words["legend"])}</p>'
-    return f'<details open class="adiff-trace"><summary>{title}</summary>{legend}<ol>{"".join(items)}</ol></details>'
+        if result.view.full_trace:
+            rows = "".join(f"<tr><th>{_e(key)}</th><td{LEFT}><code>{_e(text)}</code></td></tr>"
+                           for key, text in _step_lines(step, words, result.target, digits))
+            items.append(f'<li value="{step.index}"><b>{_e(step_title(step, words))}</b>'
+                         f'<table class="adiff-step">{rows}</table></li>')
+        else:
+            head, *flows = compact_step(step, words, result.target, digits)
+            flows = "".join(f'<div class="adiff-flow"><code>{_e(flow)}</code></div>' for flow in flows)
+            items.append(f'<li value="{step.index}"><code>{_e(head)}</code>{flows}</li>')
+    title = _e(words["trace"].format(n=len(result.steps), s="" if len(result.steps) == 1 else "s"))
+    legend = _e(words["legend full"] if result.view.full_trace else words["legend"])
+    return (f'<details open class="adiff-trace"><summary>{title}</summary><p class="adiff-legend">{legend}</p>'
+            f'<ol>{"".join(items)}</ol></details>')
 
 
 # ================================================================ graph
 
 
-def _node_text(node: tuple) -> str:
+def _node_text(node: tuple, digits: Optional[int] = None) -> str:
     key, kind, name, value, grad = node
     if kind == "function":
         return name
-    grad_text = "—" if grad is None else fmt_array(grad.data if hasattr(grad, "creator") else grad)
-    return f"{name}\nvalue {fmt_array(value)}\ngrad {grad_text}"
+    grad_text = "—" if grad is None else fmt_array(grad.data if hasattr(grad, "creator") else grad, digits)
+    return f"{name}\nvalue {fmt_array(value, digits)}\ngrad {grad_text}"
 
 
 def to_mermaid(result: "GradResult") -> str:
-    """A mermaid flowchart: variables as boxes (value, gradient), functions as rounded nodes."""
+    """The graph as mermaid source (variables as boxes with value and gradient, functions rounded),
+    for a page that draws mermaid; the picture --graph shows is the SVG."""
     nodes, edges = result.graph
     lines = ["flowchart LR"]
     for node in nodes:
-        text = _mermaid_escape(_node_text(node)).replace("\n", "<br/>")
+        text = _mermaid_escape(_node_text(node, result.view.digits)).replace("\n", "<br/>")
         lines.append(f'    {node[0]}(["{text}"])' if node[1] == "function" else f'    {node[0]}["{text}"]')
-    lines.extend(f"    {a} --> {b}" for a, b in edges)
+    lines.extend(f"    {e.source} --> {e.target}" for e in edges)
     return "\n".join(lines)
 
 
@@ -287,49 +428,100 @@ def _mermaid_escape(text: str) -> str:
 
 
 def graph_text(result: "GradResult") -> str:
-    """The same graph as text: one line per function, inputs -> function -> outputs."""
-    nodes, edges = result.graph
+    """The graph the picture shows, as text: one line per function, inputs (× local) -> function -> output."""
+    from .graph import MAX_NODES, nearest
+
+    digits = result.view.digits
+    graph, total = nearest(_graph(result), MAX_NODES)
+    nodes, edges = graph
     by_key = {node[0]: node for node in nodes}
-    lines = ["computational graph (inputs -> function -> output):"]
+    lines = ["computational graph (inputs, × their local derivative -> function -> output):"]
+    if len(nodes) < total:
+        lines[0] += f" showing {len(nodes)} of {total} nodes nearest the target"
     for node in nodes:
         if node[1] != "function":
             continue
-        ins = [_node_text(by_key[a]).replace("\n", ", ") for a, b in edges if b == node[0]]
-        outs = [_node_text(by_key[b]).replace("\n", ", ") for a, b in edges if a == node[0]]
+        ins = [_node_text(by_key[e.source], digits).replace("\n", ", ") +
+               (f" (× {fmt_short(e.local, digits)})" if e.local is not None else "")
+               for e in edges if e.target == node[0]]
+        outs = [_node_text(by_key[e.target], digits).replace("\n", ", ") for e in edges if e.source == node[0]]
         lines.append(f"  {' ; '.join(ins)}  ->  {node[2]}  ->  {' ; '.join(outs)}")
     return "\n".join(lines)
 
 
+def _graph(result: "GradResult") -> Any:
+    """The result's graph as a Graph of GraphNodes and GraphEdges (a hand-built one may hold tuples)."""
+    from .extras import Graph, GraphEdge, GraphNode
+
+    nodes, edges = result.graph
+    return Graph(tuple(GraphNode(*node) for node in nodes), tuple(GraphEdge(*edge) for edge in edges))
+
+
 def graph_bundle(result: "GradResult") -> dict:
-    """text/vnd.mermaid for JupyterLab 4.1+, with the text rendering as text/plain."""
-    return {"text/vnd.mermaid": to_mermaid(result), "text/plain": graph_text(result)}
+    """The picture as image/svg+xml, with a PNG of it for untrusted notebooks (when matplotlib is there)
+    and the text rendering as text/plain."""
+    from .graph import to_png, to_svg
+
+    graph = _graph(result)
+    bundle = {"image/svg+xml": to_svg(graph, result.view.digits)}
+    png = to_png(graph, result.view.digits)
+    if png is not None:
+        bundle["image/png"] = png
+    bundle["text/plain"] = graph_text(result)
+    return bundle
 
 
 # ================================================================ the chain rule as a sentence
 
 
-def chain_rule_lines(result: "GradResult") -> list:
-    """Per input, 'dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744' (two lines when long)."""
+def chain_rule_lines(result: "GradResult", width: int = 100) -> list:
+    """Per input, 'dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744': on one line when
+    it fits, else two. Paths whose symbols do not fit go through the named variables only, and say so."""
     words = WORDS[result.view.lang]
-    lines = []
+    lines: list = []
+    said_named = None  # the first factor written through named variables
     for name, rule in result.paths.items():
         lead = f"d{as_operand(result.target)}/d{as_operand(name)} = "
-        if not rule.paths:
-            lines.append(lead + words["too many paths"].format(n=rule.count) + f" (= {fmt_short(rule.total)})")
+        written = _sentence(rule, False, words, result.view.digits)
+        if written is None or len(lead) + len(written[0]) > width:
+            named = _sentence(rule, True, words, result.view.digits)
+            if named is not None and (written is None or len(named[0]) < len(written[0])):
+                written, said_named = named, said_named or next(f for f in rule.named[0] if f.input != f.output)
+        if written is None:
+            total = fmt_short(rule.total, result.view.digits)
+            lines.append(lead + words["too many paths"].format(n=rule.count) + f" (= {total})")
             continue
-        symbols = " + ".join(_factors([f"∂{as_operand(f.output)}/∂{as_operand(f.input)}" for f in path], " · ", words)
-                             for path in rule.paths)
-        numbers = " + ".join(_factors([fmt_short(f.value) for f in path], " × ", words) for path in rule.paths)
-        products = [fmt_short(p) for p in rule.products()]
-        steps = [numbers]
-        if len(rule.paths) > 1 and any(len(path) > 1 for path in rule.paths):
-            steps.append(" + ".join(products))
-        total = fmt_short(rule.total)
-        if steps[-1] != total:
-            steps.append(total)
-        lines.append(lead + symbols)
-        lines.append(" " * (len(lead) - 2) + "= " + " = ".join(steps))
+        symbols, numbers = written
+        if len(lead) + len(symbols) + len(numbers) + 3 <= width:
+            lines.append(f"{lead}{symbols} = {numbers}")
+        else:
+            lines.extend([lead + symbols, " " * (len(lead) - 2) + "= " + numbers])
+    if said_named:
+        lines.append(words["named"].format(out=as_operand(said_named.output), inp=as_operand(said_named.input)))
     return lines
+
+
+def _sentence(rule: Any, named: bool, words: dict, digits: int) -> Any:
+    """(symbols, numbers) of the paths written out (all paths, or those through named variables), or None."""
+    paths = rule.named if named else rule.paths
+    if not paths:
+        return None
+    symbols = " + ".join(_factors([f"∂{as_operand(f.output)}/∂{as_operand(f.input)}" for f in path], " · ", words)
+                         for path in paths)
+    numbers = " + ".join(_factors([_factor(f.value, digits) for f in path], " × ", words) for path in paths)
+    steps = [numbers]
+    if len(paths) > 1 and any(len(path) > 1 for path in paths):
+        steps.append(" + ".join(_factor(p, digits) for p in rule.products(named)))
+    total = fmt_short(rule.total, digits)
+    if steps[-1] != total:
+        steps.append(total)
+    return symbols, " = ".join(steps)
+
+
+def _factor(value: float, digits: int) -> str:
+    """A number inside a product or a sum: a negative one in parentheses."""
+    text = fmt_short(value, digits)
+    return f"({text})" if text.startswith("-") else text
 
 
 PATH_ENDS = 3  # a path of more factors than twice this shows its first and last three, and how many are left out

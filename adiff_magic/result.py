@@ -27,6 +27,8 @@ class View:
     table: bool = True
     graph: bool = False
     lang: str = "en"
+    full_trace: bool = False  # the six-row form of each step instead of the compact one
+    digits: int = 6  # significant digits in the trace, the chain rule and the graph (the table is exact)
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,9 @@ class GradResult:
     view: View = field(default_factory=View)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        from .render import to_text
+        from .render import terminal_width, to_text
 
-        printer.text("GradResult(...)" if cycle else to_text(self))
+        printer.text("GradResult(...)" if cycle else to_text(self, terminal_width()))
 
     def _repr_html_(self) -> str:
         from .render import to_html

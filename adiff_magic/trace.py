@@ -14,7 +14,6 @@ import numpy as np
 
 from engine import Function, Variable
 
-from .fmt import fmt_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +25,23 @@ class Label:
 
 
 @dataclass(frozen=True, slots=True)
+class Local:
+    """One step's local derivative ∂output/∂input, kept as a template over the step's operands, so
+    that a rendering writes it in the cell's own letters and with its numbers at any precision."""
+
+    template: str  # over {x} (one input) or {a}, {b} (two), {y} (the output), and the function's fields;
+    # '' when the function gives none: then ``value`` is passed ÷ incoming
+    names: dict  # placeholder -> the operand as the cell writes it ('b', 'w*x'); None for a literal constant
+    numbers: dict  # placeholder -> its value (the function's fields included)
+    value: float  # the local derivative
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """The gradient one step passes to one input."""
 
     input: str  # the input's label
-    local: str  # the local derivative with this step's numbers substituted ('' if not shown)
+    local: Optional[Local]  # None where it is not one number (arrays, several outputs)
     grad: np.ndarray  # the gradient passed: incoming gradient times local derivative
     accumulated: bool  # added to a gradient the input already had from another path
     total: np.ndarray  # the input's gradient after this step
@@ -86,6 +97,10 @@ class Tracer:
         inputs = func.inputs
         # the numbers of the local derivative: one-element inputs and output, else nothing is substituted
         xs = tuple([_scalar_now(x.data) for x in inputs]) if ys is not None else None
+        names = None
+        if xs is not None:
+            names = [label(x) for x in inputs]
+            names = (output or None, tuple([shown.name if shown is not None else None for shown in names]))
         flows = []
         totals = self.totals
         for i in range(min(len(inputs), len(gxs), len(accumulated))):
@@ -117,7 +132,7 @@ class Tracer:
         step = _new_step(_TracedStep)
         local = (func.local, func.local_fields()) if xs is not None and func.local else None
         _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or NO_RULE,
-                        tuple(flows), xs, ys, local))
+                        tuple(flows), xs, ys, local, names))
         self.steps.append(step)
 
 
@@ -171,8 +186,8 @@ class _TracedStep(BackwardStep):
             raw = object.__getattribute__(self, "_raw")
         except AttributeError:
             raise AttributeError(name) from None
-        index, function, output, lineno, source, gys, rule, flows, xs, ys, local = raw
-        flows = tuple([_TracedFlow(label, passed, acc, total, (local, i, xs, ys, gys[0], passed))
+        index, function, output, lineno, source, gys, rule, flows, xs, ys, local, names = raw
+        flows = tuple([_TracedFlow(label, passed, acc, total, (local, i, xs, ys, gys[0], passed, names))
                        for label, i, passed, acc, total in flows])
         values = (index, function, output, lineno, source, tuple([_shown(g) for g in gys]), rule, flows)
         for field_name, value in zip(_STEP_FIELDS, values):
@@ -212,7 +227,7 @@ class _TracedFlow(Flow):
             numbers = object.__getattribute__(self, "_numbers")
         except AttributeError:
             raise AttributeError(name) from None
-        local = _local_text(*numbers)
+        local = _local(*numbers)
         object.__setattr__(self, "local", local)
         object.__delattr__(self, "_numbers")
         return local
@@ -229,49 +244,48 @@ def _array(value: Any) -> np.ndarray:
 # here the numbers are put in.
 
 
-def local_derivative(func: Function, index: int, gy: Any, gx: Any) -> str:
-    """The local derivative for input ``index`` with the numbers of this step substituted.
+def local_derivative(func: Function, index: int, gy: Any, gx: Any, label: Optional[Labeller] = None) -> Optional[Local]:
+    """The Local of input ``index`` of ``func`` with its numbers now; None for arrays.
 
-    Scalar steps only; for arrays the rule alone is shown. For functions without a template
-    (a user's own, Power...) the local value is the ratio gx / gy.
+    For functions without a template (a user's own, Power...) the value is the ratio gx / gy.
     """
     outputs = [ref() for ref in func.outputs]
     y = outputs[0] if len(outputs) == 1 else None
     ys = _scalar_now(y.data) if y is not None else None
     xs = tuple(_scalar_now(x.data) for x in func.inputs) if ys is not None else None
     local = (func.local, func.local_fields()) if func.local else None
-    return _local_text(local, index, xs, ys, gy, gx)
+    label = label or (lambda v: None)
+    shown = [label(v) for v in [y, *func.inputs]]
+    names = tuple(s.name if s is not None else None for s in shown)
+    return _local(local, index, xs, ys, gy, gx, (names[0], names[1:]))
 
 
-def _local_text(local: Optional[tuple], index: int, xs: Optional[tuple], y: Any, gy: Any, gx: Any) -> str:
-    """local_derivative from the numbers a Tracer kept: the function's (templates, fields), the inputs'
-    and the output's values (None where one is not a single number), the incoming and passed gradients."""
+def _local(local: Optional[tuple], index: int, xs: Optional[tuple], y: Any, gy: Any, gx: Any,
+           names: Optional[tuple]) -> Optional[Local]:
+    """The Local from the numbers a Tracer kept: the function's (templates, fields), the inputs' and the
+    output's values (None where one is not a single number), the incoming and passed gradients, and
+    (output label, input labels)."""
     if xs is None or y is None or any(x is None for x in xs):
-        return ""
+        return None
     xs = [float(x) for x in xs]
     ratio = _ratio(gx, gy)
+    passed_over_incoming = None if ratio is None else Local("", {}, {}, ratio)
     if local is None or index >= len(local[0]):
-        return "" if ratio is None else f"passed ÷ incoming = {fmt_number(ratio)}"
+        return passed_over_incoming
     (template, value), fields = local[0][index], local[1]
-    names = {"x": xs[0]} if len(xs) == 1 else {"a": xs[0], "b": xs[1]} if len(xs) == 2 else {}
+    placeholders = ("x",) if len(xs) == 1 else ("a", "b") if len(xs) == 2 else ()
+    numbers = {**dict(zip(placeholders, xs)), "y": float(y), **fields}
+    operand_names = {**dict(zip(placeholders, names[1] if names else (None,) * len(xs))),
+                     "y": names[0] if names else None}
     try:
-        text = template.format(y=fmt_number(y), **{k: fmt_number(v) for k, v in {**names, **fields}.items()})
+        template.format(**numbers)  # a template this step's numbers do not fit shows the ratio instead
         with np.errstate(all="ignore"):  # numpy floats: 1/0 is inf, shown as such
-            number = ratio if value is None else value(*[np.float64(v) for v in xs[:1]], np.float64(y), **fields)
-    except (KeyError, IndexError, TypeError, ValueError):  # a template this step's numbers do not fit
-        return "" if ratio is None else f"passed ÷ incoming = {fmt_number(ratio)}"
-    if number is None or _same_number(text.rsplit(" = ", 1)[-1], number):
-        return text
-    return f"{text} = {fmt_number(number)}"
-
-
-def _same_number(text: str, number: float) -> bool:
-    """True if ``text`` already writes ``number`` (to the last bits: one line never shows two roundings)."""
-    try:
-        written = float(text)
-    except ValueError:
-        return False
-    return bool(np.isclose(written, number, rtol=1e-12, atol=0.0))
+            number = ratio if value is None else value(*[np.float64(v) for v in xs], np.float64(y), **fields)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return passed_over_incoming
+    if number is None:
+        return passed_over_incoming
+    return Local(template, operand_names, numbers, float(number))
 
 
 def _scalar(value: Any) -> Optional[float]:

@@ -215,8 +215,9 @@ class Function:
     Subclasses set ``rule``, a one-line statement of the local derivative used by trace displays,
     and may set ``local``: per input, the local derivative written over one step's numbers, as
     (template, value). The template's fields are ``x`` (one input) or ``a`` and ``b`` (two), ``y``
-    (the output) and those of ``local_fields()``; ``value(x, y, **fields)`` gives the number, or is
-    None when it is the passed gradient over the incoming one. Square's is ("2·{x}", 2x).
+    (the output) and those of ``local_fields()``; ``value(*inputs, y, **fields)`` gives the number
+    (``value(x, y)`` for one input, ``value(a, b, y)`` for two), or is None when it is the passed
+    gradient over the incoming one. Square's is ("2·{x}", 2x); Mul's first is ("{b}", b).
     """
 
     # One input and one weakly held output are stored bare, not in 1-tuples: that is two fewer

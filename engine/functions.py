@@ -36,7 +36,7 @@ class Add(Function):
 
     __slots__ = ()
     rule = "∂(a + b)/∂a = 1, ∂(a + b)/∂b = 1"
-    local = (("1", None), ("1", None))
+    local = (("1", lambda a, b, y: 1.0), ("1", lambda a, b, y: 1.0))
 
     def forward(self, x0, x1):
         return x0 + x1
@@ -56,7 +56,7 @@ class Sub(Function):
 
     __slots__ = ()
     rule = "∂(a − b)/∂a = 1, ∂(a − b)/∂b = −1"
-    local = (("1", None), ("-1", None))
+    local = (("1", lambda a, b, y: 1.0), ("-1", lambda a, b, y: -1.0))
 
     def forward(self, x0, x1):
         return x0 - x1
@@ -76,7 +76,7 @@ class Mul(Function):
 
     __slots__ = ()
     rule = "∂(a·b)/∂a = b, ∂(a·b)/∂b = a"
-    local = (("b = {b}", None), ("a = {a}", None))
+    local = (("{b}", lambda a, b, y: b), ("{a}", lambda a, b, y: a))
 
     def forward(self, x0, x1):
         return x0 * x1
@@ -96,7 +96,7 @@ class Div(Function):
 
     __slots__ = ()
     rule = "∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²"
-    local = (("1/b = 1/{b}", None), ("-a/b² = -{a}/{b}²", None))
+    local = (("1/{b}", lambda a, b, y: 1 / b), ("-{a}/{b}²", lambda a, b, y: -a / (b * b)))
 
     def forward(self, x0, x1):
         return x0 / x1
@@ -199,7 +199,15 @@ class Pow(Function):
             raise TypeError("Pow takes a constant exponent; use x ** y (Power) for a variable one")
         self.c = c
 
-    local = (("{c}·{x}^{c_minus_1}", lambda x, y, c, c_minus_1: c * x ** c_minus_1),)
+    @property
+    def local(self) -> tuple:  # type: ignore[override]
+        """The template as written by hand: 2·{x} for c = 2, 3·{x}² for c = 3, {c}·{x}^{c_minus_1} else."""
+        c = self.c
+        if np.ndim(c) or float(c) != int(c) or not 0 <= c <= 9:
+            template = "{c}·{x}^{c_minus_1}"
+        else:
+            template = {0: "0", 1: "1", 2: "2·{x}"}.get(int(c), f"{int(c)}·{{x}}{_SUPERSCRIPTS[int(c) - 1]}")
+        return ((template, lambda x, y, c, c_minus_1: c * x ** c_minus_1),)
 
     def rule_text(self) -> str:
         c = self.c

@@ -28,11 +28,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import parse_argstring
 from IPython.utils.capture import capture_output
 
-from adiff_magic.magic import GradMagics, _names
+from adiff_magic.magic import GradMagics, options_from
 from adiff_magic.errors import CATEGORIES, CellError
 from adiff_magic.parser import parse
-from adiff_magic.result import View
-from adiff_magic.runner import Options, run
+from adiff_magic.render import to_mermaid
+from adiff_magic.runner import run
 from engine import Variable
 
 CORPUS_PATH = Path(__file__).parent / "data" / "bad_cells.json"
@@ -85,12 +85,7 @@ def snapshot(ip):
 
 def options_like_the_magic(line):
     """Options as %%grad builds them from its option line; UsageError where the magic raises one."""
-    args = parse_argstring(GradMagics.grad, line)
-    if args.order < 1:
-        raise UsageError(f"--order must be 1 or more, got {args.order}")
-    view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang)
-    return Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
-                   plot=args.plot, view=view)
+    return options_from(parse_argstring(GradMagics.grad, line))
 
 
 def run_directly(case, namespace):
@@ -256,7 +251,7 @@ def test_html_escapes_script_in_values_and_unicode_names(ip):
     assert "<script" not in formatted.get("text/html", "")
 
 
-def test_html_and_mermaid_escape_a_user_rule_with_an_img_tag(ip):
+def test_html_svg_and_mermaid_escape_a_user_rule_with_an_img_tag(ip):
     run_cell(ip, EVIL_FUNCTION)
     cell = f'x = 0.5\ny = square(x) + len("{IMG}") * Evil()(x)'
     execution, captured = run_cell(ip, "%%grad --graph -o res\n" + cell)
@@ -268,13 +263,14 @@ def test_html_and_mermaid_escape_a_user_rule_with_an_img_tag(ip):
     assert "<img" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert '<a ' not in page and 'href' not in page  # markdown is not turned into links
-    bundles = [output.data for output in captured.outputs if "text/vnd.mermaid" in output.data]
+    bundles = [output.data for output in captured.outputs if "image/svg+xml" in output.data]
     assert len(bundles) == 1
-    mermaid = bundles[0]["text/vnd.mermaid"]
-    assert "Evil" in mermaid
-    assert "len(" in mermaid  # the unnamed node's label is the source text that made it
-    assert "<img" not in mermaid
-    assert "onerror=alert(1)" in mermaid  # shown, but with its angle brackets escaped
+    svg = bundles[0]["image/svg+xml"]
+    assert "Evil" in svg
+    assert "len(" in svg  # the unnamed node's label is the source text that made it
+    assert "<img" not in svg and "&lt;img" in svg  # shown, its angle brackets escaped
+    mermaid = to_mermaid(result)  # kept for a page that draws mermaid
+    assert "Evil" in mermaid and "<img" not in mermaid and "onerror=alert(1)" in mermaid
 
 
 # ================================================================ an enormous array

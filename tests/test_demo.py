@@ -7,7 +7,7 @@ from nbclient import NotebookClient
 from reference import html_table, text_table
 
 DEMO = Path(__file__).resolve().parent.parent / "demo.ipynb"
-COMPARED = ("text/plain", "text/html", "text/vnd.mermaid")  # image/png bytes vary with matplotlib builds
+COMPARED = ("text/plain", "text/html", "image/svg+xml")  # image/png bytes vary with matplotlib builds
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,8 @@ def test_no_unexpected_errors(executed):
 
 def test_the_graph_and_plot_cells_show_their_pictures(executed):
     kinds = [set(o.get("data", {})) for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert any("text/vnd.mermaid" in k for k in kinds) and any("image/png" in k for k in kinds)
+    assert any({"image/svg+xml", "image/png"} <= k for k in kinds)  # --graph: the SVG with its PNG fallback
+    assert any(k == {"image/png", "text/plain"} for k in kinds)  # --plot
 
 
 def test_committed_outputs_are_what_the_code_produces_today(executed):

@@ -41,9 +41,10 @@ def test_graph_lists_every_function_and_variable(seed_cell):
 
 
 def test_large_graph_is_cut_and_says_so():
-    result, _ = run_cell("x = 0.5\ny = x\nfor k in range(100):\n    y = sin(y)\n", view=View(graph=True))
+    n = GRAPH_LIMIT + 100
+    result, _ = run_cell(f"x = 0.5\ny = x\nfor k in range({n}):\n    y = sin(y)\n", view=View(graph=True))
     assert sum(n[1] == "function" for n in result.graph[0]) == GRAPH_LIMIT
-    assert any(re.search(rf"(?<!\d){GRAPH_LIMIT} functions nearest the target out of 100(?!\d)", note)
+    assert any(re.search(rf"(?<!\d){GRAPH_LIMIT:,} functions nearest the target out of {n:,}(?!\d)", note)
                for note in result.notes)
 
 
@@ -84,7 +85,23 @@ def test_graph_nodes_are_named_fields(seed_cell):
     assert float(by_text["b"].grad) == 2.568050833375483 and float(by_text["a"].value) == 0.25  # the seed's numbers
     assert all(node.kind in ("variable", "function") for node in result.graph.nodes)
     keys = {node.key for node in result.graph.nodes}
-    assert all(a in keys and b in keys for a, b in result.graph.edges)
+    assert all(edge.source in keys and edge.target in keys for edge in result.graph.edges)
+
+
+def test_graph_edges_carry_the_local_derivatives(seed_cell):
+    result, _ = run_cell(seed_cell, view=View(graph=True))
+    text = {node.key: node.text for node in result.graph.nodes}
+    locals_ = {(text[e.source], text[e.target]): e.local for e in result.graph.edges if e.local is not None}
+    # by hand at x = 0.5: ∂a/∂x = 2x = 1, ∂b/∂a = e^0.25, ∂y/∂b = 2b = 2·e^0.25
+    assert sorted(locals_.values()) == pytest.approx(sorted([1.0, math.exp(0.25), 2 * math.exp(0.25)]), rel=1e-15)
+    assert locals_[("a", "Exp")] == pytest.approx(math.exp(0.25), rel=1e-15)
+    assert all(e.local is None for e in result.graph.edges if text[e.source] in ("Square", "Exp"))
+
+
+def test_graph_names_a_node_made_inside_a_def_by_its_function():
+    result, _ = run_cell("def f(u):\n    return sin(u * u)\nx = 3.0\ny = f(x)\n", view=View(graph=True))
+    names = {node.text for node in result.graph.nodes if node.kind == "variable"}
+    assert "mul(…)" in names and "constant" not in names
 
 
 def test_plot_reads_in_both_themes(seed_cell):

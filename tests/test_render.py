@@ -1,12 +1,14 @@
 """Tests for adiff_magic.render: text and HTML from a GradResult built by hand."""
+import html
 import re
 
 import numpy as np
 
+from adiff_magic.extras import GraphEdge
 from adiff_magic.fmt import fmt_array
-from adiff_magic.render import TRACE_HEAD, graph_bundle, to_html, to_text
+from adiff_magic.render import TRACE_HEAD, graph_bundle, to_html, to_mermaid, to_text
 from adiff_magic.result import GradResult, Row, View
-from adiff_magic.trace import BackwardStep, Flow
+from adiff_magic.trace import BackwardStep, Flow, Local
 
 
 def seed_result(**changes) -> GradResult:
@@ -18,7 +20,7 @@ def seed_result(**changes) -> GradResult:
         Row("y", 4, "square(b)", np.array(1.648721270700128), np.array(1.0), False),
     )
     step = BackwardStep(1, "Square", "y", 4, "y = square(b)", (np.array(1.0),), "d/dx x² = 2x",
-                        (Flow("b", "2·1.2840254166877414 = 2.568050833375483", np.array(2.568050833375483),
+                        (Flow("b", Local("2·{x}", {"x": "b", "y": "y"}, {"x": 1.2840254166877414, "y": 1.648721270700128}, 2.568050833375483), np.array(2.568050833375483),
                               False, np.array(2.568050833375483)),))
     fields = dict(target="y", rows=rows, steps=(step,), values={r.name: r.value for r in rows},
                   grads={r.name: r.grad for r in rows})
@@ -40,13 +42,29 @@ def test_text_table_is_aligned_and_holds_the_numbers():
         assert line[value_column:].startswith(value) and line[grad_column:] == grad
 
 
-def test_text_trace_shows_the_seeds_three_steps():
+def test_text_trace_shows_the_seeds_step_compactly_in_the_cells_letters():
     text = to_text(seed_result())
-    assert "  1. Square.backward  (line 4: y = square(b))" in text
+    lines = text.splitlines()
+    # hand-derived: y = b², so ∂y/∂b = 2b = 2·e^0.25 = 2.56805 (6 digits), and dy/db = 1 × that
+    assert "1. line 4  y.creator = Square, input b → Square.backward(dy/dy = 1)" in lines
+    assert "     ∂y/∂b = 2·b = 2·1.28403 = 2.56805;  dy/db = 1 × 2.56805 = 2.56805" in lines
+
+
+def test_full_trace_keeps_the_six_rows_with_the_cells_letters():
+    text = to_text(seed_result(view=View(full_trace=True)))
+    assert "1. Square.backward  (line 4: y = square(b))" in text
     assert "creator   y.creator = Square" in text and "input     Square.input = b" in text
     assert "incoming  dy/dy = 1" in text and "rule      d/dx x² = 2x" in text
-    assert "local     ∂y/∂b = 2·1.2840254166877414 = 2.568050833375483" in text
-    assert "passes    b.grad = 1 × 2.568050833375483 = 2.568050833375483" in text
+    assert "local     ∂y/∂b = 2·b = 2·1.28403 = 2.56805" in text
+    assert "passes    b.grad = 1 × 2.56805 = 2.56805" in text
+
+
+def test_precision_sets_the_digits_of_trace_and_sentence_but_not_the_table():
+    text = to_text(seed_result(view=View(digits=3)))
+    assert "∂y/∂b = 2·b = 2·1.28 = 2.57;  dy/db = 1 × 2.57 = 2.57" in text
+    assert "2.568050833375483" in text.split("\n\n")[0]  # the table keeps every digit
+    text = to_text(seed_result(view=View(digits=17)))
+    assert "∂y/∂b = 2·b = 2·1.2840254166877414 = 2.568050833375483" in text
 
 
 def test_html_has_the_same_numbers_and_no_script_style_or_theme_variables():
@@ -74,7 +92,7 @@ def test_long_trace_is_summarised_and_says_so():
     text, page = to_text(result), to_html(result)
     hidden = 100 - 2 * TRACE_HEAD
     assert f"{hidden} more steps not shown" in text and f"{hidden} more steps not shown" in page
-    assert len(re.findall(r"^  \d+\. Square\.backward", text, re.M)) == 2 * TRACE_HEAD
+    assert len(re.findall(r"^ *\d+\. line 4  y\.creator = Square", text, re.M)) == 2 * TRACE_HEAD
 
 
 def test_large_arrays_are_summarised_with_shape_and_say_so():
@@ -93,18 +111,20 @@ def test_korean_words():
     assert "역전파" in to_text(seed_result(view=View(lang="ko")))
 
 
-def test_graph_bundle_has_mermaid_and_the_same_graph_as_text():
+def test_graph_bundle_has_the_svg_and_the_same_graph_as_text_and_mermaid():
     nodes = (("n1", "function", "Square", None, None), ("n2", "variable", "x", np.array(0.5), np.array(1.0)),
              ("n3", "variable", "a", np.array(0.25), np.array(1.0)))
-    bundle = graph_bundle(seed_result(graph=(nodes, (("n2", "n1"), ("n1", "n3")))))
-    assert bundle["text/vnd.mermaid"].startswith("flowchart LR")
-    assert "n2 --> n1" in bundle["text/vnd.mermaid"] and "n1 --> n3" in bundle["text/vnd.mermaid"]
-    assert "x, value 0.5, grad 1  ->  Square  ->  a, value 0.25, grad 1" in bundle["text/plain"]
+    result = seed_result(graph=(nodes, (GraphEdge("n2", "n1", 1.0), GraphEdge("n1", "n3"))))
+    bundle = graph_bundle(result)
+    assert bundle["image/svg+xml"].startswith("<svg") and "Square" in bundle["image/svg+xml"]
+    assert "x, value 0.5, grad 1 (× 1)  ->  Square  ->  a, value 0.25, grad 1" in bundle["text/plain"]
+    mermaid = to_mermaid(result)
+    assert mermaid.startswith("flowchart LR") and "n2 --> n1" in mermaid and "n1 --> n3" in mermaid
 
 
 def test_mermaid_labels_cannot_break_out_of_their_quotes():
     nodes = (("n1", "variable", 'x"]; click n1 call alert(1) %% <img src=x>', np.array(1.0), None),)
-    mermaid = graph_bundle(seed_result(graph=(nodes, ())))["text/vnd.mermaid"]
+    mermaid = to_mermaid(seed_result(graph=(nodes, ())))
     label = mermaid.split("\n")[1]
     assert label.count('"') == 2 and "<img" not in label and "#quot;" in label and "#lt;img" in label
 
@@ -179,7 +199,7 @@ def test_a_summarised_trace_shows_the_first_and_last_steps_with_their_numbers():
     import math
 
     from adiff_magic.render import TRACE_HEAD
-    from adiff_magic.fmt import fmt_number
+    from adiff_magic.fmt import fmt_short
     from adiff_magic.trace import Label, Tracer
     from engine import Variable, sin
 
@@ -201,17 +221,18 @@ def test_a_summarised_trace_shows_the_first_and_last_steps_with_their_numbers():
     hidden = 100 - 2 * TRACE_HEAD
     assert f"… {hidden} more steps not shown (all are in result.steps) …" in text
     assert f"… {hidden} more steps not shown (all are in result.steps) …" in page
-    first = ["1. Sin.backward  (line 101: y100 = sin(...))", "incoming  dy100/dy100 = 1",
-             f"local     ∂y100/∂y99 = cos({fmt_number(values[99])}) = {fmt_number(math.cos(values[99]))}"]
-    last = ["100. Sin.backward  (line 2: y1 = sin(...))", f"incoming  dy100/dy1 = {fmt_number(incoming[99])}",
-            f"local     ∂y1/∂x = cos(0.5) = {fmt_number(math.cos(0.5))}"]
+    six = lambda v: fmt_short(v, 6)  # noqa: E731
+    first = ["  1. line 101  y100.creator = Sin, input y99 → Sin.backward(dy100/dy100 = 1)",
+             f"∂y100/∂y99 = cos(y99) = cos({six(values[99])}) = {six(math.cos(values[99]))}"]
+    last = [f"100. line 2  y1.creator = Sin, input x → Sin.backward(dy100/dy1 = {six(incoming[99])})",
+            f"∂y1/∂x = cos(x) = cos(0.5) = {six(math.cos(0.5))}"]
     for line in first + last:
         assert line in text
-    for line in [f"dy100/dy1 = {fmt_number(incoming[99])}", f"∂y1/∂x = cos(0.5) = {fmt_number(math.cos(0.5))}",
-                 '<li value="100"><b>Sin.backward  (line 2: y1 = sin(...))</b>']:
-        assert line in page
+    for line in [f"Sin.backward(dy100/dy1 = {six(incoming[99])})", f"∂y1/∂x = cos(x) = cos(0.5) = {six(math.cos(0.5))}"]:
+        assert html.escape(line) in page
+    assert '<li value="100"><code>line 2  y1.creator = Sin' in page
     passed = float(tracer.steps[-1].flows[0].grad)
     assert math.isclose(passed, incoming[100], rel_tol=1e-12) and math.isclose(passed, float(x.grad), rel_tol=0)
-    assert f"x.grad = {fmt_number(incoming[99])} × {fmt_number(math.cos(0.5))} = {fmt_number(passed)}" in text
+    assert f"dy100/dx = {six(incoming[99])} × {six(math.cos(0.5))} = {six(passed)}" in text
     for k in (13, 50, 88):  # hidden steps
         assert f"  {k}. Sin.backward" not in text and f'<li value="{k}">' not in page

@@ -15,7 +15,7 @@ from IPython.lib.pretty import RepresentationPrinter, pretty
 from adiff_magic.paths import ChainRule, Factor
 from adiff_magic.render import to_html, to_text
 from adiff_magic.result import GradResult, Row, View
-from adiff_magic.trace import BackwardStep, Flow
+from adiff_magic.trace import BackwardStep, Flow, Local
 from reference import html_table, text_table
 
 DX = 3.297442541400256  # 2·e^0.5
@@ -32,7 +32,7 @@ def hand_made(**changes) -> GradResult:
         Row("y", 4, "square(b)", np.array(1.648721270700128), np.array(1.0), False),
     )
     step = BackwardStep(1, "Square", "y", 4, "y = square(b)", (np.array(1.0),), "d/dx x² = 2x",
-                        (Flow("b", "2·1.2840254166877414 = 2.568050833375483", np.array(DB), False, np.array(DB)),))
+                        (Flow("b", Local("2·{x}", {"x": "b", "y": "y"}, {"x": 1.2840254166877414, "y": 1.648721270700128}, 2.568050833375483), np.array(DB), False, np.array(DB)),))
     fields = dict(target="y", rows=rows, steps=(step,), values={r.name: r.value for r in rows},
                   grads={r.name: r.grad for r in rows})
     fields.update(changes)
@@ -162,9 +162,10 @@ def test_row_is_frozen_plain_data():
 
 
 def test_view_is_frozen_plain_data_with_defaults():
-    assert [f.name for f in dataclasses.fields(View)] == ["trace", "table", "graph", "lang"]
+    assert [f.name for f in dataclasses.fields(View)] == ["trace", "table", "graph", "lang", "full_trace", "digits"]
     view = View()
-    assert (view.trace, view.table, view.graph, view.lang) == (True, True, False, "en")
+    assert (view.trace, view.table, view.graph, view.lang, view.full_trace, view.digits) == \
+        (True, True, False, "en", False, 6)
     assert View() == View() and View(lang="ko") != View()
     assert hash(View(graph=True)) == hash(View(graph=True))  # frozen and compared by value: usable as a key
     for name in ("trace", "table", "graph", "lang"):

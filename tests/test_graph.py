@@ -1,0 +1,429 @@
+"""Tests for adiff_magic.graph: the --graph picture's layout, SVG and PNG, on graphs built by hand."""
+import io
+import math
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from adiff_magic.extras import Graph, GraphEdge, GraphNode
+from adiff_magic.graph import MAX_NODES, layout, to_png, to_svg
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+# ================================================================ graphs
+
+
+def var(key, text, value, grad):
+    return GraphNode(key, "variable", text, np.asarray(value), None if grad is None else np.asarray(grad))
+
+
+def fn(key, text):
+    return GraphNode(key, "function", text)
+
+
+def seed():
+    """x = 0.5; a = x**2; b = exp(a); y = b**2."""
+    return Graph(
+        (var("x", "x", 0.5, 3.297442541400256), fn("sq1", "Square"), var("a", "a", 0.25, 3.297442541400256),
+         fn("exp", "Exp"), var("b", "b", 1.2840254166877414, 2.568050833375483), fn("sq2", "Square"),
+         var("y", "y", 1.648721270700128, 1.0)),
+        (GraphEdge("x", "sq1", 1.0), GraphEdge("sq1", "a"), GraphEdge("a", "exp", 1.2840254166877414),
+         GraphEdge("exp", "b"), GraphEdge("b", "sq2", 2.568050833375483), GraphEdge("sq2", "y")))
+
+
+def diamond():
+    """x = 1.5; a = x ** 2; y = a ** 2 + a ** 2 (two Pow nodes made by one source text)."""
+    return Graph(
+        (var("x", "x", 1.5, 13.5), fn("p0", "Pow"), var("a", "a", 2.25, 9.0), fn("p1", "Pow"), fn("p2", "Pow"),
+         var("c1", "a ** 2 [1]", 5.0625, 1.0), var("c2", "a ** 2 [2]", 5.0625, 1.0), fn("add", "Add"),
+         var("y", "y", 10.125, 1.0)),
+        (GraphEdge("x", "p0", 3.0), GraphEdge("p0", "a"), GraphEdge("a", "p1", 4.5), GraphEdge("a", "p2", 4.5),
+         GraphEdge("p1", "c1"), GraphEdge("p2", "c2"), GraphEdge("c1", "add", 1.0), GraphEdge("c2", "add", 1.0),
+         GraphEdge("add", "y")))
+
+
+def square_by_mul(name="y"):
+    """x = 0.5; y = x * x: the same input twice."""
+    return Graph((var("x", "x", 0.5, 1.0), fn("mul", "Mul"), var("y", name, 0.25, 1.0)),
+                 (GraphEdge("x", "mul", 0.5), GraphEdge("x", "mul", 0.5), GraphEdge("mul", "y")))
+
+
+def chain(functions):
+    """x and w into a Mul, then a chain of Sin: 2 + 2 * functions nodes."""
+    nodes = [var("x", "x", 0.5, 1.0), var("w", "w", 2.0, 0.25)]
+    edges = [GraphEdge("x", "f1", 2.0), GraphEdge("w", "f1", 0.5)]
+    for i in range(1, functions + 1):
+        nodes += [fn(f"f{i}", "Mul" if i == 1 else "Sin"), var(f"v{i}", f"v{i}", 0.1 * i, 1.0)]
+        if i > 1:
+            edges.append(GraphEdge(f"v{i - 1}", f"f{i}", 0.9))
+        edges.append(GraphEdge(f"f{i}", f"v{i}"))
+    return Graph(tuple(nodes), tuple(edges))
+
+
+def fan_in(k):
+    """k inputs, each squared, all added: y = x0**2 + x1**2 + ... (3k + 2 nodes in 5 columns)."""
+    nodes, edges = [], []
+    for i in range(k):
+        nodes += [var(f"x{i}", f"x{i}", i, 2 * i), fn(f"s{i}", "Square"), var(f"q{i}", f"x{i} ** 2", i * i, 1)]
+        edges += [GraphEdge(f"x{i}", f"s{i}", 2.0 * i), GraphEdge(f"s{i}", f"q{i}"), GraphEdge(f"q{i}", "sum", 1.0)]
+    nodes += [fn("sum", "Add"), var("y", "y", 1.0, 1.0)]
+    return Graph(tuple(nodes), tuple(edges + [GraphEdge("sum", "y")]))
+
+
+def logistic():
+    """loss = constant * log(sigmoid(w * x + b)), 14 nodes, the constant used at the end."""
+    w, x, b = 0.8, 1.5, -0.3
+    z = w * x + b
+    p = 1 / (1 + math.exp(-z))
+    dz = -(1 - p)
+    return Graph(
+        (var("w", "w", w, dz * x), var("x", "x", x, dz * w), fn("m", "Mul"), var("wx", "w*x", w * x, dz),
+         var("b", "b", b, dz), fn("add", "Add"), var("z", "z", z, dz), fn("sig", "Sigmoid"), var("p", "p", p, -1 / p),
+         fn("log", "Log"), var("lp", "log(p)", math.log(p), -1.0), var("c", "constant", -1.0, math.log(p)),
+         fn("m2", "Mul"), var("loss", "loss", -math.log(p), 1.0)),
+        (GraphEdge("w", "m", x), GraphEdge("x", "m", w), GraphEdge("m", "wx"), GraphEdge("wx", "add", 1.0),
+         GraphEdge("b", "add", 1.0), GraphEdge("add", "z"), GraphEdge("z", "sig", p * (1 - p)), GraphEdge("sig", "p"),
+         GraphEdge("p", "log", 1 / p), GraphEdge("log", "lp"), GraphEdge("lp", "m2", -1.0),
+         GraphEdge("c", "m2", math.log(p)), GraphEdge("m2", "loss")))
+
+
+SMALL = [seed, diamond, square_by_mul, logistic, lambda: chain(9), lambda: fan_in(6)]  # all ≤ 20 nodes
+
+
+# ================================================================ helpers
+
+
+def parse(svg):
+    return ET.fromstring(svg)
+
+
+def texts(root):
+    return ["".join(t.itertext()) for t in root.iter(SVG + "text")]
+
+
+def groups_with_text(root):
+    return [g for g in root.iter(SVG + "g") if g.find(SVG + "text") is not None]
+
+
+def luminance(colour):
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a, b):
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def dark_fills(root):
+    """class -> fill in the picture's prefers-color-scheme: dark rules."""
+    style = "".join(root.find(SVG + "style").itertext())
+    assert "prefers-color-scheme: dark" in style
+    return dict(re.findall(r"\.([\w-]+)\{fill:(#[0-9a-f]{6})", style))
+
+
+def overlap(a, b):
+    """Do two (x, y, width, height) rectangles share any area?"""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def rect_of(element):
+    return tuple(float(element.get(k)) for k in ("x", "y", "width", "height"))
+
+
+def proper_crossings(routes):
+    """Pairs of route segments that cross at an inner point (a shared endpoint is no crossing)."""
+    segments = [(i, p, q) for i, r in enumerate(routes) for p, q in zip(r.points, r.points[1:])]
+
+    def side(a, b, c):
+        value = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+        return (value > 1e-9) - (value < -1e-9)
+
+    count = 0
+    for k, (i, a, b) in enumerate(segments):
+        for j, c, d in segments[k + 1:]:
+            if i != j and side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0:
+                count += 1
+    return count
+
+
+# ================================================================ the SVG document
+
+
+@pytest.mark.parametrize("make", SMALL)
+def test_svg_is_plain_standalone_svg_at_its_natural_size(make):
+    svg = to_svg(make())
+    root = parse(svg)
+    assert root.tag == SVG + "svg"
+    width, height = float(root.get("width")), float(root.get("height"))
+    assert root.get("viewBox") == f"0 0 {root.get('width')} {root.get('height')}"
+    assert "sans-serif" in root.get("font-family")
+    assert root.find(SVG + "title") is not None
+    for bad in ("script", "foreignObject", "image", "use", "a"):
+        assert root.find(".//" + SVG + bad) is None
+    assert not re.search(r"href|url\(|@import|@font-face", svg)
+    for rect in root.iter(SVG + "rect"):  # the page shows through: no backdrop
+        assert float(rect.get("width")) * float(rect.get("height")) < 0.5 * width * height
+
+
+def test_seed_shows_names_values_gradients_and_local_derivatives():
+    shown = texts(parse(to_svg(seed())))
+    for text in ("x", "value 0.5", "grad 3.29744", "a", "value 0.25", "Exp", "b", "value 1.28403",
+                 "grad 2.56805", "y", "value 1.64872", "grad 1", "×1", "×1.28403", "×2.56805"):
+        assert text in shown
+    assert shown.count("Square") == 2
+    assert len([t for t in shown if t.startswith("×")]) == 3  # one per input edge, none on output edges
+
+
+def test_digits_sets_the_significant_digits():
+    shown = texts(parse(to_svg(seed(), digits=3)))
+    assert "value 1.28" in shown and "×2.57" in shown and "grad 3.3" in shown
+
+
+def test_negative_zero_is_never_printed():
+    graph = Graph((var("x", "x", -0.0, -0.0), fn("neg", "Neg"), var("y", "y", np.array([-0.0, 1.0]), [-0.0, -0.0])),
+                  (GraphEdge("x", "neg", -0.0), GraphEdge("neg", "y")))
+    shown = texts(parse(to_svg(graph)))
+    assert "value 0" in shown and "grad 0" in shown and "×0" in shown
+    assert "value [0, 1] (2,)" in shown and "grad [0, 0] (2,)" in shown
+    assert not any(re.search(r"-0(?![.\d])", t) for t in shown)
+
+
+def test_array_values_are_summarised_short_and_a_missing_gradient_is_a_dash():
+    graph = Graph((var("v", "v", [0.1, 0.2, 0.3], [1.0, 2.0, 3.0]), fn("sum", "Sum"),
+                   var("s", "s", 0.6, 1.0), var("u", "u", np.arange(5) + 0.5, None)),
+                  (GraphEdge("v", "sum"), GraphEdge("u", "sum"), GraphEdge("sum", "s")))
+    shown = texts(parse(to_svg(graph)))
+    assert "value [0.1, 0.2, 0.3] (3,)" in shown  # 20 characters: fits whole
+    assert "value [0.5, 1.5, …] (5,)" in shown  # '[0.5, 1.5, 2.5, …] (5,)' would be 23
+    assert "grad —" in shown
+    big = Graph((var("m", "m", np.full((100, 200), 1 / 3), None), fn("f", "Sum"), var("t", "t", 1.0, 1.0)),
+                (GraphEdge("m", "f"), GraphEdge("f", "t")))
+    assert "value […] (100, 200)" in texts(parse(to_svg(big)))  # '[0.333333, …] (100, 200)' would be 24
+    empty = Graph((var("e", "e", np.zeros((0, 3)), None), fn("f", "Sum"), var("t", "t", 0.0, 1.0)),
+                  (GraphEdge("e", "f"), GraphEdge("f", "t")))
+    assert "value [] (0, 3)" in texts(parse(to_svg(empty)))
+
+
+def test_user_text_is_escaped_and_long_names_are_cut():
+    name = 'a<b & "c" and a name far longer than any box'
+    svg = to_svg(square_by_mul(name))
+    assert "&lt;b &amp; &quot;c&quot;" in svg
+    shown = texts(parse(svg))
+    cut = next(t for t in shown if t.startswith("a<b"))
+    assert cut.endswith("…") and len(cut) <= 20 and name.startswith(cut[:-1])
+    for rect in parse(svg).iter(SVG + "rect"):
+        assert float(rect.get("width")) <= 210
+
+
+def test_the_same_input_twice_gives_two_edges_with_their_own_labels():
+    root = parse(to_svg(square_by_mul()))
+    assert texts(root).count("×0.5") == 2
+    assert len(root.findall(".//" + SVG + "polyline")) == 3
+    routes = layout(square_by_mul()).routes
+    assert routes[0].points != routes[1].points and routes[0].label != routes[1].label
+
+
+@pytest.mark.parametrize("make", SMALL)
+def test_nothing_drawn_overlaps(make):
+    rects = [rect_of(r) for r in parse(to_svg(make())).iter(SVG + "rect")]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not overlap(a, b), (a, b)
+
+
+# ================================================================ legibility on any page
+
+
+@pytest.mark.parametrize("make", SMALL)
+def test_text_is_at_least_12_px(make):
+    sizes = [float(t.get("font-size")) for t in parse(to_svg(make())).iter(SVG + "text")]
+    assert sizes and min(sizes) >= 12
+
+
+@pytest.mark.parametrize("make", SMALL)
+def test_every_text_sits_on_a_fill_of_its_own_with_enough_contrast_light_and_dark(make):
+    root = parse(to_svg(make()))
+    dark = dark_fills(root)
+    groups = groups_with_text(root)
+    assert sum(len(g.findall(SVG + "text")) for g in groups) == len(texts(root))  # no text outside them
+    for group in groups:
+        rect = group.find(SVG + "rect")
+        x, y, w, h = rect_of(rect)
+        for text in group.findall(SVG + "text"):
+            assert x < float(text.get("x")) < x + w and y < float(text.get("y")) < y + h
+            assert contrast(text.get("fill"), rect.get("fill")) >= 4.5
+            assert contrast(dark[text.get("class")], dark[rect.get("class")]) >= 4.5
+
+
+@pytest.mark.parametrize("make", SMALL)
+def test_lines_and_arrows_are_a_grey_seen_on_white_and_on_near_black(make):
+    root = parse(to_svg(make()))
+    greys = {e.get("stroke") for e in root.iter(SVG + "polyline")} | {e.get("fill") for e in root.iter(SVG + "polygon")}
+    assert greys
+    for grey in greys:
+        assert contrast(grey, "#ffffff") >= 3 and contrast(grey, "#111111") >= 3
+    assert not any(e.get("class") for e in root.iter(SVG + "polyline"))  # no dark rule recolours them
+
+
+def test_the_target_and_the_inputs_stand_out():
+    root = parse(to_svg(logistic()))
+    by_name = {g.find(SVG + "text").text: g.find(SVG + "rect") for g in groups_with_text(root)}
+    assert by_name["loss"].get("class").endswith("target")
+    assert float(by_name["loss"].get("stroke-width")) > float(by_name["z"].get("stroke-width"))
+    for leaf in ("w", "x", "b", "constant"):
+        assert by_name[leaf].get("fill") == by_name["w"].get("fill") != by_name["z"].get("fill")
+    assert by_name["Mul"].get("fill") != by_name["z"].get("fill")
+
+
+# ================================================================ edges
+
+
+def stroke_widths(graph):
+    """Per edge (graph order): the stroke width of the polyline that starts where its route starts."""
+    def start(x, y):
+        return round(float(x), 1), round(float(y), 1)
+
+    lines = parse(to_svg(graph)).iter(SVG + "polyline")
+    widths = {start(*line.get("points").split()[0].split(",")): float(line.get("stroke-width")) for line in lines}
+    return [widths[start(*route.points[0])] for route in layout(graph).routes]
+
+
+def test_edges_are_thicker_where_more_gradient_flows():
+    widths = stroke_widths(seed())
+    # flows: x->Square 1 × 3.29744, Square->a 3.29744, a->Exp 1.28403 × 2.56805 = 3.29744,
+    # Exp->b 2.56805, b->Square 2.56805 × 1, Square->y 1
+    assert widths[0] == pytest.approx(5.0) and widths[1] == pytest.approx(5.0) and widths[2] == pytest.approx(5.0)
+    assert widths[3] == pytest.approx(1.2 + 3.8 * 2.568050833375483 / 3.297442541400256, abs=0.06)
+    assert widths[5] == pytest.approx(1.2 + 3.8 / 3.297442541400256, abs=0.06)
+    assert widths[5] < widths[4] < widths[0]
+
+
+def test_an_edge_without_a_known_flow_gets_the_base_width():
+    graph = Graph((var("v", "v", [1.0, 2.0], [3.0, 3.0]), fn("sum", "Sum"), var("s", "s", 3.0, 1.0)),
+                  (GraphEdge("v", "sum"), GraphEdge("sum", "s")))
+    no_local, output = stroke_widths(graph)
+    assert output == pytest.approx(5.0) and 1.2 < no_local < 5.0
+
+
+# ================================================================ layout
+
+
+def check_layout(graph):
+    placed = layout(graph)
+    boxes = placed.boxes
+    assert set(boxes) == {n.key for n in graph.nodes}
+    for edge in graph.edges:
+        assert boxes[edge.source].layer < boxes[edge.target].layer
+        assert boxes[edge.source].x + boxes[edge.source].width < boxes[edge.target].x
+    for route in placed.routes:
+        xs = [x for x, _ in route.points]
+        assert xs == sorted(xs)
+    items = list(boxes.values())
+    for i, a in enumerate(items):
+        for b in items[i + 1:]:
+            assert not overlap(a[2:], b[2:]), (a, b)
+        assert 0 <= a.x and a.x + a.width <= placed.width and 0 <= a.y and a.y + a.height <= placed.height
+    return placed
+
+
+def test_seed_layout_is_one_straight_row_left_to_right():
+    boxes = check_layout(seed()).boxes
+    assert [boxes[k].layer for k in ("x", "sq1", "a", "exp", "b", "sq2", "y")] == list(range(7))
+    assert len({round(b.y + b.height / 2, 6) for b in boxes.values()}) == 1
+
+
+def test_inputs_first_target_last_and_the_two_pows_side_by_side():
+    boxes = check_layout(diamond()).boxes
+    last = max(b.layer for b in boxes.values())
+    assert boxes["x"].layer == 0 and boxes["y"].layer == last
+    assert boxes["p1"].layer == boxes["p2"].layer == 3 and boxes["c1"].layer == boxes["c2"].layer == 4
+
+
+def test_a_constant_sits_next_to_its_use_and_the_named_inputs_on_the_left():
+    boxes = check_layout(logistic()).boxes
+    assert boxes["w"].layer == boxes["x"].layer == boxes["b"].layer == 0
+    assert boxes["c"].layer == boxes["m2"].layer - 1 == boxes["lp"].layer
+    assert boxes["loss"].layer == max(b.layer for b in boxes.values())
+
+
+def test_crossings_are_brought_down_to_the_known_optimum():
+    # layer 1 is listed F(q), A(p, q), M(p, q), G(p): 6 crossings as listed. A and M both take p and q,
+    # so one crossing cannot be avoided: G, A, M, F has exactly that one, and the rest none.
+    nodes = [var("p", "p", 1.0, 1.0), var("q", "q", 2.0, 1.0), fn("F", "Sin"), fn("A", "Add"), fn("M", "Mul"),
+             fn("G", "Cos")]
+    edges = [GraphEdge("q", "F"), GraphEdge("p", "A"), GraphEdge("q", "A"), GraphEdge("p", "M"),
+             GraphEdge("q", "M"), GraphEdge("p", "G")]
+    for f in "FAMG":
+        nodes.append(var(f"o{f}", f"o{f}", 0.0, 1.0))
+        edges += [GraphEdge(f, f"o{f}"), GraphEdge(f"o{f}", "sum")]
+    nodes += [fn("sum", "Add"), var("y", "y", 0.0, 1.0)]
+    graph = Graph(tuple(nodes), tuple(edges + [GraphEdge("sum", "y")]))
+    placed = check_layout(graph)
+    assert proper_crossings(placed.routes) == 1
+    assert layout(graph) == placed  # deterministic
+
+
+def test_a_60_node_chain():
+    graph = chain(29)
+    assert len(graph.nodes) == MAX_NODES
+    placed = check_layout(graph)
+    assert max(b.layer for b in placed.boxes.values()) == 58  # x, w; then Mul, v1, Sin, v2, ... v29
+    assert placed.boxes["v29"].layer == 58 and placed.boxes["x"].layer == placed.boxes["w"].layer == 0
+    root = parse(to_svg(graph))
+    assert not any("showing" in t for t in texts(root))  # 60 nodes: all drawn, no caption
+
+
+def test_a_wide_graph_stays_wide_and_legible():
+    graph = fan_in(30)  # 92 nodes: layout does not cut, only to_svg does
+    placed = check_layout(graph)
+    assert {placed.boxes[f"x{i}"].layer for i in range(30)} == {0}
+    assert placed.height > 30 * 62  # thirty boxes stacked, none shrunk
+    root = parse(to_svg(fan_in(6)))
+    assert float(root.get("width")) == math.ceil(layout(fan_in(6)).width)
+    assert proper_crossings(layout(fan_in(6)).routes) == 0
+
+
+def test_past_max_nodes_the_nearest_are_drawn_and_the_picture_says_so():
+    graph = chain(99)
+    assert len(graph.nodes) == 200
+    root = parse(to_svg(graph))
+    shown = texts(root)
+    assert "showing 60 of 200 nodes nearest the target" in shown
+    node_rects = [r for r in root.iter(SVG + "rect") if not r.get("class").endswith("chip")]
+    assert len(node_rects) == MAX_NODES
+    # nearest along reversed edges: v99, f99, v98, ... 30 variables and 30 functions down to f70
+    assert "v99" in shown and "v70" in shown and "v69" not in shown and "x" not in shown
+    assert shown.count("Sin") == 30
+
+
+def test_an_empty_graph_is_a_small_picture_that_says_so():
+    root = parse(to_svg(Graph((), ())))
+    assert texts(root) == ["the graph is empty"]
+
+
+# ================================================================ PNG
+
+
+def test_png_is_the_same_size_with_a_transparent_background():
+    image = pytest.importorskip("matplotlib.image")
+    data = to_png(seed())
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    pixels = image.imread(io.BytesIO(data))
+    root = parse(to_svg(seed()))
+    assert pixels.shape == (int(root.get("height")), int(root.get("width")), 4)
+    assert pixels[0, 0, 3] == 0 and pixels[-1, -1, 3] == 0
+    assert (pixels[..., 3] > 0).mean() > 0.1  # boxes, texts and lines are drawn
+    box = layout(seed()).boxes["a"]
+    inside = pixels[int(box.y + box.height / 2), int(box.x + 4)]  # the variable's light fill, opaque
+    assert inside[3] == 1 and inside[:3].min() > 0.85
+
+
+def test_png_is_none_without_matplotlib(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    assert to_png(seed()) is None
