@@ -29,16 +29,16 @@ def fmt_short(value: Any, digits: int = 6) -> str:
 
 def fmt_array(value: Any, digits: Optional[int] = None) -> str:
     """A number, a small array in full, or a large array summarised numpy-style with its shape; every
-    digit, or ``digits`` significant ones."""
+    digit, or ``digits`` significant ones (a summarised array: 6 unless told). Always one line."""
     array = np.asarray(value)
     number = fmt_number if digits is None else (lambda v: fmt_short(v, digits))
     if array.ndim == 0:
         return number(array)
     if array.size <= ARRAY_ITEMS:
         body = np.array2string(array, separator=", ", max_line_width=10**6, formatter={"float_kind": number})
-        return f"{body} shape {array.shape}"
+        return f"{' '.join(body.split())} shape {array.shape}"
     body = np.array2string(array, separator=", ", threshold=ARRAY_ITEMS, edgeitems=2, max_line_width=10**6,
-                           precision=6)
+                           formatter={"float_kind": lambda v: fmt_short(v, digits or 6)})
     return f"{' '.join(body.split())} shape {array.shape}, summarised"
 
 
@@ -56,12 +56,14 @@ def wrap(line: str, width: int) -> str:
     indent = " " * (len(line) - len(line.lstrip()) + 4)
     lines: list = []
     for part in _clauses(line):  # a break after ';' comes first: it keeps each product on one line
-        if lines and len(lines[-1]) + len(part) <= width:
+        if lines and len(lines[-1] + part.rstrip()) <= width:
             lines[-1] += part
             continue
         text = part if not lines else indent + part.lstrip()
-        lines.extend(textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False,
-                                   break_on_hyphens=False, drop_whitespace=True) or [text])
+        wrapped = textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False,
+                                break_on_hyphens=False, drop_whitespace=True) or [text]
+        wrapped[-1] += part[len(part.rstrip()):]  # the separator's spaces, should the next clause join this line
+        lines.extend(wrapped)
     return "\n".join(line.rstrip() for line in lines)
 
 

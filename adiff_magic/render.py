@@ -29,8 +29,7 @@ WORDS = {
     "en": {
         "value": "value", "grad": "d{t}/d(name)", "line": "line", "made by": "made by",
         "trace": "backward trace, {n:,} step{s} in the order the engine ran them",
-        "legend": "each: a variable's creator, its inputs, its backward(incoming); per input: local ∂, "
-                  "then d = incoming × local",
+        "legend": "each step: creator, inputs, backward(incoming); per input: local ∂, then d = incoming × local",
         "legend full": "each step: take the function that made the variable (creator), take its input, "
                        "call its backward: passes = incoming × local",
         "inputs": "inputs", "creator": "creator", "input": "input", "incoming": "incoming", "rule": "rule", "local": "local",
@@ -90,7 +89,7 @@ def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
         lines = [words["paths"]] + [f"  {line}" for line in chain_rule_lines(result, width - 2)]
         parts.append("\n".join(wrap(line, width) for line in lines))
     if result.view.trace and result.steps:
-        parts.append("\n".join(wrap(line, width) for line in _text_trace(result, words, width)))
+        parts.append("\n".join(wrap(line, width) for line in _text_trace(result, words)))
     parts.extend(wrap(f"note: {note}", width) for note in result.notes)
     return "\n\n".join(parts)
 
@@ -227,17 +226,21 @@ def _letters(name: Any, number: Any, digits: int) -> str:
 
 
 def _is_atom(text: str) -> bool:
-    """A name ('b', 'y#2') or one call ('exp(square(x))'): needs no parentheses inside a formula."""
-    if text.isidentifier() or NAMED_LABEL.fullmatch(text):
+    """A name ('b', 'y#2'), possibly called or indexed ('exp(square(x))', 'p[1]'): it needs no
+    parentheses inside a formula."""
+    if NAMED_LABEL.fullmatch(text):
         return True
-    call = re.fullmatch(r"[A-Za-z_][\w.]*(\(.*\))", text)
-    if call is None:
+    head = re.match(r"[A-Za-z_][\w.]*", text)
+    if head is None:
         return False
-    depth = 0
-    for position, char in enumerate(call.group(1)):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and position < len(call.group(1)) - 1:
-            return False  # 'f(a) + g(b)': the first parenthesis closes before the end
+    depth, closes = 0, {")": "(", "]": "["}
+    for char in text[head.end():]:
+        if depth == 0 and char not in "([":
+            return False  # something after a name or a closed group: 'f(a) + b', 'x * y'
+        if char in "([":
+            depth += 1
+        elif char in closes:
+            depth -= 1
     return depth == 0
 
 
@@ -288,7 +291,10 @@ def _passes(flow: "Flow", gy: str, name: str, digits: int) -> str:
     return f"{name} = {product}{fmt_array(flow.grad, digits)}"
 
 
-def compact_step(step: "BackwardStep", words: dict, target: str, digits: int, width: int = 10**6) -> list:
+HEADER = 90  # a step header longer than this gives the incoming gradient without its name
+
+
+def compact_step(step: "BackwardStep", words: dict, target: str, digits: int) -> list:
     """A header ('1. line 4  y.creator = Square, input b → Square.backward(dy/dy = 1)') and one
     line per input ('∂y/∂b = 2b = 2·1.28403 = 2.56805;  dy/db = 1 × 2.56805 = 2.56805')."""
     gy = ", ".join(fmt_array(g, digits) for g in step.gy)
@@ -298,7 +304,7 @@ def compact_step(step: "BackwardStep", words: dict, target: str, digits: int, wi
     plural = words["inputs"] if len(step.flows) > 1 else words["one input"]
     head = f"{where}{output}.creator = {step.function}, {plural} {inputs} → {step.function}.backward"
     incoming = f"(d{target}/d{output} = {gy})"
-    head += incoming if len(head) + len(incoming) <= width else f"({gy})"
+    head += incoming if len(head) + len(incoming) <= HEADER else f"({gy})"
     if step.rule and step.rule != NO_RULE and any(f.local is None or not f.local.template for f in step.flows):
         head += f";  {words['rule'].strip()}: {step.rule}"  # the numbers alone do not say it
     lines = [head]
@@ -312,7 +318,7 @@ def compact_step(step: "BackwardStep", words: dict, target: str, digits: int, wi
     return lines
 
 
-def _text_trace(result: "GradResult", words: dict, width: int) -> list:
+def _text_trace(result: "GradResult", words: dict) -> list:
     steps, hidden = _shown_steps(result.steps)
     digits = result.view.digits
     legend = words["legend full"] if result.view.full_trace else words["legend"]
@@ -328,7 +334,7 @@ def _text_trace(result: "GradResult", words: dict, width: int) -> list:
             width = max(len(key) for key, _ in pairs)
             lines.extend(f"{' ' * (len(lead) + 2)}{key.ljust(width)}  {text}" for key, text in pairs)
         else:
-            head, *flows = compact_step(step, words, result.target, digits, width - len(lead))
+            head, *flows = compact_step(step, words, result.target, digits)
             lines.append(lead + head)
             lines.extend(" " * (len(lead) + 2) + flow for flow in flows)
     return lines
@@ -474,6 +480,9 @@ def graph_bundle(result: "GradResult") -> dict:
 # ================================================================ the chain rule as a sentence
 
 
+SENTENCE = 100  # a path sentence longer than this is written through the named variables, if that is shorter
+
+
 def chain_rule_lines(result: "GradResult", width: int = 100) -> list:
     """Per input, 'dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744': on one line when
     it fits, else two. Paths whose symbols do not fit go through the named variables only, and say so."""
@@ -483,7 +492,7 @@ def chain_rule_lines(result: "GradResult", width: int = 100) -> list:
     for name, rule in result.paths.items():
         lead = f"d{as_operand(result.target)}/d{as_operand(name)} = "
         written = _sentence(rule, False, words, result.view.digits)
-        if written is None or len(lead) + len(written[0]) > width:
+        if written is None or len(lead) + len(written[0]) > SENTENCE:
             named = _sentence(rule, True, words, result.view.digits)
             if named is not None and (written is None or len(named[0]) < len(written[0])):
                 written, said_named = named, said_named or next(f for f in rule.named[0] if f.input != f.output)

@@ -1,14 +1,26 @@
-"""demo.ipynb in a real JupyterLab driven by headless Chromium (Playwright): what a person sees.
+"""%%grad in a real JupyterLab driven by headless Chromium (Playwright): what a person sees.
 
-1. Run all cells (light and dark theme): the %%grad tables hold the known numbers, the --graph cell
-   shows a picture (not raw mermaid text), the --plot cell an image, and no cell but the one tagged
-   raises-exception shows an error.
-2. Reopen the committed notebook without running it, as a newcomer after cloning: JupyterLab treats it
-   as untrusted and sanitises its HTML; the saved tables must still be tables with the numbers, and
-   their text must stay readable (WCAG contrast >= 4.5) in both themes.
+1. demo.ipynb, run all cells (light and dark theme): the %%grad tables hold the known numbers, every
+   --graph cell shows its SVG picture as a decoded <img> holding the cell's node names (never mermaid
+   source), the --plot cell an image, no cell but the one tagged raises-exception shows an error, the
+   HTML text reads at WCAG contrast >= 4.5, and the seed cell's HTML output is at most 900 px tall.
+2. A notebook of cells a learner would write (logistic regression, softmax cross-entropy on an array,
+   a loop, the seed chain with --trace full and with --precision 3), run in light and dark: the tables
+   hold numbers derived by hand, and every --graph picture is measured (see 4).
+3. The same notebook run in the light theme, then switched to JupyterLab Dark: still readable.
+4. Each --graph picture: drawn (naturalWidth > 0, shown width > 0); its text's size on screen (SVG
+   font-size × shown width / SVG width) is >= 11 px for graphs of up to 20 nodes; its texts contrast
+   with the fill under them (the palette in effect: the SVG's light fills, or its prefers-color-scheme:
+   dark rules, confirmed on the screenshot's pixels); a dark theme does not show a light box.
+5. The committed demo reopened untrusted (a copy with one metadata key changed, as a newcomer's clone
+   would be): tables still tables, readable, and each --graph cell shows a decoded picture (the SVG or
+   its PNG fallback), not an empty output.
 
-Screenshots go to tests/artifacts/ (gitignored). The browser never sees the repository's demo.ipynb:
-each test opens a fresh copy in a temporary server root, with autosave off.
+Measurements go to tests/artifacts/ (gitignored): output-heights.json (every %%grad cell's output
+height per notebook and theme), graph-measurements.json, full-page screenshots and close-ups (the seed
+output, the logistic regression's output and its graph, light and dark, and at 150% zoom). Run with -s
+for a short summary. The browser never sees the repository's demo.ipynb: each test opens a fresh copy
+in a temporary server root, with autosave off.
 
 Needs Debian's chromium at /usr/bin/chromium plus the playwright and jupyterlab packages (the `test`
 extra); without them the tests skip, unless CI is set, when they fail. Deselect with -m "not browser".
@@ -16,18 +28,27 @@ extra); without them the tests skip, unless CI is set, when they fail. Deselect 
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import math
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET
+from base64 import b64decode
+from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from reference import html_table
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +64,8 @@ THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 VIEWPORT = {"width": 1280, "height": 1000}
 RUN_TIMEOUT_S = 120
 
-# expected numbers per %%grad cell, the cell found by a piece of its source (the seed notebook and hand derivations)
+# expected numbers per %%grad cell of demo.ipynb, the cell found by a piece of its source (the seed
+# notebook and hand derivations)
 EXPECTED = {
     "seed chain": ("a = square(x)\nb = exp(a)\ny = square(b)",
                    ["3.297442541400256", "2.568050833375483", "1.648721270700128"]),
@@ -51,9 +73,82 @@ EXPECTED = {
     "Goldstein-Price": ("19 - 14*x", ["-5376", "8064"]),
     "--order 2": ("--order 2", ["24", "44"]),
 }
+# demo.ipynb's --graph cells: a piece of the source -> names the picture must show
+DEMO_GRAPHS = {
+    "logistic regression": ("%%grad --graph\nw = 0.5", ["Sigmoid", "w*x"]),
+    "diamond": ("%%grad --graph --no-trace\nx = 2.0\na = x**2", ["Pow", "Add"]),
+}
+DEMO_SEED = "%%grad\nx = 0.5\na = square(x)\nb = exp(a)\ny = square(b)"
 ERROR_TAG = "raises-exception"
 ERROR_TEXT = "unknown function 'sqaure'"
-MIN_CONTRAST = 4.5
+MERMAID_WORDS = ("flowchart LR", "graph LR", "classDef")
+MIN_CONTRAST = 4.5  # WCAG AA for text
+MIN_LINE_CONTRAST = 3.0  # WCAG AA for graphical objects (the graph's edges)
+MIN_FONT_PX = 11.0  # text of the --graph picture as shown on screen
+SMALL_GRAPH = 20  # nodes: up to this many, the picture's text must stay >= MIN_FONT_PX
+MAX_SEED_HTML_PX = 900  # the seed's table + chain rule + trace (its text form is 18 lines)
+SEED_TEXT_LINES = 18
+
+
+# --------------------------------------------------------------------------------------------------
+# the learner's notebook: cells and the numbers expected, derived by hand (not by the engine)
+# --------------------------------------------------------------------------------------------------
+
+SEED = "x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)"
+LOGISTIC = ("%%grad --graph\nw = 0.5\nx = 2.0\nb = -1.0\nt = 1.0\nz = w*x + b\np = sigmoid(z)\n"
+            "loss = -(t*log(p) + (1-t)*log(1-p))")
+SOFTMAX = "%%grad --graph\nz = np.array([1.0, 2.0, 0.5])\np = softmax(z)\nloss = -log(p[1])"
+LOOP = "%%grad --graph\nx = 0.5\ny = x\nfor k in range(3):\n    y = sin(y) + x"
+SEED_FULL = "%%grad --trace full\n" + SEED
+SEED_PRECISION = "%%grad --precision 3 --graph\n" + SEED
+
+
+def _softmax_grad() -> list[float]:
+    """d(-log softmax(z)[1])/dz = softmax(z) - onehot(1), at z = (1, 2, 0.5)."""
+    e = [math.exp(v) for v in (1.0, 2.0, 0.5)]
+    return [v / sum(e) - (1.0 if i == 1 else 0.0) for i, v in enumerate(e)]
+
+
+def _loop_grad() -> float:
+    """y0 = x, y(k+1) = sin(yk) + x three times, at x = 0.5: dy(k+1)/dx = cos(yk)·dyk/dx + 1."""
+    x = y = 0.5
+    dy = 1.0
+    for _ in range(3):
+        y, dy = math.sin(y) + x, math.cos(y) * dy + 1.0
+    return dy
+
+
+SEED_GRADS = {"x": 2 * math.exp(0.5), "a": 2 * math.exp(0.5), "b": 2 * math.exp(0.25), "y": 1.0}
+
+# label: (source, column of the table, {row: expected gradient}, names the --graph picture must show)
+STRANGER = {
+    # w = 0.5, x = 2, b = -1, t = 1: z = 0, p = 1/2; dloss/dp = -t/p = -2, dp/dz = p(1-p) = 1/4,
+    # so dloss/dz = -1/2 and dloss/dw = -x/2, dloss/dx = -w/2, dloss/db = -1/2
+    "logistic": (LOGISTIC, "dloss/d(name)", {"w": -1.0, "x": -0.25, "b": -0.5, "z": -0.5, "p": -2.0},
+                 ["Sigmoid", "w*x"]),
+    "softmax": (SOFTMAX, "dloss/d(name)", {"z": _softmax_grad()}, ["Softmax", "Log"]),
+    "loop": (LOOP, "dy/d(name)", {"x": _loop_grad()}, ["Sin", "Add"]),
+    "seed --trace full": (SEED_FULL, "dy/d(name)", SEED_GRADS, None),
+    "seed --precision 3": (SEED_PRECISION, "dy/d(name)", SEED_GRADS, ["Square", "Exp"]),
+}
+
+
+def stranger_notebook() -> str:
+    """The learner's cells as an .ipynb (JSON text)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("import numpy as np\n%load_ext adiff_magic")]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source, *_ in STRANGER.values()]
+    return nbformat.writes(nb)
+
+
+def untrusted_demo() -> str:
+    """demo.ipynb with one metadata key added: content the server never signed, as a received notebook."""
+    nb = json.loads(DEMO.read_text(encoding="utf-8"))
+    nb["metadata"]["received_from"] = "someone else"
+    return json.dumps(nb, indent=1, ensure_ascii=False)
 
 
 def _ci() -> bool:
@@ -62,9 +157,26 @@ def _ci() -> bool:
 
 def _missing() -> list[str]:
     missing = [] if os.path.exists(CHROMIUM) else [f"{CHROMIUM} (apt-get install chromium)"]
-    missing += [f"python package {name}" for name in ("playwright", "jupyterlab")
+    missing += [f"python package {name}" for name in ("playwright", "jupyterlab", "PIL", "nbformat")
                 if importlib.util.find_spec(name) is None]
     return missing
+
+
+# --------------------------------------------------------------------------------------------------
+# measurements kept for the report (tests/artifacts/*.json)
+# --------------------------------------------------------------------------------------------------
+
+RECORDS: dict[str, dict] = {}
+
+
+def record(file: str, *keys: str, value) -> None:
+    """Store value under keys in tests/artifacts/FILE (rewritten whole; one pytest session fills it)."""
+    node = RECORDS.setdefault(file, {})
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / file).write_text(json.dumps(RECORDS[file], indent=1, ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -104,12 +216,15 @@ class Lab:
         _write_json(ext / "notebook-extension" / "tracker.jupyterlab-settings", {"autoStartDefaultKernel": True})
         _write_json(ext / "docmanager-extension" / "plugin.jupyterlab-settings", {"autosave": False})
 
-    def copy_demo(self, folder: str) -> str:
-        """A fresh copy of demo.ipynb in its own folder (so a fresh kernel session); its tree path."""
+    def put(self, folder: str, name: str, text: str) -> str:
+        """A notebook in its own folder (so a fresh kernel session); its tree path."""
         target = self.root / folder
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DEMO, target / "demo.ipynb")
-        return f"{folder}/demo.ipynb"
+        (target / name).write_text(text, encoding="utf-8")
+        return f"{folder}/{name}"
+
+    def copy_demo(self, folder: str) -> str:
+        return self.put(folder, "demo.ipynb", DEMO.read_text(encoding="utf-8"))
 
     def start(self) -> None:
         self.root.mkdir(parents=True)
@@ -225,6 +340,7 @@ JS_CELLS = """() => window.__visiblePanel().content.widgets.map((w, index) => ({
   trusted: w.model.trusted,
   outputs: w.model.type === 'code' ? w.model.outputs.toJSON().map(o => ({
     type: o.output_type, name: o.name || null, mimes: Object.keys(o.data || {}),
+    text: [].concat((o.data || {})['text/plain'] ?? o.text ?? []).join(''),
   })) : [],
 }))"""
 
@@ -275,10 +391,24 @@ JS_CONTRAST = """(root) => {
   return out;
 }"""
 
+# The heights (px) of a cell's whole output area, its HTML output and its picture output, if any.
+JS_HEIGHTS = """cell => {
+  const h = (sel) => { const e = cell.querySelector(sel); return e ? Math.round(e.getBoundingClientRect().height) : null; };
+  return {outputs: h('.jp-Cell-outputArea'),
+          html: h(".jp-OutputArea-output[data-mime-type='text/html']"),
+          picture: h(".jp-OutputArea-output[data-mime-type^='image/']")};
+}"""
 
-def open_notebook(browser, lab: Lab, folder: str, theme: str):
-    """A new browser context showing a fresh copy of demo.ipynb, its kernel idle, in the theme."""
-    path = lab.copy_demo(folder)
+JS_IMAGE = """img => {
+  const r = img.getBoundingClientRect();
+  return {src: img.getAttribute('src') || '', complete: img.complete, naturalWidth: img.naturalWidth,
+          naturalHeight: img.naturalHeight, width: r.width, height: r.height,
+          colorScheme: getComputedStyle(img).colorScheme};
+}"""
+
+
+def open_notebook(browser, lab: Lab, path: str, theme: str):
+    """A new browser context showing the notebook at the tree path, its kernel idle, in the theme."""
     lab.set_theme(theme)
     context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(JS_PANEL)
@@ -297,6 +427,32 @@ def close_notebook(context, page) -> None:
         context.close()
 
 
+def command(page, name: str, args: dict | None = None, timeout_ms: int = 10_000) -> None:
+    """Execute a JupyterLab command, giving up waiting after timeout_ms."""
+    page.evaluate("([name, args, ms]) => Promise.race([window.jupyterapp.commands.execute(name, args),"
+                  " new Promise(r => setTimeout(r, ms))])", [name, args or {}, timeout_ms])
+
+
+def run_all_cells(page, lab: Lab) -> None:
+    """Clear every output, run all cells and wait until each code cell has run."""
+    # start from no outputs, so "every cell has an execution count" means "this run reached it"
+    command(page, "notebook:clear-all-cell-outputs")
+    assert all(c["count"] is None for c in cells(page) if c["type"] == "code")
+    command(page, "notebook:run-all-cells", timeout_ms=RUN_TIMEOUT_S * 1000)
+    try:
+        page.wait_for_function(JS_RUN_FINISHED, timeout=RUN_TIMEOUT_S * 1000)
+    except Exception:
+        state = [(c["index"], c["count"], c["source"][:30]) for c in cells(page) if c["type"] == "code"]
+        pytest.fail(f"run all cells did not finish: (index, count, source) {state}\n{lab.log_tail()}")
+
+
+def switch_theme(page, theme: str) -> None:
+    """Change the theme of the open page (JupyterLab's own command, as the Settings menu does)."""
+    command(page, "apputils:change-theme", {"theme": THEMES[theme]})
+    page.wait_for_function("(t) => document.body.dataset.jpThemeName === t", arg=THEMES[theme], timeout=20_000)
+    page.wait_for_timeout(800)  # the theme's CSS applied and the images repainted
+
+
 def panel(page):
     return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
 
@@ -313,14 +469,24 @@ def cell_dom(page, model_cells: list[dict], index: int):
 
 def find_cell(model_cells: list[dict], fragment: str) -> dict:
     matches = [c for c in model_cells if c["type"] == "code" and fragment in c["source"]]
-    assert matches, f"demo.ipynb has a code cell containing {fragment!r}"
+    assert matches, f"the notebook has a code cell containing {fragment!r}"
     return matches[0]
+
+
+def grad_cells(model_cells: list[dict]) -> list[dict]:
+    return [c for c in model_cells if c["type"] == "code" and c["source"].startswith("%%grad")]
+
+
+def cell_label(cell: dict) -> str:
+    """A short name for a cell in the records: its index, magic line and first statement."""
+    lines = cell["source"].splitlines()
+    return f"[{cell['index']}] " + " | ".join(lines[:2])
 
 
 def screenshots(page, name: str) -> list[Path]:
     """Scroll the notebook top to bottom, one viewport screenshot per step: NAME-01.png, ..."""
     ARTIFACTS.mkdir(exist_ok=True)
-    for old in ARTIFACTS.glob(f"{name}-*.png"):
+    for old in ARTIFACTS.glob(f"{name}-[0-9][0-9].png"):
         old.unlink()
     page.mouse.move(0, 0)
     scroller = panel(page).locator(".jp-WindowedPanel-outer").first
@@ -344,11 +510,18 @@ def screenshots(page, name: str) -> list[Path]:
     return files
 
 
+def close_up(locator, name: str) -> Path:
+    """A screenshot of one element: tests/artifacts/NAME.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(path))
+    return path
+
+
 def wait_for_pictures(page) -> None:
-    """Give the mermaid graph and the plot time to be drawn before screenshots (asserted later)."""
+    """Give the pictures time to be decoded before screenshots (asserted later)."""
     try:
-        panel(page).locator(".jp-RenderedMermaid svg, .jp-RenderedMermaid img").first.wait_for(
-            state="attached", timeout=20_000)
         page.wait_for_function("""() => Array.from(document.querySelectorAll(
             '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea img')).every(i => i.complete)""", timeout=10_000)
     except Exception:
@@ -361,7 +534,7 @@ def table_texts(table) -> list[str]:
 
 
 def check_grad_tables(page, model_cells: list[dict]) -> None:
-    """Each %%grad cell with known numbers shows a visible table.adiff-table holding them."""
+    """Each demo %%grad cell with known numbers shows a visible table.adiff-table holding them."""
     from playwright.sync_api import expect
 
     for label, (fragment, numbers) in EXPECTED.items():
@@ -376,7 +549,59 @@ def check_grad_tables(page, model_cells: list[dict]) -> None:
             assert number in texts, f"{label}: {number} is a cell of the table; the table reads {texts}"
 
 
+def shown_table(cell) -> dict:
+    """The cell's first table.adiff-table as {row name: {heading: cell text}}."""
+    table = cell.locator(".jp-OutputArea table.adiff-table").first
+    table.scroll_into_view_if_needed()
+    return html_table(table.evaluate("t => t.outerHTML"))
+
+
+def numbers_in(text: str) -> list[float]:
+    """The numbers of a table cell: '-0.25' -> [-0.25]; '[0.2, -0.3, 0.1] shape (3,)' -> [0.2, -0.3, 0.1]."""
+    inside = re.match(r"\s*\[([^\]]*)\]", text)
+    return [float(t) for t in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", inside.group(1) if inside else text)]
+
+
+def check_numbers(label: str, table: dict, column: str, expected: dict) -> None:
+    for row, value in expected.items():
+        assert row in table and column in table[row], f"{label}: row {row!r}, column {column!r} in {table}"
+        want = value if isinstance(value, list) else [value]
+        got = numbers_in(table[row][column])
+        assert len(got) == len(want) and all(math.isclose(g, w, rel_tol=1e-12, abs_tol=1e-15)
+                                             for g, w in zip(got, want)), \
+            f"{label}: {column} of {row} reads {table[row][column]!r}, by hand {want}"
+
+
+def check_errors(page, model_cells: list[dict]) -> None:
+    """Only cells tagged raises-exception show an error or stderr output (with the expected message)."""
+    from playwright.sync_api import expect
+
+    for c in (c for c in model_cells if c["type"] == "code"):
+        errors = [o for o in c["outputs"] if o["type"] == "error" or o["name"] == "stderr"]
+        dom_errors = cell_dom(page, model_cells, c["index"]).locator(
+            ".jp-OutputArea-output[data-mime-type*='stderr'], .jp-OutputArea-output[data-mime-type*='error']")
+        if ERROR_TAG in c["tags"]:
+            assert errors and dom_errors.count() >= 1, "the raises-exception cell shows its error"
+            dom_errors.first.scroll_into_view_if_needed()
+            expect(dom_errors.first).to_contain_text(ERROR_TEXT)
+        else:
+            assert not errors and dom_errors.count() == 0, (
+                f"cell {c['index']} ({c['source'][:40]!r}) shows an error: {errors}\n"
+                f"{dom_errors.all_inner_texts() if dom_errors.count() else ''}")
+
+
+def check_no_mermaid(page, model_cells: list[dict]) -> None:
+    """No output is mermaid: no text/vnd.mermaid bundle, no mermaid renderer, no mermaid source as text."""
+    mimes = {m for c in model_cells for o in c["outputs"] for m in o["mimes"]}
+    assert "text/vnd.mermaid" not in mimes, "an output is still a mermaid diagram"
+    assert panel(page).locator(".jp-RenderedMermaid").count() == 0
+    text = " ".join(panel(page).locator(".jp-OutputArea").all_inner_texts())
+    shown = [w for w in MERMAID_WORDS if w in text]
+    assert not shown, f"mermaid source shown as text: {shown}"
+
+
 def check_contrast(page, theme: str) -> list[dict]:
+    """Every text element of every %%grad HTML output reads at WCAG contrast >= 4.5 on its background."""
     results = []
     page.mouse.move(0, 0)  # no hover highlight on a table row
     for result in panel(page).locator(".adiff-result").all():
@@ -390,27 +615,213 @@ def check_contrast(page, theme: str) -> list[dict]:
     return results
 
 
+def record_heights(page, model_cells: list[dict], notebook: str, theme: str) -> dict:
+    """Every %%grad cell's output heights (px), kept in output-heights.json; {label: heights}."""
+    heights = {}
+    for c in grad_cells(model_cells):
+        dom = cell_dom(page, model_cells, c["index"])
+        dom.scroll_into_view_if_needed()  # measured once laid out (content-visibility)
+        page.wait_for_timeout(50)
+        found = dom.evaluate(JS_HEIGHTS)
+        texts = [o["text"] for o in c["outputs"] if o["type"] == "execute_result"]
+        found["text_lines"] = len(texts[0].rstrip("\n").splitlines()) if texts else None
+        heights[cell_label(c)] = found
+        record("output-heights.json", notebook, theme, cell_label(c), value=found)
+    print(f"\n{notebook}, {theme}: output heights px (whole area / HTML / picture; text lines)")
+    for label, h in heights.items():
+        print(f"  {h['outputs']:>5} / {h['html']} / {h['picture']}; {h['text_lines']}  {label}")
+    return heights
+
+
+# --------------------------------------------------------------------------------------------------
+# the --graph picture: decoded, measured, and its palette checked on its pixels
+# --------------------------------------------------------------------------------------------------
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def graph_image(cell):
+    """The cell's picture output: its <img> (SVG when trusted, else maybe the PNG fallback)."""
+    return cell.locator(".jp-OutputArea-output[data-mime-type^='image/'] img").first
+
+
+def decode_src(src: str) -> tuple[str, bytes]:
+    """(mime type, bytes) of a data: URL."""
+    head, _, data = src.partition(",")
+    mime = head.removeprefix("data:").split(";")[0]
+    return mime, b64decode(data) if head.endswith(";base64") else urllib.parse.unquote_to_bytes(data)
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    color = color.strip().lstrip("#")
+    if len(color) == 3:
+        color = "".join(c * 2 for c in color)
+    return tuple(int(color[i:i + 2], 16) for i in (0, 2, 4))
+
+
+def contrast(a: tuple, b: tuple) -> float:
+    """The WCAG contrast ratio of two sRGB colours (0..255 channels)."""
+    def lum(c):
+        v = [x / 255 for x in c[:3]]
+        v = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in v]
+        return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def svg_paint(root: ET.Element, dark: bool):
+    """paint(element, 'fill' or 'stroke') -> the colour in effect: the element's own attribute, or in a
+    dark page the SVG's @media (prefers-color-scheme: dark) class rule (CSS beats presentation attributes)."""
+    rules: dict[str, dict] = {}
+    if dark:
+        style = "".join(s.text or "" for s in root.iter(SVG + "style"))
+        media = re.search(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)\s*\{(.*)\}", style, re.S)
+        for selector, body in re.findall(r"\.([\w-]+)\s*\{([^}]*)\}", media.group(1) if media else ""):
+            rules[selector] = dict(p.split(":", 1) for p in (d.strip() for d in body.split(";")) if ":" in p)
+
+    def paint(element: ET.Element, prop: str = "fill") -> str | None:
+        for cls in (element.get("class") or "").split():
+            if prop in rules.get(cls, {}):
+                return rules[cls][prop].strip()
+        return element.get(prop)
+    return paint
+
+
+def svg_texts(root: ET.Element, paint) -> list[dict]:
+    """Each <text>: its font size (user units), its fill, and the fill of the rect drawn before it in
+    the same group (None: it sits on the page)."""
+    default_size = float((root.get("font-size") or "16").removesuffix("px"))
+    texts = []
+    for parent in root.iter():
+        under = None
+        for child in parent:
+            if child.tag == SVG + "rect":
+                under = paint(child)
+            elif child.tag == SVG + "text":
+                size = child.get("font-size") or parent.get("font-size")
+                texts.append({"text": "".join(child.itertext()), "size": float(size.removesuffix("px")) if size
+                              else default_size, "fill": paint(child), "under": under})
+    return texts
+
+
+def fill_mismatches(shot, root: ET.Element, paint, scale: float) -> list[str]:
+    """Rects whose most common on-screen colour (inside, away from the border and rounded corners) is
+    not the fill the theme should show: the palette actually in effect differs from the one assumed."""
+    bad = []
+    for rect in root.iter(SVG + "rect"):
+        x, y, w, h = (float(rect.get(k)) * scale for k in ("x", "y", "width", "height"))
+        if w < 6 or h < 6:
+            continue
+        box = (round(x + 0.2 * w), round(y + 0.2 * h), round(x + 0.8 * w), round(y + 0.8 * h))
+        seen = Counter(shot.crop(box).getdata()).most_common(1)[0][0][:3]
+        want = _rgb(paint(rect))
+        if max(abs(a - b) for a, b in zip(seen, want)) > 12:
+            bad.append(f"{rect.get('class')} at ({x:.0f},{y:.0f}) shows rgb{seen}, expected {paint(rect)}")
+    return bad
+
+
+def measure_graph(page, cell, label: str, theme: str, shot_name: str | None = None) -> dict:
+    """Everything the tests assert about one --graph picture, as JSON-able numbers."""
+    from PIL import Image
+
+    img = graph_image(cell)
+    img.wait_for(state="attached", timeout=20_000)
+    img.scroll_into_view_if_needed()
+    page.wait_for_function("i => i.complete", arg=img.element_handle(), timeout=10_000)
+    shown = img.evaluate(JS_IMAGE)
+    mime, data = decode_src(shown["src"])
+    facts = {"label": label, "theme": theme, "mime": mime, "naturalWidth": shown["naturalWidth"],
+             "shown_width": round(shown["width"], 1), "shown_height": round(shown["height"], 1),
+             "color_scheme": shown["colorScheme"]}
+    path = ARTIFACTS / f"{shot_name or 'graph'}.png"
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = Image.open(io.BytesIO(img.screenshot(path=str(path)))).convert("RGB")
+    facts["screenshot"] = str(path.relative_to(REPO))
+    facts["mean_gray"] = round(sum(shot.convert("L").getdata()) / (shot.width * shot.height), 1)
+    page_bg = shot.getpixel((1, 1))  # the picture's margin is transparent: the page shows through
+    facts["page_background"] = "#%02x%02x%02x" % page_bg
+    if mime != "image/svg+xml":
+        return facts
+    svg = data.decode("utf-8")
+    facts["svg"] = svg
+    root = ET.fromstring(svg)
+    width = float(root.get("width").removesuffix("px"))
+    facts["svg_width"], facts["viewbox_width"] = width, float(root.get("viewBox").split()[2])
+    scale = shown["width"] / width
+    facts["scale"] = round(scale, 3)
+    paint = svg_paint(root, dark=theme == "dark")
+    rects = list(root.iter(SVG + "rect"))
+    facts["nodes"] = sum(1 for r in rects if not (r.get("class") or "").endswith("chip"))
+    texts = svg_texts(root, paint)
+    facts["names"] = [t["text"] for t in texts]
+    facts["font_px"] = sorted({round(t["size"] * scale, 1) for t in texts})
+    ratios = [(round(contrast(_rgb(t["fill"]), _rgb(t["under"]) if t["under"] else page_bg), 2), t["text"])
+              for t in texts]
+    facts["text_contrast_min"] = min(ratios)[0]
+    facts["text_contrast_worst"] = min(ratios)[1]
+    strokes = {paint(line, "stroke") for line in root.iter(SVG + "polyline")}
+    facts["line_contrast"] = round(min((contrast(_rgb(s), page_bg) for s in strokes), default=99.0), 2)
+    facts["fill_mismatches"] = fill_mismatches(shot, root, paint, scale)
+    return facts
+
+
+def graph_problems(facts: dict) -> list[str]:
+    """What is wrong with a measured picture, in words (empty: nothing)."""
+    name = f"{facts['label']} ({facts['theme']})"
+    problems = []
+    if not (facts["naturalWidth"] > 0 and facts["shown_width"] > 0 and facts["shown_height"] > 0):
+        problems.append(f"{name}: the picture is not drawn: {facts}")
+    if facts["theme"] == "dark" and facts["mean_gray"] > 128:
+        problems.append(f"{name}: a light box on the dark theme (mean gray {facts['mean_gray']} of 255)")
+    if facts["mime"] != "image/svg+xml":
+        return problems
+    if facts["svg_width"] != facts["viewbox_width"]:
+        problems.append(f"{name}: SVG width {facts['svg_width']} != viewBox width {facts['viewbox_width']}")
+    if facts["nodes"] <= SMALL_GRAPH and facts["font_px"][0] < MIN_FONT_PX:
+        problems.append(f"{name}: {facts['nodes']} nodes, its text shown at {facts['font_px'][0]} px < "
+                        f"{MIN_FONT_PX} px (SVG {facts['svg_width']:.0f} px wide shown {facts['shown_width']} px, "
+                        f"scale {facts['scale']})")
+    if facts["text_contrast_min"] < MIN_CONTRAST:
+        problems.append(f"{name}: text {facts['text_contrast_worst']!r} at contrast {facts['text_contrast_min']}")
+    if facts["line_contrast"] < MIN_LINE_CONTRAST:
+        problems.append(f"{name}: edges at contrast {facts['line_contrast']} on the page")
+    if facts["fill_mismatches"]:
+        problems.append(f"{name}: fills on screen are not the {facts['theme']} palette: {facts['fill_mismatches'][:4]}")
+    return problems
+
+
+def report_graph(facts: dict, notebook: str) -> None:
+    record("graph-measurements.json", notebook, facts["theme"], facts["label"],
+           value={k: v for k, v in facts.items() if k not in ("svg", "names")})
+    print(f"  graph {facts['label']} ({facts['theme']}): {facts.get('nodes', '?')} nodes, "
+          f"SVG {facts.get('svg_width', '-')} px shown {facts['shown_width']} px, text {facts.get('font_px', '-')} px, "
+          f"text contrast >= {facts.get('text_contrast_min', '-')}, lines {facts.get('line_contrast', '-')}, "
+          f"mean gray {facts['mean_gray']}, {facts['mime']}")
+
+
+def zoomed(page, zoom: float) -> None:
+    """Show the page as a 1280x1000 screen at browser zoom `zoom`: fewer CSS px, more device px each."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setDeviceMetricsOverride", {
+        "width": round(VIEWPORT["width"] / zoom), "height": round(VIEWPORT["height"] / zoom),
+        "deviceScaleFactor": zoom, "mobile": False})
+    page.wait_for_timeout(800)  # JupyterLab lays itself out again
+
+
 # --------------------------------------------------------------------------------------------------
 # the tests
 # --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_run_all_cells_shows_tables_graph_plot_and_only_the_expected_error(browser, lab, theme):
+def test_demo_run_all_cells_shows_tables_graphs_plot_and_only_the_expected_error(browser, lab, theme):
+    """demo.ipynb run in JupyterLab: known numbers in the tables, each --graph an SVG <img> of its own
+    graph (no mermaid anywhere), the --plot image, the one expected error, readable HTML, and the seed
+    cell's HTML output at most MAX_SEED_HTML_PX tall."""
     from playwright.sync_api import expect
 
-    context, page = open_notebook(browser, lab, f"run-{theme}", theme)
+    context, page = open_notebook(browser, lab, lab.copy_demo(f"run-{theme}"), theme)
     try:
-        # start from no outputs, so "every cell has an execution count" means "this run reached it"
-        page.evaluate("() => Promise.race([window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs'),"
-                      " new Promise(r => setTimeout(r, 10000))])")
-        assert all(c["count"] is None for c in cells(page) if c["type"] == "code")
-        page.evaluate("(ms) => Promise.race([window.jupyterapp.commands.execute('notebook:run-all-cells'),"
-                      " new Promise(r => setTimeout(r, ms))])", RUN_TIMEOUT_S * 1000)
-        try:
-            page.wait_for_function(JS_RUN_FINISHED, timeout=RUN_TIMEOUT_S * 1000)
-        except Exception:
-            state = [(c["index"], c["count"], c["source"][:30]) for c in cells(page) if c["type"] == "code"]
-            pytest.fail(f"run all cells did not finish: (index, count, source) {state}\n{lab.log_tail()}")
+        run_all_cells(page, lab)
         wait_for_pictures(page)
         screenshots(page, f"run-all-{theme}")
 
@@ -421,19 +832,17 @@ def test_run_all_cells_shows_tables_graph_plot_and_only_the_expected_error(brows
 
         check_grad_tables(page, model_cells)
 
-        # --graph: the mermaid flowchart drawn as a picture, not shown as its source text
-        graph = cell_dom(page, model_cells, find_cell(model_cells, "--graph")["index"])
-        outputs = graph.locator(".jp-OutputArea")
-        picture = outputs.locator(".jp-OutputArea-output svg, .jp-OutputArea-output img[src^='data:image/svg+xml']").first
-        picture.scroll_into_view_if_needed()
-        expect(picture).to_be_visible()
-        box = picture.bounding_box()
-        assert box and box["width"] > 50 and box["height"] > 50, f"the graph picture has a size: {box}"
-        if picture.evaluate("e => e.tagName") == "IMG":  # JupyterLab 4.6 draws mermaid as an SVG image
-            assert picture.evaluate("e => e.complete && e.naturalWidth > 0"), "the graph image decoded"
-            svg = picture.evaluate("e => decodeURIComponent(e.src.slice(e.src.indexOf(',') + 1))")
-            assert "<svg" in svg and "Pow" in svg and "Add" in svg, "the picture is the graph of the cell"
-        assert "flowchart LR" not in outputs.inner_text(), "mermaid source shown as text"
+        problems = []
+        for label, (fragment, names) in DEMO_GRAPHS.items():
+            cell = cell_dom(page, model_cells, find_cell(model_cells, fragment)["index"])
+            facts = measure_graph(page, cell, label, theme, f"run-all-{theme}-graph-{label.replace(' ', '-')}")
+            report_graph(facts, "demo")
+            assert facts["mime"] == "image/svg+xml", f"{label}: the trusted picture is the SVG, not {facts['mime']}"
+            assert facts["naturalWidth"] > 0, f"{label}: the SVG decoded"
+            missing = [n for n in names if n not in facts["names"]]
+            assert not missing, f"{label}: the picture shows {missing}; its texts are {facts['names']}"
+            problems += graph_problems(facts)
+        check_no_mermaid(page, model_cells)
 
         # --plot: an image
         plot = cell_dom(page, model_cells, find_cell(model_cells, "--plot")["index"])
@@ -442,30 +851,119 @@ def test_run_all_cells_shows_tables_graph_plot_and_only_the_expected_error(brows
         expect(image).to_be_visible()
         assert image.evaluate("e => e.complete && e.naturalWidth > 100"), "the plot image decoded"
 
-        # errors: only the tagged cell, with the expected message
-        for c in code:
-            errors = [o for o in c["outputs"] if o["type"] == "error" or o["name"] == "stderr"]
-            dom_errors = cell_dom(page, model_cells, c["index"]).locator(
-                ".jp-OutputArea-output[data-mime-type*='stderr'], .jp-OutputArea-output[data-mime-type*='error']")
-            if ERROR_TAG in c["tags"]:
-                assert errors and dom_errors.count() >= 1, "the raises-exception cell shows its error"
-                dom_errors.first.scroll_into_view_if_needed()
-                expect(dom_errors.first).to_contain_text(ERROR_TEXT)
-            else:
-                assert not errors and dom_errors.count() == 0, (
-                    f"cell {c['index']} ({c['source'][:40]!r}) shows an error: {errors}\n"
-                    f"{dom_errors.all_inner_texts() if dom_errors.count() else ''}")
+        check_errors(page, model_cells)
         assert any(ERROR_TAG in c["tags"] for c in code), f"one cell is tagged {ERROR_TAG}"
 
         check_contrast(page, theme)
+
+        heights = record_heights(page, model_cells, "demo", theme)
+        seed = find_cell(model_cells, DEMO_SEED)
+        seed_dom = cell_dom(page, model_cells, seed["index"])
+        close_up(seed_dom.locator(".jp-OutputArea-output[data-mime-type='text/html']"), f"seed-output-{theme}")
+        seed_px = heights[cell_label(seed)]["html"]
+        assert seed_px and seed_px <= MAX_SEED_HTML_PX, (
+            f"{theme}: the seed cell's HTML output is {seed_px} px tall at {VIEWPORT['width']}x{VIEWPORT['height']}; "
+            f"at most {MAX_SEED_HTML_PX} px wanted (its text form is {SEED_TEXT_LINES} lines)")
+        assert not problems, "the --graph pictures:\n" + "\n".join(problems)
+    finally:
+        close_notebook(context, page)
+
+
+def check_stranger_cells(page, model_cells: list[dict], theme: str, notebook: str) -> list[str]:
+    """The learner's cells: numbers by hand, the seed's six-row trace and 3-digit precision, and every
+    --graph picture measured. Hard failures assert; picture measurements come back as problems."""
+    check_errors(page, model_cells)
+    check_no_mermaid(page, model_cells)
+    problems = []
+    for label, (source, column, grads, names) in STRANGER.items():
+        cell = cell_dom(page, model_cells, find_cell(model_cells, source)["index"])
+        check_numbers(label, shown_table(cell), column, grads)
+        if names is not None:
+            facts = measure_graph(page, cell, label, theme, f"{notebook}-{theme}-graph-{label.split()[0]}")
+            report_graph(facts, notebook)
+            assert facts["mime"] == "image/svg+xml", f"{label}: the trusted picture is the SVG, not {facts['mime']}"
+            missing = [n for n in names if n not in facts["names"]]
+            assert not missing, f"{label}: the picture shows {missing}; its texts are {facts['names']}"
+            problems += graph_problems(facts)
+
+    # --trace full: every step in the six-row form (creator, input(s), incoming, rule, local, passes)
+    full = cell_dom(page, model_cells, find_cell(model_cells, SEED_FULL)["index"])
+    steps = full.locator(".adiff-trace table.adiff-step")
+    assert steps.count() == 3, "--trace full: the seed chain's three steps as tables"
+    for k in range(3):
+        rows = steps.nth(k).locator("tr")
+        assert rows.count() == 6, f"--trace full: step {k + 1} has six rows: {rows.all_inner_texts()}"
+
+    # --precision 3: three significant digits in the chain rule, trace and picture; the table keeps all
+    precise = cell_dom(page, model_cells, find_cell(model_cells, SEED_PRECISION)["index"])
+    words = precise.locator(".adiff-paths, .adiff-trace").all_inner_texts()
+    assert words and all("2.57" in w for w in words) and not any("2.56805" in w for w in words), \
+        f"--precision 3: the chain rule and trace show 2.57, not 2.56805: {words}"
+    svg = decode_src(graph_image(precise).get_attribute("src"))[1].decode()
+    assert ">grad 2.57<" in svg and "2.56805" not in svg, "--precision 3: the picture shows 3 digits"
+    return problems
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_stranger_cells_show_numbers_by_hand_and_readable_graphs(browser, lab, theme):
+    """Cells a learner would write, run in JupyterLab: the tables hold the gradients derived by hand,
+    --trace full and --precision 3 do what they say, and every --graph picture is drawn, big enough to
+    read (>= 11 px text for <= 20 nodes), in the theme's palette with readable text."""
+    path = lab.put(f"stranger-{theme}", "stranger_cells.ipynb", stranger_notebook())
+    context, page = open_notebook(browser, lab, path, theme)
+    try:
+        run_all_cells(page, lab)
+        wait_for_pictures(page)
+        screenshots(page, f"stranger-{theme}")
+        model_cells = cells(page)
+        problems = check_stranger_cells(page, model_cells, theme, "stranger")
+        check_contrast(page, theme)
+        record_heights(page, model_cells, "stranger", theme)
+
+        logistic = cell_dom(page, model_cells, find_cell(model_cells, LOGISTIC)["index"])
+        close_up(logistic.locator(".jp-OutputArea-output[data-mime-type='text/html']"), f"logistic-output-{theme}")
+        close_up(logistic.locator(".jp-Cell-outputArea"), f"logistic-all-{theme}")
+        if theme == "light":  # projected at 150%: the same screen, each CSS px 1.5 device px
+            zoomed(page, 1.5)
+            close_up(logistic.locator(".jp-Cell-outputArea"), "logistic-all-light-zoom150")
+            facts = measure_graph(page, logistic, "logistic at 150%", theme, "logistic-graph-light-zoom150")
+            report_graph(facts, "stranger")
+        assert not problems, "the --graph pictures:\n" + "\n".join(problems)
+    finally:
+        close_notebook(context, page)
+
+
+def test_theme_switch_after_running_keeps_output_readable(browser, lab):
+    """Run the learner's cells in the light theme, switch JupyterLab to Dark without rerunning: the HTML
+    text still reads at contrast >= 4.5 and each picture now shows its dark palette (no light box)."""
+    path = lab.put("switch", "stranger_cells.ipynb", stranger_notebook())
+    context, page = open_notebook(browser, lab, path, "light")
+    try:
+        run_all_cells(page, lab)
+        wait_for_pictures(page)
+        model_cells = cells(page)
+        switch_theme(page, "dark")
+        screenshots(page, "switched-dark")
+        check_contrast(page, "dark")
+        problems = []
+        for label, (source, _, _, names) in STRANGER.items():
+            if names is not None:
+                cell = cell_dom(page, model_cells, find_cell(model_cells, source)["index"])
+                facts = measure_graph(page, cell, label, "dark", f"switched-dark-graph-{label.split()[0]}")
+                report_graph(facts, "switched light->dark")
+                problems += graph_problems(facts)
+        assert not problems, "after switching to Dark, the --graph pictures:\n" + "\n".join(problems)
     finally:
         close_notebook(context, page)
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_untrusted_reopen_keeps_readable_tables(browser, lab, theme):
-
-    context, page = open_notebook(browser, lab, f"untrusted-{theme}", theme)
+def test_untrusted_reopen_keeps_readable_tables_and_pictures(browser, lab, theme):
+    """The committed demo.ipynb opened as a received notebook (untrusted, outputs sanitised): the tables
+    are tables with the numbers, readable, and each --graph cell shows a decoded picture (the SVG or its
+    PNG fallback), not an empty output."""
+    path = lab.put(f"untrusted-{theme}", "demo.ipynb", untrusted_demo())
+    context, page = open_notebook(browser, lab, path, theme)
     try:
         panel(page).locator("table.adiff-table").first.wait_for(state="attached", timeout=30_000)
         wait_for_pictures(page)
@@ -473,12 +971,21 @@ def test_untrusted_reopen_keeps_readable_tables(browser, lab, theme):
         model_cells = cells(page)
         with_outputs = [c for c in model_cells if c["outputs"]]
         assert with_outputs and not any(c["trusted"] for c in with_outputs), \
-            "a notebook opened from disk is untrusted (its outputs sanitised)"
+            "a received notebook is untrusted (its outputs sanitised)"
         check_grad_tables(page, model_cells)
         check_contrast(page, theme)
+        check_no_mermaid(page, model_cells)
+        problems = []
+        for label, (fragment, _) in DEMO_GRAPHS.items():
+            cell = cell_dom(page, model_cells, find_cell(model_cells, fragment)["index"])
+            assert cell.locator(".jp-OutputArea-output[data-mime-type^='image/'] img").count() >= 1, \
+                f"{label}: the untrusted --graph output shows a picture (an <img>), not an empty output"
+            facts = measure_graph(page, cell, label, theme, f"untrusted-{theme}-graph-{label.replace(' ', '-')}")
+            report_graph(facts, "demo untrusted")
+            assert facts["naturalWidth"] > 0 and facts["shown_width"] > 0, f"{label}: the picture decoded: {facts}"
+            problems += graph_problems(facts)
         # a close-up of the first table, to judge the look by eye
-        first = panel(page).locator(".adiff-result").first
-        first.scroll_into_view_if_needed()
-        first.screenshot(path=str(ARTIFACTS / f"untrusted-{theme}-table.png"))
+        close_up(panel(page).locator(".adiff-result").first, f"untrusted-{theme}-table")
+        assert not problems, "the untrusted --graph pictures:\n" + "\n".join(problems)
     finally:
         close_notebook(context, page)

@@ -236,3 +236,77 @@ def test_a_summarised_trace_shows_the_first_and_last_steps_with_their_numbers():
     assert f"dy100/dx = {six(incoming[99])} × {six(math.cos(0.5))} = {six(passed)}" in text
     for k in (13, 50, 88):  # hidden steps
         assert f"  {k}. Sin.backward" not in text and f'<li value="{k}">' not in page
+
+
+# ---------------------------------------------------------------- the teaching view on real cells (issue 10)
+
+LOGISTIC = "w = 0.5\nx = 2.0\nb = -1.0\nt = 1.0\nz = w*x + b\np = sigmoid(z)\nloss = -(t*log(p) + (1-t)*log(1-p))\n"
+SEED = "x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"
+DIAMOND = "x = 2.0\na = x**2\ny = a**2 + a**2\n"
+
+
+def real(cell: str, **view) -> GradResult:
+    from adiff_magic.parser import parse
+    from adiff_magic.runner import Options, run
+
+    return run(parse(cell), {}, Options(view=View(**view)))[0]
+
+
+def test_the_seed_cells_whole_text_is_at_most_22_lines():
+    text = to_text(real(SEED))
+    assert len(text.splitlines()) <= 22  # it was 33 with six rows per step
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_a_seven_line_logistic_regression_is_at_most_50_lines_at_100_columns():
+    text = to_text(real(LOGISTIC), width=100)
+    lines = text.splitlines()
+    assert len(lines) <= 50 and max(len(line) for line in lines) <= 100  # it was 108 lines, some 400 wide
+    # the numbers by hand: z = 0, p = σ(0) = 1/2, dloss/dp = -t/p + (1-t)/(1-p) = -2, dp/dz = p(1-p) = 1/4
+    assert "dloss/dw = ∂loss/∂p · ∂p/∂z · ∂z/∂w = (-2) × 0.25 × 2 = -1" in lines[9:15][0] + "".join(lines[9:15])
+    assert "      ∂(w*x)/∂w = x = 2;  dloss/dw = -0.5 × 2 = -1" in lines
+    assert "      ∂(w*x)/∂x = w = 0.5;  dloss/dx = -0.5 × 0.5 = -0.25" in lines
+    assert "      ∂p/∂z = p·(1 - p) = 0.5·(1 - 0.5) = 0.25;  dloss/dz = -2 × 0.25 = -0.5" in lines
+
+
+def test_the_rule_is_written_in_the_cells_letters_never_in_generic_ones():
+    text = to_text(real(LOGISTIC))
+    # the cell has its own b (the bias): no rule may say ∂(a·b)/∂a or ∂(a + b)/∂a
+    assert "∂(a·b)" not in text and "∂(a + b)" not in text and "a·b" not in text
+    assert "∂z/∂b = 1;  dloss/db = -0.5 × 1 = -0.5" in text
+
+
+def test_text_wraps_to_the_width_and_never_splits_a_number():
+    result = real(LOGISTIC)
+    whole = to_text(result, width=10**6)
+    for width in (60, 80, 120):
+        text = to_text(result, width=width)
+        trace = text.split("\n\n")[2:]  # the table is never wrapped: its columns must stay aligned
+        assert all(len(line) <= width for part in trace for line in part.splitlines()
+                   if len(line.split()) > 1), width
+        assert text.split() == whole.split()  # the same words in the same order: nothing split or lost
+
+
+def test_identical_source_text_is_told_apart_everywhere():
+    result = real(DIAMOND, graph=True)
+    text, page = to_text(result), to_html(result)
+    for view in (text, page):
+        assert "∂y/∂(a**2 [1])" in view and "∂y/∂(a**2 [2])" in view
+    names = {node.text for node in result.graph.nodes}
+    assert {"a**2 [1]", "a**2 [2]"} <= names
+    assert "dy/da += 1 × 8 = 8  → 16" in text  # the second path adds on: 8 + 8
+
+
+def test_minus_zero_is_never_printed():
+    result = real("x = 1.0\nz = 0.0\ny = -(x * z)\n", graph=True)  # dy/dx = -z = -0
+    assert str(result.grads["x"]) == "-0.0"  # the engine's own value is -0
+    for view in (to_text(result), to_html(result), graph_bundle(result)["image/svg+xml"]):
+        assert not re.search(r"(?<![\w.])-0(?![.\d])", view), view
+
+
+def test_html_has_the_same_lines_as_the_text():
+    result = real(LOGISTIC)
+    text, page = to_text(result, width=10**6), html.unescape(to_html(result))
+    body = text.split("\n\n", 1)[1]  # the chain rule and the trace; the table is checked elsewhere
+    for line in body.splitlines():
+        assert re.sub(r"^\s*\d+\. ", "", line).strip() in page, line  # HTML numbers its steps with <li value>
