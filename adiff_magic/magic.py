@@ -151,7 +151,10 @@ class GradMagics(Magics):
         if result.view.graph and result.graph:
             from .render import graph_bundle
 
-            display(graph_bundle(result), raw=True)
+            # unconfined: shown at its own size (the output scrolls), not shrunk to the cell's width
+            # with its text; JupyterLab reads this for SVG and PNG alike
+            display(graph_bundle(result), raw=True,
+                    metadata={"image/svg+xml": {"unconfined": True}, "image/png": {"unconfined": True}})
         if result.plot_png is not None:
             display({"image/png": result.plot_png, "text/plain": "<plot of the target and its tangent>"}, raw=True)
         return result

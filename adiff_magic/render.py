@@ -271,7 +271,7 @@ def _step_lines(step: "BackwardStep", words: dict, target: str, digits: int) -> 
         (words["creator"], f"{output}.creator = {step.function}"),
         (words["input"], f"{step.function}.input{'s' if len(step.flows) > 1 else ''} = {inputs}"),
         (words["incoming"], f"d{target}/d{output} = {gy}"),
-        (words["rule"], step.rule),
+        (words["rule"], _rule(step, output, digits)),
     ]
     for flow in step.flows:
         name = as_operand(flow.input)
@@ -279,6 +279,17 @@ def _step_lines(step: "BackwardStep", words: dict, target: str, digits: int) -> 
             lines.append((words["local"], f"∂{output}/∂{name} = {' = '.join(local_parts(flow.local, digits))}"))
         lines.append((words["passes"], _passes(flow, gy, f"{name}.grad", digits)))
     return lines
+
+
+def _rule(step: "BackwardStep", output: str, digits: int) -> str:
+    """A rule of several inputs in the cell's own letters ('∂(w*x)/∂w = x, ∂(w*x)/∂x = w': its a and b
+    would clash with the cell's names) where every input has a template; else the rule as stated
+    ('d/dx σ(x) = σ(x)(1 − σ(x))')."""
+    locals_ = [flow.local for flow in step.flows]
+    if len(locals_) < 2 or any(local is None or not local.template for local in locals_):
+        return step.rule
+    return ", ".join(f"∂{output}/∂{as_operand(flow.input)} = {local_parts(flow.local, digits)[0]}"
+                     for flow in step.flows)
 
 
 def _passes(flow: "Flow", gy: str, name: str, digits: int) -> str:

@@ -43,7 +43,6 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 from base64 import b64decode
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -399,10 +398,22 @@ JS_HEIGHTS = """cell => {
           picture: h(".jp-OutputArea-output[data-mime-type^='image/']")};
 }"""
 
+# An <img>'s decoded and shown sizes, and the part of it one sees without scrolling (px from its top
+# left: clipped by every ancestor that hides or scrolls its overflow, and by the window).
 JS_IMAGE = """img => {
   const r = img.getBoundingClientRect();
+  let [left, top, right, bottom] = [r.left, r.top, r.right, r.bottom];
+  for (let a = img.parentElement; a && a !== document.body; a = a.parentElement) {  // body: the window
+    const s = getComputedStyle(a);
+    if (s.overflowX === 'visible' && s.overflowY === 'visible') continue;
+    const c = a.getBoundingClientRect();
+    [left, top] = [Math.max(left, c.left + a.clientLeft), Math.max(top, c.top + a.clientTop)];
+    [right, bottom] = [Math.min(right, c.left + a.clientLeft + a.clientWidth), Math.min(bottom, c.top + a.clientTop + a.clientHeight)];
+  }
+  [right, bottom] = [Math.min(right, window.innerWidth), Math.min(bottom, window.innerHeight)];
   return {src: img.getAttribute('src') || '', complete: img.complete, naturalWidth: img.naturalWidth,
           naturalHeight: img.naturalHeight, width: r.width, height: r.height,
+          visible: [left - r.left, top - r.top, right - r.left, bottom - r.top].map(Math.round),
           colorScheme: getComputedStyle(img).colorScheme};
 }"""
 
@@ -704,41 +715,54 @@ def svg_texts(root: ET.Element, paint) -> list[dict]:
     return texts
 
 
-def fill_mismatches(shot, root: ET.Element, paint, scale: float) -> list[str]:
-    """Rects whose most common on-screen colour (inside, away from the border and rounded corners) is
-    not the fill the theme should show: the palette actually in effect differs from the one assumed."""
+def fill_mismatches(shot, visible: tuple, root: ET.Element, paint, scale: float) -> list[str]:
+    """Rects seen whole whose most common on-screen colour (inside, away from the border and rounded
+    corners) is not the fill the theme should show: the palette in effect is not the one assumed."""
     bad = []
     for rect in root.iter(SVG + "rect"):
         x, y, w, h = (float(rect.get(k)) * scale for k in ("x", "y", "width", "height"))
-        if w < 6 or h < 6:
+        inside = visible[0] <= x and visible[1] <= y and x + w <= visible[2] and y + h <= visible[3]
+        if w < 6 or h < 6 or not inside:
             continue
         box = (round(x + 0.2 * w), round(y + 0.2 * h), round(x + 0.8 * w), round(y + 0.8 * h))
-        seen = Counter(shot.crop(box).getdata()).most_common(1)[0][0][:3]
+        seen = most_common(shot.crop(box))
         want = _rgb(paint(rect))
         if max(abs(a - b) for a, b in zip(seen, want)) > 12:
-            bad.append(f"{rect.get('class')} at ({x:.0f},{y:.0f}) shows rgb{seen}, expected {paint(rect)}")
+            bad.append(f"{rect.get('class')} at ({x:.0f},{y:.0f}) shows #%02x%02x%02x, expected {paint(rect)}" % seen)
     return bad
 
 
+def most_common(image) -> tuple:
+    """The most common colour of an RGB image (a fill, or the page around the picture's shapes)."""
+    return max(image.getcolors(image.width * image.height))[1][:3]
+
+
 def measure_graph(page, cell, label: str, theme: str, shot_name: str | None = None) -> dict:
-    """Everything the tests assert about one --graph picture, as JSON-able numbers."""
-    from PIL import Image
+    """Everything the tests assert about one --graph picture, as JSON-able numbers (sizes in CSS px)."""
+    from PIL import Image, ImageStat
 
     img = graph_image(cell)
     img.wait_for(state="attached", timeout=20_000)
-    img.scroll_into_view_if_needed()
+    img.evaluate("e => e.scrollIntoView({block: 'center'})")  # clear of the toolbar above the notebook
     page.wait_for_function("i => i.complete", arg=img.element_handle(), timeout=10_000)
     shown = img.evaluate(JS_IMAGE)
     mime, data = decode_src(shown["src"])
+    visible = shown["visible"]
     facts = {"label": label, "theme": theme, "mime": mime, "naturalWidth": shown["naturalWidth"],
              "shown_width": round(shown["width"], 1), "shown_height": round(shown["height"], 1),
+             "visible_width": max(0, visible[2] - visible[0]),
+             "visible_fraction": round(max(0, visible[2] - visible[0]) / max(shown["width"], 1), 2),
              "color_scheme": shown["colorScheme"]}
-    path = ARTIFACTS / f"{shot_name or 'graph'}.png"
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = Image.open(io.BytesIO(img.screenshot(path=str(path)))).convert("RGB")
+    path = ARTIFACTS / f"{shot_name or 'graph'}.png"
+    raw = img.screenshot(path=str(path))
+    shot = Image.open(io.BytesIO(raw)).convert("RGB")
+    ratio = shot.width / max(shown["width"], 1)  # device px per CSS px (1.5 when zoomed)
+    seen = shot.crop(tuple(round(v * ratio) for v in visible))  # what one sees without scrolling
+    seen.save(path)
     facts["screenshot"] = str(path.relative_to(REPO))
-    facts["mean_gray"] = round(sum(shot.convert("L").getdata()) / (shot.width * shot.height), 1)
-    page_bg = shot.getpixel((1, 1))  # the picture's margin is transparent: the page shows through
+    facts["mean_gray"] = round(ImageStat.Stat(seen.convert("L")).mean[0], 1)
+    page_bg = most_common(seen)  # the picture is transparent between its shapes: the page shows through
     facts["page_background"] = "#%02x%02x%02x" % page_bg
     if mime != "image/svg+xml":
         return facts
@@ -757,11 +781,11 @@ def measure_graph(page, cell, label: str, theme: str, shot_name: str | None = No
     facts["font_px"] = sorted({round(t["size"] * scale, 1) for t in texts})
     ratios = [(round(contrast(_rgb(t["fill"]), _rgb(t["under"]) if t["under"] else page_bg), 2), t["text"])
               for t in texts]
-    facts["text_contrast_min"] = min(ratios)[0]
-    facts["text_contrast_worst"] = min(ratios)[1]
+    facts["text_contrast_min"], facts["text_contrast_worst"] = min(ratios)
     strokes = {paint(line, "stroke") for line in root.iter(SVG + "polyline")}
     facts["line_contrast"] = round(min((contrast(_rgb(s), page_bg) for s in strokes), default=99.0), 2)
-    facts["fill_mismatches"] = fill_mismatches(shot, root, paint, scale)
+    facts["fill_mismatches"] = fill_mismatches(shot.resize((round(shown["width"]), round(shown["height"])))
+                                               if ratio != 1 else shot, visible, root, paint, scale)
     return facts
 
 
@@ -794,7 +818,9 @@ def report_graph(facts: dict, notebook: str) -> None:
     record("graph-measurements.json", notebook, facts["theme"], facts["label"],
            value={k: v for k, v in facts.items() if k not in ("svg", "names")})
     print(f"  graph {facts['label']} ({facts['theme']}): {facts.get('nodes', '?')} nodes, "
-          f"SVG {facts.get('svg_width', '-')} px shown {facts['shown_width']} px, text {facts.get('font_px', '-')} px, "
+          f"SVG {facts.get('svg_width', '-')} px shown {facts['shown_width']} px "
+          f"({facts['visible_width']} px = {facts['visible_fraction']:.0%} visible without scrolling), "
+          f"text {facts.get('font_px', '-')} px, "
           f"text contrast >= {facts.get('text_contrast_min', '-')}, lines {facts.get('line_contrast', '-')}, "
           f"mean gray {facts['mean_gray']}, {facts['mime']}")
 

@@ -366,6 +366,8 @@ def test_graph_is_a_separate_svg_display_with_png_and_text(ip, seed_cell):
     for text in ("Square", "Exp", "value 0.25", "grad 3.29744", "×1.28403"):  # e^0.25 on the edge a → Exp
         assert text in svg
     assert data["image/png"][:4] == b"\x89PNG"
+    # drawn at its own size, never shrunk to the cell's width with its text
+    assert captured.outputs[0].metadata == {"image/svg+xml": {"unconfined": True}, "image/png": {"unconfined": True}}
     assert "Square" in data["text/plain"] and "x, value 0.5, grad 3.29744 (× 1)" in data["text/plain"]
     assert text_table(captured.stdout)["x"]["dy/d(name)"] == "3.297442541400256"  # the result itself is still shown
     assert execution.result.graph
@@ -596,6 +598,23 @@ def test_a_real_terminal_ipython(tmp_path, seed_cell):
     assert re.search(r"(?:^|: )still 3\.297442541400256$", completed.stdout, re.M), output
     assert "<table" not in output and "<div" not in output
     assert_no_leaks(output)
+
+
+def test_a_real_terminal_ipython_wraps_to_its_width(tmp_path):
+    """A 60-column terminal: every line of the trace and the chain rule fits, and no number is split."""
+    cell = "w = 0.5\nx = 2.0\nb = -1.0\nz = w*x + b\np = sigmoid(z)\nloss = -log(p)"
+    session = "\n".join(["%load_ext adiff_magic", "%%grad", cell, "", "", "exit", ""])
+    env = dict(os.environ, IPYTHONDIR=str(tmp_path / "ipython"), PYTHONWARNINGS="ignore", COLUMNS="60")
+    completed = subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", "--simple-prompt"],
+        input=session, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    shown = completed.stdout.split("Out[2]:", 1)[1].split("\n\n", 1)[1]  # after the table, which never wraps
+    lines = [line for line in shown.splitlines() if not line.startswith("In [")]
+    assert lines and all(len(line) <= 60 for line in lines if len(line.split()) > 1), shown
+    # by hand: z = 0, p = 1/2, dloss/dp = -1/p = -2, dp/dz = 1/4, dz/dw = x = 2: dloss/dw = -1
+    assert "∂(w*x)/∂w = x = 2;" in shown and "dloss/dw = -0.5 × 2 = -1" in shown
 
 
 # ================================================================ errors

@@ -3,6 +3,7 @@ import html
 import re
 
 import numpy as np
+import pytest
 
 from adiff_magic.extras import GraphEdge
 from adiff_magic.fmt import fmt_array
@@ -269,11 +270,12 @@ def test_a_seven_line_logistic_regression_is_at_most_50_lines_at_100_columns():
     assert "      ∂p/∂z = p·(1 - p) = 0.5·(1 - 0.5) = 0.25;  dloss/dz = -2 × 0.25 = -0.5" in lines
 
 
-def test_the_rule_is_written_in_the_cells_letters_never_in_generic_ones():
-    text = to_text(real(LOGISTIC))
+@pytest.mark.parametrize("full", [False, True])
+def test_the_rule_is_written_in_the_cells_letters_never_in_generic_ones(full):
+    text = to_text(real(LOGISTIC, full_trace=full))
     # the cell has its own b (the bias): no rule may say ∂(a·b)/∂a or ∂(a + b)/∂a
     assert "∂(a·b)" not in text and "∂(a + b)" not in text and "a·b" not in text
-    assert "∂z/∂b = 1;  dloss/db = -0.5 × 1 = -0.5" in text
+    assert ("rule      ∂(w*x)/∂w = x, ∂(w*x)/∂x = w" if full else "∂z/∂b = 1;  dloss/db = -0.5 × 1 = -0.5") in text
 
 
 def test_text_wraps_to_the_width_and_never_splits_a_number():
