@@ -32,12 +32,12 @@ WORDS = {
         "legend": "each step: creator, inputs, backward(incoming); per input: local ∂, then d = incoming × local",
         "legend full": "each step: take the function that made the variable (creator), take its input, "
                        "call its backward: passes = incoming × local",
-        "inputs": "inputs", "creator": "creator", "input": "input", "incoming": "incoming", "rule": "rule", "local": "local",
-        "passes": "passes", "notebook": "from the notebook",
+        "inputs": "inputs", "creator": "creator", "input": "input", "incoming": "incoming", "rule": "rule",
+        "local": "local", "passes": "passes", "notebook": "from the notebook",
         "more": "… {n:,} more steps not shown (all are in result.steps) …",
         "paths": "chain rule: each path from the input to the target multiplies its local derivatives; paths add up",
-        "named": "(written through the named variables: ∂{out}/∂{inp} is the derivative of {out}'s line with "
-                 "respect to {inp}, summed over the paths inside that line)",
+        "named": "(written through the named variables: ∂{out}/∂{inp} is the derivative of {out}'s line "
+                 "with respect to {inp}, summed over the paths inside that line)",
         "one input": "input",
         "too many paths": "{n:,} paths: too many to write out; the trace shows them adding up",
         "more factors": "(… {n:,} more …)",
@@ -51,7 +51,8 @@ WORDS = {
                   "3. 함수의 backward 메서드를 호출한다: 국소 미분 ∂ (local), d = incoming × local.",
         "legend full": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (input)  "
                        "3. 함수의 backward 메서드를 호출한다 (passes = incoming × local)",
-        "inputs": "입력 inputs", "one input": "입력 input", "creator": "1. 함수 creator", "input": "2. 입력 input", "incoming": "3. 들어온 기울기 incoming",
+        "inputs": "입력 inputs", "one input": "입력 input", "creator": "1. 함수 creator", "input": "2. 입력 input",
+        "incoming": "3. 들어온 기울기 incoming",
         "rule": "   국소 규칙 rule", "local": "   국소 미분 local", "passes": "   전달 passes",
         "notebook": "노트북에서 from the notebook",
         "more": "… {n:,}단계 생략 more steps not shown (result.steps에 모두 있음) …",

@@ -418,10 +418,12 @@ JS_IMAGE = """img => {
 }"""
 
 
-def open_notebook(browser, lab: Lab, path: str, theme: str):
-    """A new browser context showing the notebook at the tree path, its kernel idle, in the theme."""
+def open_notebook(browser, lab: Lab, path: str, theme: str, zoom: float = 1.0):
+    """A new browser context showing the notebook at the tree path, its kernel idle, in the theme.
+    With zoom, the VIEWPORT screen at that browser zoom: zoom times fewer CSS px, each zoom device px."""
     lab.set_theme(theme)
-    context = browser.new_context(viewport=VIEWPORT)
+    viewport = {key: round(value / zoom) for key, value in VIEWPORT.items()}
+    context = browser.new_context(viewport=viewport, device_scale_factor=zoom)
     context.add_init_script(JS_PANEL)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -825,15 +827,6 @@ def report_graph(facts: dict, notebook: str) -> None:
           f"mean gray {facts['mean_gray']}, {facts['mime']}")
 
 
-def zoomed(page, zoom: float) -> None:
-    """Show the page as a 1280x1000 screen at browser zoom `zoom`: fewer CSS px, more device px each."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Emulation.setDeviceMetricsOverride", {
-        "width": round(VIEWPORT["width"] / zoom), "height": round(VIEWPORT["height"] / zoom),
-        "deviceScaleFactor": zoom, "mobile": False})
-    page.wait_for_timeout(800)  # JupyterLab lays itself out again
-
-
 # --------------------------------------------------------------------------------------------------
 # the tests
 # --------------------------------------------------------------------------------------------------
@@ -930,6 +923,24 @@ def check_stranger_cells(page, model_cells: list[dict], theme: str, notebook: st
     return problems
 
 
+def zoomed_close_ups(browser, lab: Lab, page, path: str) -> list[str]:
+    """Save the run notebook (signed, so it reopens trusted) and show it as projected at 150% zoom:
+    close-ups of the logistic regression's output and graph; the graph's problems there."""
+    command(page, "docmanager:save")
+    page.wait_for_function("() => !window.__visiblePanel().context.model.dirty", timeout=20_000)
+    context, zoomed = open_notebook(browser, lab, path, "light", zoom=1.5)
+    try:
+        model_cells = cells(zoomed)
+        logistic = cell_dom(zoomed, model_cells, find_cell(model_cells, LOGISTIC)["index"])
+        wait_for_pictures(zoomed)
+        close_up(logistic.locator(".jp-Cell-outputArea"), "logistic-all-light-zoom150")
+        facts = measure_graph(zoomed, logistic, "logistic at 150%", "light", "logistic-graph-light-zoom150")
+        report_graph(facts, "stranger")
+        return graph_problems(facts)
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_stranger_cells_show_numbers_by_hand_and_readable_graphs(browser, lab, theme):
     """Cells a learner would write, run in JupyterLab: the tables hold the gradients derived by hand,
@@ -949,11 +960,8 @@ def test_stranger_cells_show_numbers_by_hand_and_readable_graphs(browser, lab, t
         logistic = cell_dom(page, model_cells, find_cell(model_cells, LOGISTIC)["index"])
         close_up(logistic.locator(".jp-OutputArea-output[data-mime-type='text/html']"), f"logistic-output-{theme}")
         close_up(logistic.locator(".jp-Cell-outputArea"), f"logistic-all-{theme}")
-        if theme == "light":  # projected at 150%: the same screen, each CSS px 1.5 device px
-            zoomed(page, 1.5)
-            close_up(logistic.locator(".jp-Cell-outputArea"), "logistic-all-light-zoom150")
-            facts = measure_graph(page, logistic, "logistic at 150%", theme, "logistic-graph-light-zoom150")
-            report_graph(facts, "stranger")
+        if theme == "light":
+            problems += zoomed_close_ups(browser, lab, page, path)
         assert not problems, "the --graph pictures:\n" + "\n".join(problems)
     finally:
         close_notebook(context, page)

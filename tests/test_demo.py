@@ -70,3 +70,21 @@ def test_committed_outputs_are_what_the_code_produces_today(executed):
             for kind in COMPARED:
                 assert a.get("data", {}).get(kind) == b.get("data", {}).get(kind), (old.source, kind)
     # refresh with: .venv/bin/jupyter nbconvert --to notebook --execute --inplace demo.ipynb
+
+
+def test_nbconvert_html_shows_each_graph_as_its_svg_picture():
+    """`jupyter nbconvert --to html` of the committed demo: each --graph output is an <img> of the SVG."""
+    import base64
+    import re
+
+    from nbconvert import HTMLExporter
+
+    page, _ = HTMLExporter().from_notebook_node(nbformat.read(DEMO, as_version=4))
+    found = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
+    pictures = [base64.b64decode(data).decode() for data in found]
+    graph_cells = [cell for cell in nbformat.read(DEMO, as_version=4).cells
+                   if cell.cell_type == "code" and cell.source.startswith("%%grad --graph")]
+    assert len(pictures) == len(graph_cells) >= 2
+    assert any("Sigmoid" in svg and "w*x" in svg for svg in pictures)  # the logistic regression
+    assert any("Pow" in svg and "a**2 [2]" in svg for svg in pictures)  # the diamond, its two a**2 told apart
+    assert all(svg.startswith("<svg") and "<script" not in svg for svg in pictures)

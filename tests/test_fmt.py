@@ -15,7 +15,8 @@ def test_numbers_in_their_shortest_exact_form(value, text):
 
 def test_small_arrays_in_full_with_their_shape():
     assert fmt_array(np.array([0.5, 1.0, 1.5])) == "[0.5, 1, 1.5] shape (3,)"
-    assert fmt_array(np.array([[1.0, 2.0], [3.0, 4.0]])) == "[[1, 2], [3, 4]] shape (2, 2)"  # one line: tables stay aligned
+    # one line, so that tables stay aligned
+    assert fmt_array(np.array([[1.0, 2.0], [3.0, 4.0]])) == "[[1, 2], [3, 4]] shape (2, 2)"
     assert fmt_array(2.5) == "2.5"
 
 
