@@ -1,4 +1,5 @@
-"""The --graph picture: the recorded graph laid out left to right in layers, as standalone SVG or PNG.
+"""The --graph picture: the recorded graph laid out in layers, left to right or, when that would be too
+wide for a notebook cell, top to bottom, as standalone SVG or PNG.
 
 Every text sits on a fill the picture draws itself and the lines are a mid grey, so the picture reads
 on a white page and on a near-black one alike; the background stays transparent."""
@@ -24,10 +25,14 @@ FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
 NAME_SIZE, TEXT_SIZE = 13, 12  # px
 NAME_CHARS, VALUE_CHARS = 20, 20  # keeps a variable's box within ~200 px
 VARIABLE_HEIGHT, FUNCTION_HEIGHT, DUMMY_HEIGHT, CHIP_HEIGHT = 62, 28, 12, 18
-PAD, MARGIN, ROW_GAP, COLUMN_GAP, LABEL_ROOM, HEAD_ROOM = 10, 16, 22, 48, 40, 12
+PAD, MARGIN, HEAD_ROOM = 10, 16, 12
+ROW_GAP, COLUMN_GAP, LABEL_ROOM = 22, 32, 30  # left to right: between boxes in a column, columns, and labels
+TB_SIDE_GAP, TB_ROW_GAP, TB_LABEL_ROOM = 28, 30, 36  # top to bottom: between boxes in a row, rows, and labels
+LINE_ROOM, PINNED = 3.0, 1000.0  # a line's breadth and weight when the labels of a gap are spread
+MAX_WIDTH = 1000  # px: a wider picture left to right is drawn top to bottom (a notebook cell at a 1280 px window)
 THIN, THICK, BASE = 1.2, 5.0, 1.6  # edge widths: no gradient, the largest one, and unknown
 BEND = 24  # px between the middles of edges that join the same two nodes (x * x)
-SWEEPS, ROUNDS = 4, 4  # barycenter sweeps down and up (order), and placement rounds (height)
+SWEEPS, ROUNDS = 4, 4  # barycenter sweeps down and up (order), and placement rounds (across)
 CONSTANT = "constant"  # graph_of's name for an unnamed leaf: it sits next to its use, not with the inputs
 LINE = "#8a8a8a"  # edges and arrows: 3.45:1 on white, 5.47:1 on #111
 CLASS = "adiff-"  # prefixes the style classes, in case a renderer inlines the SVG into its page
@@ -47,10 +52,14 @@ DARK = {
 
 
 # ================================================================ layout
+#
+# The layout is made in abstract coordinates, (main, cross): along the layers (x left to right, y top to
+# bottom) and across them, within a layer. An _Axis says what differs between the two orientations, and
+# _oriented maps the finished layout to x and y. Until then a Box holds (main, cross, depth, breadth).
 
 
 class Box(NamedTuple):
-    """Where a node is drawn: its layer (column) and its rectangle, in px from the top left."""
+    """Where a node is drawn: its layer (column or row) and its rectangle, in px from the top left."""
 
     key: str
     layer: int
@@ -70,38 +79,81 @@ class Route(NamedTuple):
 
 @dataclass(frozen=True)
 class Layout:
-    """Boxes for the nodes, routes for the edges (in the graph's order) and the picture's size."""
+    """Boxes for the nodes, routes for the edges (in the graph's order), the picture's size, and its
+    orientation: 'LR' (inputs on the left, layers are columns) or 'TB' (inputs on top, layers are rows)."""
 
     boxes: dict  # key -> Box
     routes: tuple
     width: float
     height: float
+    orientation: str = "LR"
 
 
-def layout(graph: Graph, digits: int = 6) -> Layout:
-    """A layered layout, left to right: each node in the column of its longest path from an input."""
-    nodes = {node.key: node for node in graph.nodes}
-    sizes = {key: _node_size(node, digits) for key, node in nodes.items()}
+class _Axis(NamedTuple):
+    """What differs between the orientations, in px: main is along the layers, cross across them."""
+
+    name: str  # 'LR' or 'TB'
+    cross_gap: float  # between neighbours in a layer
+    layer_gap: float  # between layers where no label sits
+    label_room: float  # a gap with labels is this much deeper than its deepest label
+    chip_gap: float  # across a gap, between neighbouring labels, or a label and a line
+    port_step: float  # between inputs that arrive side by side
+    port_inset: float  # of the target's breadth, kept free of arrivals (a function's rounded ends)
+
+    def flip(self, main: float, cross: float) -> tuple:
+        """(x, y) of (main, cross), or (main, cross) of (x, y): the same swap both ways."""
+        return (main, cross) if self.name == "LR" else (cross, main)
+
+
+AXES = {"LR": _Axis("LR", ROW_GAP, COLUMN_GAP, LABEL_ROOM, 4, 10, 10),
+        "TB": _Axis("TB", TB_SIDE_GAP, TB_ROW_GAP, TB_LABEL_ROOM, 8, 16, FUNCTION_HEIGHT + 4)}
+
+
+class _Skeleton(NamedTuple):
+    """The orientation-free part of a layout: layers, their order, and the edges through them."""
+
+    layer: dict  # key (a node's, or a dummy's: ~edge.layer) -> its layer
+    layers: list  # per layer, its keys in order
+    chains: list  # per edge, its keys: source, a dummy in each layer it passes, target
+    up: dict  # key -> its neighbours in the layer before
+    down: dict  # key -> its neighbours in the layer after
+
+
+def layout(graph: Graph, digits: int = 6, orientation: str | None = None) -> Layout:
+    """A layered layout: each node in the layer of its longest path from an input. Left to right ('LR')
+    when that is at most MAX_WIDTH px wide, else top to bottom ('TB') unless that is wider still;
+    ``orientation`` asks for one."""
+    skeleton = _skeleton(graph)
+    sizes = {node.key: _node_size(node, digits) for node in graph.nodes}
+    if orientation:
+        return _arrange(graph, skeleton, sizes, digits, AXES[orientation])
+    wide = _arrange(graph, skeleton, sizes, digits, AXES["LR"])
+    if wide.width <= MAX_WIDTH:
+        return wide
+    tall = _arrange(graph, skeleton, sizes, digits, AXES["TB"])
+    return tall if tall.width <= MAX_WIDTH or tall.width < wide.width else wide
+
+
+def _skeleton(graph: Graph) -> _Skeleton:
     layer = _layers(graph)
-    columns, chains = _columns(graph, layer)
+    layers, chains = _with_dummies(graph, layer)
     up, down = _neighbours(chains, layer)
-    columns = _order(columns, up, down)
-    heights = {key: sizes[key][1] if key in sizes else DUMMY_HEIGHT for column in columns for key in column}
-    ys = _place(columns, heights, up, down)
-    top = min((ys[key] - heights[key] / 2 for key in ys), default=0.0) - MARGIN
-    ys = {key: y - top for key, y in ys.items()}
-    lefts, rights, width = _column_spans(columns, sizes, graph, nodes, digits)
-    boxes = {}
-    for i, column in enumerate(columns):
-        centre = (lefts[i] + rights[i]) / 2
-        for key in column:
-            if key in sizes:
-                w, h = sizes[key]
-                boxes[key] = Box(key, i, centre - w / 2, ys[key] - h / 2, w, h)
-    xs = {key: (lefts[layer[key]] + rights[layer[key]]) / 2 for key in ys}
-    routes = _routes(graph, nodes, chains, boxes, xs, ys, lefts, rights, layer)
-    height = max((ys[key] + heights[key] / 2 for key in ys), default=0.0) + MARGIN
-    return Layout(boxes, routes, width, max(height, 2 * MARGIN))
+    return _Skeleton(layer, _order(layers, up, down), chains, up, down)
+
+
+def _arrange(graph: Graph, skeleton: _Skeleton, sizes: dict, digits: int, axis: _Axis) -> Layout:
+    """The skeleton placed along ``axis``: boxes, routes and labels, then mapped to x and y."""
+    nodes = {node.key: node for node in graph.nodes}
+    extent = {key: axis.flip(*sizes[key]) if key in sizes else (0.0, DUMMY_HEIGHT) for key in skeleton.layer}
+    cross = _place(skeleton.layers, {key: e[1] for key, e in extent.items()}, skeleton.up, skeleton.down,
+                   axis.cross_gap)
+    starts, ends = _layer_spans(graph, nodes, skeleton, extent, digits, axis)
+    main = {key: (starts[i] + ends[i]) / 2 for key, i in skeleton.layer.items()}
+    boxes = {key: Box(key, skeleton.layer[key], main[key] - depth / 2, cross[key] - breadth / 2, depth, breadth)
+             for key, (depth, breadth) in extent.items() if key in nodes}
+    centres = {key: (main[key], cross[key]) for key in skeleton.layer}
+    routes = _routes(graph, nodes, skeleton, boxes, centres, starts, ends, digits, axis)
+    return _oriented(boxes, routes, ends[-1] + MARGIN if ends else 2 * MARGIN, digits, axis)
 
 
 def _adjacency(graph: Graph) -> tuple:
@@ -114,7 +166,7 @@ def _adjacency(graph: Graph) -> tuple:
 
 
 def _layers(graph: Graph) -> dict:
-    """key -> column: the longest path from a leaf; a constant goes just before its first use."""
+    """key -> layer: the longest path from a leaf; a constant goes just before its first use."""
     preds, succs = _adjacency(graph)
     layer: dict = {}
     for key in _topological(preds, succs):
@@ -140,21 +192,21 @@ def _topological(preds: dict, succs: dict) -> list:
     return order + [key for key in preds if key not in placed]  # a cycle: never in a recorded graph
 
 
-def _columns(graph: Graph, layer: dict) -> tuple:
-    """Keys per column, and per edge its chain of keys with a dummy in each column it passes."""
-    columns: list = [[] for _ in range(max(layer.values(), default=-1) + 1)]
+def _with_dummies(graph: Graph, layer: dict) -> tuple:
+    """Keys per layer, and per edge its chain of keys with a dummy in each layer it passes (added to ``layer``)."""
+    layers: list = [[] for _ in range(max(layer.values(), default=-1) + 1)]
     for node in graph.nodes:
-        columns[layer[node.key]].append(node.key)
+        layers[layer[node.key]].append(node.key)
     chains = []
     for i, edge in enumerate(graph.edges):
         chain = [edge.source]
-        for column in range(layer[edge.source] + 1, layer[edge.target]):
-            dummy = f"~{i}.{column}"
-            layer[dummy] = column
-            columns[column].append(dummy)
+        for between in range(layer[edge.source] + 1, layer[edge.target]):
+            dummy = f"~{i}.{between}"
+            layer[dummy] = between
+            layers[between].append(dummy)
             chain.append(dummy)
         chains.append(chain + [edge.target])
-    return columns, chains
+    return layers, chains
 
 
 def _neighbours(chains: list, layer: dict) -> tuple:
@@ -168,144 +220,277 @@ def _neighbours(chains: list, layer: dict) -> tuple:
     return up, down
 
 
-def _order(columns: list, up: dict, down: dict) -> list:
-    """The columns reordered by barycenter sweeps; the order with the fewest crossings seen."""
-    columns = [list(column) for column in columns]
-    position = {key: i for column in columns for i, key in enumerate(column)}
-    best, fewest = [list(c) for c in columns], _crossings(columns, down, position)
-    passes = ((range(1, len(columns)), up), (range(len(columns) - 2, -1, -1), down))
-    for _ in range(SWEEPS):
-        for indices, neighbours in passes:
-            for i in indices:
-                columns[i] = _by_barycenter(columns[i], neighbours, position)
-            crossings = _crossings(columns, down, position)
-            if crossings < fewest:
-                best, fewest = [list(c) for c in columns], crossings
+def _order(layers: list, up: dict, down: dict) -> list:
+    """The layers reordered by barycenter sweeps and swaps of neighbours, from a few starting orders;
+    the order with the fewest crossings seen."""
+    best, fewest = layers, math.inf
+    for start in _starts(layers, up, down):
+        order, crossings = _sweep(start, up, down)
+        if crossings < fewest:
+            best, fewest = order, crossings
     return best
 
 
-def _by_barycenter(column: list, neighbours: dict, position: dict) -> list:
+def _starts(layers: list, up: dict, down: dict) -> list:
+    """Orders to sweep from: the graph's own, and depth-first walks back from the targets (through each
+    function's inputs first to last, and last to first) and on from the inputs."""
+    backwards = layers[::-1]
+    flipped = {key: near[::-1] for key, near in up.items()}
+    return [layers, _walked(layers, up, backwards), _walked(layers, flipped, backwards),
+            _walked(layers, down, layers)]
+
+
+def _walked(layers: list, links: dict, roots: list) -> list:
+    """The layers in the order a depth-first walk along ``links`` first meets their keys, starting
+    from each key of ``roots`` (layers) in turn."""
+    rank: dict = {}
+    for keys in roots:
+        for root in keys:
+            stack = [root]
+            while stack:
+                key = stack.pop()
+                if key not in rank:
+                    rank[key] = len(rank)
+                    stack.extend(reversed(links.get(key, ())))
+    return [sorted(keys, key=rank.__getitem__) for keys in layers]
+
+
+def _sweep(layers: list, up: dict, down: dict) -> tuple:
+    """(the best order seen in SWEEPS barycenter sweeps down and up from ``layers``, its crossings)."""
+    layers = [list(keys) for keys in layers]
+    position = {key: i for keys in layers for i, key in enumerate(keys)}
+    best, fewest = [list(keys) for keys in layers], _crossings(layers, down, position)
+    passes = ((range(1, len(layers)), up), (range(len(layers) - 2, -1, -1), down))
+    for _ in range(SWEEPS):
+        for indices, neighbours in passes:
+            for i in indices:
+                layers[i] = _by_barycenter(layers[i], neighbours, position)
+            _transpose(layers, up, down, position)
+            crossings = _crossings(layers, down, position)
+            if crossings < fewest:
+                best, fewest = [list(keys) for keys in layers], crossings
+    return best, fewest
+
+
+def _by_barycenter(keys: list, neighbours: dict, position: dict) -> list:
     def barycenter(key: str) -> float:
         near = neighbours.get(key)
         return sum(position[k] for k in near) / len(near) if near else position[key]
 
-    column = sorted(column, key=lambda key: (barycenter(key), position[key]))
-    position.update((key, i) for i, key in enumerate(column))
-    return column
+    keys = sorted(keys, key=lambda key: (barycenter(key), position[key]))
+    position.update((key, i) for i, key in enumerate(keys))
+    return keys
 
 
-def _crossings(columns: list, down: dict, position: dict) -> int:
-    """Pairs of edges that cross between neighbouring columns (counted as inversions)."""
+def _transpose(layers: list, up: dict, down: dict, position: dict) -> None:
+    """Swaps neighbours in a layer, in place, while that removes crossings with the layers on both sides."""
+    for _ in range(SWEEPS):
+        swapped = False
+        for keys in layers:
+            for k in range(len(keys) - 1):
+                a, b = keys[k], keys[k + 1]
+                if _pair_crossings(b, a, up, down, position) < _pair_crossings(a, b, up, down, position):
+                    keys[k], keys[k + 1] = b, a
+                    position[a], position[b] = k + 1, k
+                    swapped = True
+        if not swapped:
+            return
+
+
+def _pair_crossings(a: str, b: str, up: dict, down: dict, position: dict) -> int:
+    """Crossings between the edges of a and of b, were a just before b in their layer."""
+    return sum(position[p] > position[q] for near in (up, down) for p in near.get(a, ()) for q in near.get(b, ()))
+
+
+def _crossings(layers: list, down: dict, position: dict) -> int:
+    """Pairs of edges that cross between neighbouring layers (counted as inversions)."""
     total = 0
-    for column in columns[:-1]:
+    for keys in layers[:-1]:
         seen: list = []
-        for _, b in sorted((position[a], position[b]) for a in column for b in down.get(a, ())):
+        for _, b in sorted((position[a], position[b]) for a in keys for b in down.get(a, ())):
             total += len(seen) - bisect_right(seen, b)
             insort(seen, b)
     return total
 
 
-def _place(columns: list, heights: dict, up: dict, down: dict) -> dict:
-    """key -> the y of its centre: near the mean of its neighbours', in its column's order, never overlapping."""
-    ys: dict = {}
-    for column in columns:
-        ys.update(zip(column, _spaced([0.0] * len(column), [heights[key] for key in column])))
+def _place(layers: list, breadths: dict, up: dict, down: dict, gap: float) -> dict:
+    """key -> its cross centre: near the mean of its neighbours', in its layer's order, never overlapping."""
+    at: dict = {}
+    for keys in layers:
+        at.update(zip(keys, _spaced([0.0] * len(keys), [breadths[key] for key in keys], gap)))
     for _ in range(ROUNDS):
-        for column in columns + columns[::-1]:
-            wanted = [_mean([ys[k] for k in up.get(key, []) + down.get(key, [])], ys[key]) for key in column]
-            ys.update(zip(column, _spaced(wanted, [heights[key] for key in column])))
-    return ys
+        for keys in layers + layers[::-1]:
+            wanted = [_mean([at[k] for k in up.get(key, []) + down.get(key, [])], at[key]) for key in keys]
+            at.update(zip(keys, _spaced(wanted, [breadths[key] for key in keys], gap)))
+    return at
 
 
 def _mean(values: list, default: float) -> float:
     return sum(values) / len(values) if values else default
 
 
-def _spaced(wanted: list, heights: list) -> list:
-    """The centres nearest ``wanted`` (least squares) that keep the boxes in order, ROW_GAP apart."""
+def _spaced(wanted: list, sizes: list, gap: float, weights: list | None = None) -> list:
+    """The centres nearest ``wanted`` (least squares, ``weights`` or 1 each) that keep items of these
+    ``sizes`` in order, ``gap`` apart."""
     offsets = [0.0]
-    for above, below in pairwise(heights):
-        offsets.append(offsets[-1] + above / 2 + ROW_GAP + below / 2)
-    # with z = y - offset the constraint is z nondecreasing: pool adjacent violators
-    blocks: list = []
-    for z in (w - o for w, o in zip(wanted, offsets)):
-        blocks.append([z, 1])
+    for before, after in pairwise(sizes):
+        offsets.append(offsets[-1] + before / 2 + gap + after / 2)
+    # with z = centre - offset the constraint is z nondecreasing: pool adjacent violators
+    blocks: list = []  # [mean, weight, count]
+    for z, weight in zip((w - o for w, o in zip(wanted, offsets)), weights or [1.0] * len(wanted)):
+        blocks.append([z, weight, 1])
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            mean, count = blocks.pop()
-            blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + mean * count) / (blocks[-1][1] + count),
-                          blocks[-1][1] + count]
-    fitted = [mean for mean, count in blocks for _ in range(count)]
+            mean, weight, count = blocks.pop()
+            total = blocks[-1][1] + weight
+            blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + mean * weight) / total, total, blocks[-1][2] + count]
+    fitted = [mean for mean, _, count in blocks for _ in range(count)]
     return [z + o for z, o in zip(fitted, offsets)]
 
 
-def _column_spans(columns: list, sizes: dict, graph: Graph, nodes: dict, digits: int) -> tuple:
-    """(lefts, rights, width): each column as wide as its widest box, gaps wide enough for the labels."""
-    column_of = {key: i for i, column in enumerate(columns) for key in column}
-    room = [0.0] + [COLUMN_GAP] * (len(columns) - 1)  # the gap before each column
+def _layer_spans(graph: Graph, nodes: dict, skeleton: _Skeleton, extent: dict, digits: int, axis: _Axis) -> tuple:
+    """(starts, ends) along the main axis: each layer as deep as its deepest box, the gap before it
+    deep enough for the labels of the edges that arrive in it."""
+    room = [0.0] + [axis.layer_gap] * (len(skeleton.layers) - 1)  # the gap before each layer
     for edge in graph.edges:
         if _has_label(edge, nodes):
-            i = column_of[edge.target]
-            room[i] = max(room[i], _label_width(edge.local, digits) + LABEL_ROOM)
-    lefts, rights, x = [], [], float(MARGIN)
-    for i, column in enumerate(columns):
-        x += room[i]
-        lefts.append(x)
-        x += max((sizes[key][0] for key in column if key in sizes), default=0.0)
-        rights.append(x)
-    return lefts, rights, x + MARGIN
+            i = skeleton.layer[edge.target]
+            room[i] = max(room[i], _chip_extent(edge.local, digits, axis)[0] + axis.label_room)
+    starts, ends, at = [], [], float(MARGIN)
+    for i, keys in enumerate(skeleton.layers):
+        at += room[i]
+        starts.append(at)
+        at += max((extent[key][0] for key in keys), default=0.0)
+        ends.append(at)
+    return starts, ends
 
 
-def _routes(graph: Graph, nodes: dict, chains: list, boxes: dict, xs: dict, ys: dict,
-            lefts: list, rights: list, layer: dict) -> tuple:
-    ports = _ports(graph, chains, boxes, ys)
-    twins = Counter((edge.source, edge.target) for edge in graph.edges)
-    seen: Counter = Counter()
-    routes = []
-    for i, (edge, chain) in enumerate(zip(graph.edges, chains)):
+def _chip_extent(local: float, digits: int, axis: _Axis) -> tuple:
+    """(depth, breadth) of a label: its width along the layers left to right, its height top to bottom."""
+    return axis.flip(_label_width(local, digits), CHIP_HEIGHT)
+
+
+def _routes(graph: Graph, nodes: dict, skeleton: _Skeleton, boxes: dict, centres: dict, starts: list,
+            ends: list, digits: int, axis: _Axis) -> tuple:
+    """Per edge, a Route in (main, cross): out of the source's far side, through the dummies and the
+    label, into the near side of the target at its port."""
+    ports = _ports(graph, skeleton.chains, boxes, centres, axis)
+    paths = []
+    for i, (edge, chain) in enumerate(zip(graph.edges, skeleton.chains)):
         source, target = boxes[edge.source], boxes[edge.target]
         start = (source.x + source.width, source.y + source.height / 2)
         end = (target.x, target.y + target.height / 2 + ports[i])
-        points = (start, *((xs[key], ys[key]) for key in chain[1:-1]), end)
-        count = twins[edge.source, edge.target]
-        if count > 1 and len(points) == 2:
-            k = seen[edge.source, edge.target]
-            seen[edge.source, edge.target] += 1
-            points = _curve(start, end, (k - (count - 1) / 2) * 2 * BEND)
-        label = None
-        if _has_label(edge, nodes):
-            column = layer[edge.target]  # a function's column is never the first
-            x = (rights[column - 1] + lefts[column] - HEAD_ROOM) / 2  # mid-gap, clear of the arrowhead
-            label = (x, _y_at(points, x))
+        paths.append((start, *(centres[key] for key in chain[1:-1]), end))
+    labels = _labels(graph, nodes, skeleton, paths, starts, ends, digits, axis)
+    twins = Counter((edge.source, edge.target) for edge in graph.edges)
+    seen: Counter = Counter()
+    routes = []
+    for edge, points, label in zip(graph.edges, paths, labels):
+        pair = edge.source, edge.target
+        if label:
+            points = points[:-1] + (label, points[-1])  # the label sits on its line, wherever it was moved
+        elif twins[pair] > 1 and len(points) == 2:
+            points = _curve(*points, (seen[pair] - (twins[pair] - 1) / 2) * 2 * BEND)
+            seen[pair] += 1
         routes.append(Route(edge, points, label))
     return tuple(routes)
 
 
-def _ports(graph: Graph, chains: list, boxes: dict, ys: dict) -> list:
-    """Per edge, how far below its target's middle it arrives: several inputs come in side by side."""
+def _ports(graph: Graph, chains: list, boxes: dict, centres: dict, axis: _Axis) -> list:
+    """Per edge, how far across from its target's middle it arrives: several inputs come in side by
+    side, in the order of where they come from."""
     incoming: dict = {}
     for i, (edge, chain) in enumerate(zip(graph.edges, chains)):
-        incoming.setdefault(edge.target, []).append((ys[chain[-2]], i))
+        incoming.setdefault(edge.target, []).append((centres[chain[-2]][1], i))
     offsets = [0.0] * len(chains)
     for target, arrivals in incoming.items():
-        step = min(10.0, (boxes[target].height - 10) / max(len(arrivals) - 1, 1))
+        step = min(axis.port_step, max(boxes[target].height - axis.port_inset, 0.0) / max(len(arrivals) - 1, 1))
         for k, (_, i) in enumerate(sorted(arrivals)):
             offsets[i] = (k - (len(arrivals) - 1) / 2) * step
     return offsets
 
 
+class _Passage(NamedTuple):
+    """A line across the gap before a layer, where the labels of that gap sit."""
+
+    cross: float  # where it passes the labels: the passages are spread in that order
+    arrives: float  # the cross of its end (which comes first, of two passing at the same cross)
+    start: tuple  # the (main, cross) point it leaves from
+    breadth: float  # its label's, or LINE_ROOM
+    edge: int | None  # the index of the edge it labels, or None: a line without a label
+
+
+def _labels(graph: Graph, nodes: dict, skeleton: _Skeleton, paths: list, starts: list, ends: list,
+            digits: int, axis: _Axis) -> list:
+    """Per edge, the (main, cross) centre of its label, or None. A label sits mid-gap before its
+    function, clear of the arrowhead, on its line; where labels or lines would meet across a gap, the
+    labels move apart along it (the lines weigh far more, so they stay). A line that leaves from where
+    a labelled one does is not in the way: near their source they overlap anyway."""
+    gaps: dict = {}  # layer -> [_Passage]
+    for i, (edge, chain, path) in enumerate(zip(graph.edges, skeleton.chains, paths)):
+        for j, key in enumerate(chain[1:], 1):
+            layer = skeleton.layer[key]
+            labelled = j == len(chain) - 1 and _has_label(edge, nodes)
+            breadth = _chip_extent(edge.local, digits, axis)[1] if labelled else LINE_ROOM
+            at = _cross_at(path[j - 1], path[j], _label_main(starts, ends, layer))
+            passage = _Passage(at, path[j][1], path[j - 1], breadth, i if labelled else None)
+            gaps.setdefault(layer, []).append(passage)
+    labels: list = [None] * len(paths)
+    for layer, passages in gaps.items():
+        shared = {p.start for p in passages if p.edge is not None}
+        passages = sorted((p for p in passages if p.edge is not None or p.start not in shared),
+                          key=lambda p: (p.cross, p.arrives))
+        spread = _spaced([p.cross for p in passages], [p.breadth for p in passages], axis.chip_gap,
+                         [PINNED if p.edge is None else 1.0 for p in passages])
+        for passage, cross in zip(passages, spread):
+            if passage.edge is not None:
+                labels[passage.edge] = (_label_main(starts, ends, layer), cross)
+    return labels
+
+
+def _label_main(starts: list, ends: list, layer: int) -> float:
+    """Mid-gap before ``layer``, moved back from the arrowheads."""
+    return (ends[layer - 1] + starts[layer] - HEAD_ROOM) / 2
+
+
+def _cross_at(p: tuple, q: tuple, main: float) -> float:
+    """The cross coordinate of the segment p-q where it passes ``main``."""
+    if q[0] - p[0] <= 0:
+        return q[1]
+    t = min(max((main - p[0]) / (q[0] - p[0]), 0.0), 1.0)
+    return p[1] + (q[1] - p[1]) * t
+
+
 def _curve(start: tuple, end: tuple, bend: float, steps: int = 12) -> tuple:
-    """A quadratic Bézier from start to end, its control point ``bend`` px below the middle, as points."""
-    cx, cy = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + bend
-    return tuple(((1 - t) ** 2 * start[0] + 2 * (1 - t) * t * cx + t * t * end[0],
-                  (1 - t) ** 2 * start[1] + 2 * (1 - t) * t * cy + t * t * end[1])
+    """A quadratic Bézier from start to end, its control point ``bend`` px across from the middle, as points."""
+    cm, cc = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + bend
+    return tuple(((1 - t) ** 2 * start[0] + 2 * (1 - t) * t * cm + t * t * end[0],
+                  (1 - t) ** 2 * start[1] + 2 * (1 - t) * t * cc + t * t * end[1])
                  for t in (k / steps for k in range(steps + 1)))
 
 
-def _y_at(points: tuple, x: float) -> float:
-    for (x0, y0), (x1, y1) in pairwise(points):
-        if x0 <= x <= x1 and x1 > x0:
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return points[-1][1]
+def _oriented(boxes: dict, routes: tuple, length: float, digits: int, axis: _Axis) -> Layout:
+    """The layout in x and y: everything moved across to start MARGIN px in, then flipped for 'TB'."""
+    low, high = [], []
+    for box in boxes.values():
+        low.append(box.y)
+        high.append(box.y + box.height)
+    for route in routes:
+        low += [c for _, c in route.points]
+        high += [c for _, c in route.points]
+        if route.label:
+            half = _chip_extent(route.edge.local, digits, axis)[1] / 2
+            low.append(route.label[1] - half)
+            high.append(route.label[1] + half)
+    shift = MARGIN - min(low, default=0.0)
+    breadth = max(high, default=0.0) + shift + MARGIN
+
+    def point(p: tuple) -> tuple:
+        return axis.flip(p[0], p[1] + shift)
+
+    placed = {key: Box(key, b.layer, *point((b.x, b.y)), *axis.flip(b.width, b.height)) for key, b in boxes.items()}
+    moved = tuple(Route(r.edge, tuple(map(point, r.points)), r.label and point(r.label)) for r in routes)
+    width, height = axis.flip(length, max(breadth, 2 * MARGIN))
+    return Layout(placed, moved, width, height, axis.name)
 
 
 def _has_label(edge: Any, nodes: dict) -> bool:
@@ -368,7 +553,7 @@ def _text_width(text: str, size: float, bold: bool = False) -> float:
 def _node_size(node: Any, digits: int) -> tuple:
     lines = _node_lines(node, digits)
     if node.kind == "function":
-        return max(56.0, _text_width(lines[0], NAME_SIZE) + 28), FUNCTION_HEIGHT
+        return max(48.0, _text_width(lines[0], NAME_SIZE) + 20), FUNCTION_HEIGHT
     widths = [_text_width(lines[0], NAME_SIZE, bold=True)] + [_text_width(line, TEXT_SIZE) for line in lines[1:]]
     return max(84.0, max(widths) + 2 * PAD), VARIABLE_HEIGHT
 

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -46,7 +45,6 @@ from base64 import b64decode
 from pathlib import Path
 
 import pytest
-
 from reference import html_table
 
 pytestmark = pytest.mark.browser
@@ -85,8 +83,7 @@ MIN_CONTRAST = 4.5  # WCAG AA for text
 MIN_LINE_CONTRAST = 3.0  # WCAG AA for graphical objects (the graph's edges)
 MIN_FONT_PX = 11.0  # text of the --graph picture as shown on screen
 SMALL_GRAPH = 20  # nodes: up to this many, the picture's text must stay >= MIN_FONT_PX
-MAX_SEED_HTML_PX = 900  # the seed's table + chain rule + trace (its text form is 18 lines)
-SEED_TEXT_LINES = 18
+MAX_SEED_HTML_PX = 900  # the seed's table + chain rule + trace (its text form is under 20 lines)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -392,7 +389,10 @@ JS_CONTRAST = """(root) => {
 
 # The heights (px) of a cell's whole output area, its HTML output and its picture output, if any.
 JS_HEIGHTS = """cell => {
-  const h = (sel) => { const e = cell.querySelector(sel); return e ? Math.round(e.getBoundingClientRect().height) : null; };
+  const h = (sel) => {
+    const e = cell.querySelector(sel);
+    return e ? Math.round(e.getBoundingClientRect().height) : null;
+  };
   return {outputs: h('.jp-Cell-outputArea'),
           html: h(".jp-OutputArea-output[data-mime-type='text/html']"),
           picture: h(".jp-OutputArea-output[data-mime-type^='image/']")};
@@ -408,13 +408,23 @@ JS_IMAGE = """img => {
     if (s.overflowX === 'visible' && s.overflowY === 'visible') continue;
     const c = a.getBoundingClientRect();
     [left, top] = [Math.max(left, c.left + a.clientLeft), Math.max(top, c.top + a.clientTop)];
-    [right, bottom] = [Math.min(right, c.left + a.clientLeft + a.clientWidth), Math.min(bottom, c.top + a.clientTop + a.clientHeight)];
+    right = Math.min(right, c.left + a.clientLeft + a.clientWidth);
+    bottom = Math.min(bottom, c.top + a.clientTop + a.clientHeight);
   }
   [right, bottom] = [Math.min(right, window.innerWidth), Math.min(bottom, window.innerHeight)];
   return {src: img.getAttribute('src') || '', complete: img.complete, naturalWidth: img.naturalWidth,
           naturalHeight: img.naturalHeight, width: r.width, height: r.height,
           visible: [left - r.left, top - r.top, right - r.left, bottom - r.top].map(Math.round),
           colorScheme: getComputedStyle(img).colorScheme};
+}"""
+
+
+# The image/svg+xml of a cell's outputs as the notebook holds it (an untrusted notebook shows the PNG
+# fallback instead, drawn from the same picture).
+JS_MODEL_SVG = """node => {
+  const cell = window.__visiblePanel().content.widgets.find(w => w.node === node);
+  const output = cell.model.outputs.toJSON().find(o => o.data && o.data['image/svg+xml']);
+  return output ? [].concat(output.data['image/svg+xml']).join('') : null;
 }"""
 
 
@@ -523,12 +533,27 @@ def screenshots(page, name: str) -> list[Path]:
     return files
 
 
-def close_up(locator, name: str) -> Path:
-    """A screenshot of one element: tests/artifacts/NAME.png."""
+def close_up(page, locator, name: str) -> Path:
+    """A screenshot of one element: tests/artifacts/NAME.png. JupyterLab scrolls inside the notebook,
+    not the page, so for an element taller than the notebook's view the window is made taller meanwhile
+    (same width, so the same layout)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    locator.scroll_into_view_if_needed()
-    locator.screenshot(path=str(path))
+    size = page.viewport_size
+    height = locator.evaluate("e => e.getBoundingClientRect().height")
+    taller = height + 250 > size["height"]
+    if taller:
+        page.set_viewport_size({"width": size["width"], "height": min(round(height) + 250, 6000)})
+        page.wait_for_timeout(500)
+    try:
+        locator.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(100)
+        locator.screenshot(path=str(path))
+    finally:
+        if taller:
+            page.set_viewport_size(size)
+            page.wait_for_timeout(300)
     return path
 
 
@@ -672,6 +697,10 @@ def _rgb(color: str) -> tuple[int, int, int]:
     return tuple(int(color[i:i + 2], 16) for i in (0, 2, 4))
 
 
+def _hex(rgb: tuple) -> str:
+    return "#" + "".join(f"{v:02x}" for v in rgb[:3])
+
+
 def contrast(a: tuple, b: tuple) -> float:
     """The WCAG contrast ratio of two sRGB colours (0..255 channels)."""
     def lum(c):
@@ -688,7 +717,7 @@ def svg_paint(root: ET.Element, dark: bool):
     rules: dict[str, dict] = {}
     if dark:
         style = "".join(s.text or "" for s in root.iter(SVG + "style"))
-        media = re.search(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)\s*\{(.*)\}", style, re.S)
+        media = re.search(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)\s*\{(.*)\}", style, re.DOTALL)
         for selector, body in re.findall(r"\.([\w-]+)\s*\{([^}]*)\}", media.group(1) if media else ""):
             rules[selector] = dict(p.split(":", 1) for p in (d.strip() for d in body.split(";")) if ":" in p)
 
@@ -730,7 +759,7 @@ def fill_mismatches(shot, visible: tuple, root: ET.Element, paint, scale: float)
         seen = most_common(shot.crop(box))
         want = _rgb(paint(rect))
         if max(abs(a - b) for a, b in zip(seen, want)) > 12:
-            bad.append(f"{rect.get('class')} at ({x:.0f},{y:.0f}) shows #%02x%02x%02x, expected {paint(rect)}" % seen)
+            bad.append(f"{rect.get('class')} at ({x:.0f},{y:.0f}) shows {_hex(seen)}, expected {paint(rect)}")
     return bad
 
 
@@ -765,17 +794,20 @@ def measure_graph(page, cell, label: str, theme: str, shot_name: str | None = No
     facts["screenshot"] = str(path.relative_to(REPO))
     facts["mean_gray"] = round(ImageStat.Stat(seen.convert("L")).mean[0], 1)
     page_bg = most_common(seen)  # the picture is transparent between its shapes: the page shows through
-    facts["page_background"] = "#%02x%02x%02x" % page_bg
-    if mime != "image/svg+xml":
+    facts["page_background"] = _hex(page_bg)
+    # the SVG shown, or for the PNG fallback the notebook's SVG of the same picture (drawn one PNG px per
+    # SVG unit, in the light palette)
+    svg = data.decode("utf-8") if mime == "image/svg+xml" else cell.evaluate(JS_MODEL_SVG)
+    if svg is None:
         return facts
-    svg = data.decode("utf-8")
     facts["svg"] = svg
+    path.with_suffix(".svg").write_text(svg, encoding="utf-8")  # the whole picture, to compare
     root = ET.fromstring(svg)
     width = float(root.get("width").removesuffix("px"))
     facts["svg_width"], facts["viewbox_width"] = width, float(root.get("viewBox").split()[2])
     scale = shown["width"] / width
     facts["scale"] = round(scale, 3)
-    paint = svg_paint(root, dark=theme == "dark")
+    paint = svg_paint(root, dark=theme == "dark" and mime == "image/svg+xml")
     rects = list(root.iter(SVG + "rect"))
     facts["nodes"] = sum(1 for r in rects if not (r.get("class") or "").endswith("chip"))
     texts = svg_texts(root, paint)
@@ -799,7 +831,7 @@ def graph_problems(facts: dict) -> list[str]:
         problems.append(f"{name}: the picture is not drawn: {facts}")
     if facts["theme"] == "dark" and facts["mean_gray"] > 128:
         problems.append(f"{name}: a light box on the dark theme (mean gray {facts['mean_gray']} of 255)")
-    if facts["mime"] != "image/svg+xml":
+    if "svg_width" not in facts:
         return problems
     if facts["svg_width"] != facts["viewbox_width"]:
         problems.append(f"{name}: SVG width {facts['svg_width']} != viewBox width {facts['viewbox_width']}")
@@ -878,11 +910,11 @@ def test_demo_run_all_cells_shows_tables_graphs_plot_and_only_the_expected_error
         heights = record_heights(page, model_cells, "demo", theme)
         seed = find_cell(model_cells, DEMO_SEED)
         seed_dom = cell_dom(page, model_cells, seed["index"])
-        close_up(seed_dom.locator(".jp-OutputArea-output[data-mime-type='text/html']"), f"seed-output-{theme}")
-        seed_px = heights[cell_label(seed)]["html"]
+        close_up(page, seed_dom.locator(".jp-OutputArea-output[data-mime-type='text/html']"), f"seed-output-{theme}")
+        seed_px, seed_lines = heights[cell_label(seed)]["html"], heights[cell_label(seed)]["text_lines"]
         assert seed_px and seed_px <= MAX_SEED_HTML_PX, (
             f"{theme}: the seed cell's HTML output is {seed_px} px tall at {VIEWPORT['width']}x{VIEWPORT['height']}; "
-            f"at most {MAX_SEED_HTML_PX} px wanted (its text form is {SEED_TEXT_LINES} lines)")
+            f"at most {MAX_SEED_HTML_PX} px wanted (its text form is {seed_lines} lines)")
         assert not problems, "the --graph pictures:\n" + "\n".join(problems)
     finally:
         close_notebook(context, page)
@@ -933,7 +965,7 @@ def zoomed_close_ups(browser, lab: Lab, page, path: str) -> list[str]:
         model_cells = cells(zoomed)
         logistic = cell_dom(zoomed, model_cells, find_cell(model_cells, LOGISTIC)["index"])
         wait_for_pictures(zoomed)
-        close_up(logistic.locator(".jp-Cell-outputArea"), "logistic-all-light-zoom150")
+        close_up(zoomed, logistic.locator(".jp-Cell-outputArea"), "logistic-all-light-zoom150")
         facts = measure_graph(zoomed, logistic, "logistic at 150%", "light", "logistic-graph-light-zoom150")
         report_graph(facts, "stranger")
         return graph_problems(facts)
@@ -958,8 +990,9 @@ def test_stranger_cells_show_numbers_by_hand_and_readable_graphs(browser, lab, t
         record_heights(page, model_cells, "stranger", theme)
 
         logistic = cell_dom(page, model_cells, find_cell(model_cells, LOGISTIC)["index"])
-        close_up(logistic.locator(".jp-OutputArea-output[data-mime-type='text/html']"), f"logistic-output-{theme}")
-        close_up(logistic.locator(".jp-Cell-outputArea"), f"logistic-all-{theme}")
+        html = logistic.locator(".jp-OutputArea-output[data-mime-type='text/html']")
+        close_up(page, html, f"logistic-output-{theme}")
+        close_up(page, logistic.locator(".jp-Cell-outputArea"), f"logistic-all-{theme}")
         if theme == "light":
             problems += zoomed_close_ups(browser, lab, page, path)
         assert not problems, "the --graph pictures:\n" + "\n".join(problems)
@@ -1019,7 +1052,7 @@ def test_untrusted_reopen_keeps_readable_tables_and_pictures(browser, lab, theme
             assert facts["naturalWidth"] > 0 and facts["shown_width"] > 0, f"{label}: the picture decoded: {facts}"
             problems += graph_problems(facts)
         # a close-up of the first table, to judge the look by eye
-        close_up(panel(page).locator(".adiff-result").first, f"untrusted-{theme}-table")
+        close_up(page, panel(page).locator(".adiff-result").first, f"untrusted-{theme}-table")
         assert not problems, "the untrusted --graph pictures:\n" + "\n".join(problems)
     finally:
         close_notebook(context, page)

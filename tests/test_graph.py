@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adiff_magic.extras import Graph, GraphEdge, GraphNode
-from adiff_magic.graph import MAX_NODES, layout, to_png, to_svg
+from adiff_magic.graph import MAX_NODES, MAX_WIDTH, layout, to_png, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -91,7 +91,44 @@ def logistic():
          GraphEdge("c", "m2", math.log(p)), GraphEdge("m2", "loss")))
 
 
+def logistic_regression():
+    """w = 0.5, x = 2, b = -1, t = 1; z = w*x + b; p = sigmoid(z); loss = -(t*log(p) + (1-t)*log(1-p)):
+    28 nodes, inputs first (the recorded graph lists the target first), 16 layers deep."""
+    log_half = math.log(0.5)
+    nodes = (var("w", "w", 0.5, -1.0), var("x", "x", 2.0, -0.25), var("b", "b", -1.0, -0.5), var("t", "t", 1.0, 0.0),
+             fn("mul", "Mul"), var("wx", "w*x", 1.0, -0.5), fn("add", "Add"), var("z", "z", 0.0, -0.5),
+             fn("sig", "Sigmoid"), var("p", "p", 0.5, -2.0), fn("log", "Log"), var("lp", "log(p)", log_half, -1.0),
+             fn("mul2", "Mul"), var("tlp", "t*log(p)", log_half, -1.0), var("one", "constant", 1.0, 0.0),
+             fn("sub", "Sub"), var("q", "1-p", 0.5, 0.0), fn("log2", "Log"), var("lq", "log(1-p)", log_half, 0.0),
+             var("one2", "constant", 1.0, -log_half), fn("sub2", "Sub"), var("u", "1-t", 0.0, -log_half),
+             fn("mul3", "Mul"), var("ulq", "(1-t)*log(1-p)", 0.0, -1.0), fn("add2", "Add"),
+             var("sum", "t*log(p) + (1-t)*log(1-p)", log_half, -1.0), fn("neg", "Neg"),
+             var("loss", "loss", -log_half, 1.0))
+    edges = (GraphEdge("w", "mul", 2.0), GraphEdge("x", "mul", 0.5), GraphEdge("mul", "wx"),
+             GraphEdge("wx", "add", 1.0), GraphEdge("b", "add", 1.0), GraphEdge("add", "z"),
+             GraphEdge("z", "sig", 0.25), GraphEdge("sig", "p"), GraphEdge("p", "log", 2.0), GraphEdge("log", "lp"),
+             GraphEdge("t", "mul2", log_half), GraphEdge("lp", "mul2", 1.0), GraphEdge("mul2", "tlp"),
+             GraphEdge("one", "sub", 1.0), GraphEdge("p", "sub", -1.0), GraphEdge("sub", "q"),
+             GraphEdge("q", "log2", 2.0), GraphEdge("log2", "lq"), GraphEdge("one2", "sub2", 1.0),
+             GraphEdge("t", "sub2", -1.0), GraphEdge("sub2", "u"), GraphEdge("u", "mul3", log_half),
+             GraphEdge("lq", "mul3", 0.0), GraphEdge("mul3", "ulq"), GraphEdge("tlp", "add2", 1.0),
+             GraphEdge("ulq", "add2", 1.0), GraphEdge("add2", "sum"), GraphEdge("sum", "neg", -1.0),
+             GraphEdge("neg", "loss"))
+    return Graph(nodes, edges)
+
+
+def sin_chain(steps):
+    """x = 0.5; y = x; y = sin(y) ``steps`` times: 1 + 2 * steps nodes in as many layers."""
+    nodes, edges, last, value = [var("x", "x", 0.5, 1.0)], [], "x", 0.5
+    for i in range(1, steps + 1):
+        nodes += [fn(f"sin{i}", "Sin"), var(f"y{i}", f"y#{i}", math.sin(value), 1.0)]
+        edges += [GraphEdge(last, f"sin{i}", math.cos(value)), GraphEdge(f"sin{i}", f"y{i}")]
+        last, value = f"y{i}", math.sin(value)
+    return Graph(tuple(nodes), tuple(edges))
+
+
 SMALL = [seed, diamond, square_by_mul, logistic, lambda: chain(9), lambda: fan_in(6)]  # all ≤ 20 nodes
+DEEP = [logistic_regression, lambda: sin_chain(10)]  # too wide left to right: drawn top to bottom
 
 
 # ================================================================ helpers
@@ -229,7 +266,7 @@ def test_the_same_input_twice_gives_two_edges_with_their_own_labels():
     assert routes[0].points != routes[1].points and routes[0].label != routes[1].label
 
 
-@pytest.mark.parametrize("make", SMALL)
+@pytest.mark.parametrize("make", SMALL + DEEP)
 def test_nothing_drawn_overlaps(make):
     rects = [rect_of(r) for r in parse(to_svg(make())).iter(SVG + "rect")]
     for i, a in enumerate(rects):
@@ -240,13 +277,13 @@ def test_nothing_drawn_overlaps(make):
 # ================================================================ legibility on any page
 
 
-@pytest.mark.parametrize("make", SMALL)
+@pytest.mark.parametrize("make", SMALL + DEEP)
 def test_text_is_at_least_12_px(make):
     sizes = [float(t.get("font-size")) for t in parse(to_svg(make())).iter(SVG + "text")]
     assert sizes and min(sizes) >= 12
 
 
-@pytest.mark.parametrize("make", SMALL)
+@pytest.mark.parametrize("make", SMALL + DEEP)
 def test_every_text_sits_on_a_fill_of_its_own_with_enough_contrast_light_and_dark(make):
     root = parse(to_svg(make()))
     dark = dark_fills(root)
@@ -261,7 +298,7 @@ def test_every_text_sits_on_a_fill_of_its_own_with_enough_contrast_light_and_dar
             assert contrast(dark[text.get("class")], dark[rect.get("class")]) >= 4.5
 
 
-@pytest.mark.parametrize("make", SMALL)
+@pytest.mark.parametrize("make", SMALL + DEEP)
 def test_lines_and_arrows_are_a_grey_seen_on_white_and_on_near_black(make):
     root = parse(to_svg(make()))
     greys = {e.get("stroke") for e in root.iter(SVG + "polyline")} | {e.get("fill") for e in root.iter(SVG + "polygon")}
@@ -314,16 +351,24 @@ def test_an_edge_without_a_known_flow_gets_the_base_width():
 # ================================================================ layout
 
 
-def check_layout(graph):
-    placed = layout(graph)
+def before(a, b, orientation):
+    """Does box a end before box b begins, along the layers (x left to right, y top to bottom)?"""
+    if orientation == "LR":
+        return a.x + a.width < b.x
+    return a.y + a.height <= b.y
+
+
+def check_layout(graph, orientation=None):
+    placed = layout(graph, orientation=orientation)
     boxes = placed.boxes
+    along = 0 if placed.orientation == "LR" else 1  # the axis the layers follow
     assert set(boxes) == {n.key for n in graph.nodes}
     for edge in graph.edges:
         assert boxes[edge.source].layer < boxes[edge.target].layer
-        assert boxes[edge.source].x + boxes[edge.source].width < boxes[edge.target].x
+        assert before(boxes[edge.source], boxes[edge.target], placed.orientation)
     for route in placed.routes:
-        xs = [x for x, _ in route.points]
-        assert xs == sorted(xs)
+        steps = [p[along] for p in route.points]
+        assert steps == sorted(steps) and steps[0] < steps[-1]
     items = list(boxes.values())
     for i, a in enumerate(items):
         for b in items[i + 1:]:
@@ -332,8 +377,17 @@ def check_layout(graph):
     return placed
 
 
+def chips_and_boxes(svg):
+    """(label chips, node boxes) of an SVG picture, as (x, y, width, height)."""
+    rects = list(parse(svg).iter(SVG + "rect"))
+    return ([rect_of(r) for r in rects if r.get("class").endswith("chip")],
+            [rect_of(r) for r in rects if not r.get("class").endswith("chip")])
+
+
 def test_seed_layout_is_one_straight_row_left_to_right():
-    boxes = check_layout(seed()).boxes
+    placed = check_layout(seed())  # every edge from left to right
+    assert placed.orientation == "LR" and placed.width <= MAX_WIDTH
+    boxes = placed.boxes
     assert [boxes[k].layer for k in ("x", "sq1", "a", "exp", "b", "sq2", "y")] == list(range(7))
     assert len({round(b.y + b.height / 2, 6) for b in boxes.values()}) == 1
 
@@ -343,6 +397,10 @@ def test_inputs_first_target_last_and_the_two_pows_side_by_side():
     last = max(b.layer for b in boxes.values())
     assert boxes["x"].layer == 0 and boxes["y"].layer == last
     assert boxes["p1"].layer == boxes["p2"].layer == 3 and boxes["c1"].layer == boxes["c2"].layer == 4
+    assert boxes["p1"].x == boxes["p2"].x and boxes["p1"].y != boxes["p2"].y  # one column
+    boxes = check_layout(diamond(), "TB").boxes
+    assert boxes["p1"].y == boxes["p2"].y and boxes["p1"].x != boxes["p2"].x  # one row
+    assert boxes["x"].y < boxes["p1"].y < boxes["y"].y
 
 
 def test_a_constant_sits_next_to_its_use_and_the_named_inputs_on_the_left():
@@ -373,6 +431,7 @@ def test_a_60_node_chain():
     graph = chain(29)
     assert len(graph.nodes) == MAX_NODES
     placed = check_layout(graph)
+    assert placed.orientation == "TB" and placed.width <= MAX_WIDTH
     assert max(b.layer for b in placed.boxes.values()) == 58  # x, w; then Mul, v1, Sin, v2, ... v29
     assert placed.boxes["v29"].layer == 58 and placed.boxes["x"].layer == placed.boxes["w"].layer == 0
     root = parse(to_svg(graph))
@@ -387,6 +446,103 @@ def test_a_wide_graph_stays_wide_and_legible():
     root = parse(to_svg(fan_in(6)))
     assert float(root.get("width")) == math.ceil(layout(fan_in(6)).width)
     assert proper_crossings(layout(fan_in(6)).routes) == 0
+
+
+@pytest.mark.parametrize("make", DEEP)
+def test_a_deep_graph_is_drawn_top_to_bottom_within_max_width(make):
+    graph = make()
+    placed = check_layout(graph)  # every edge downwards: its source's bottom above its target's top
+    assert placed.orientation == "TB" and placed.width <= MAX_WIDTH < layout(graph, orientation="LR").width
+    root = parse(to_svg(graph))
+    assert float(root.get("width")) == math.ceil(placed.width) <= MAX_WIDTH
+    assert float(root.get("height")) == math.ceil(placed.height)
+    if len(graph.nodes) == 21:  # the chain: one straight column
+        assert len({round(b.x + b.width / 2, 6) for b in placed.boxes.values()}) == 1
+
+
+def test_the_orientation_is_left_to_right_unless_too_wide_then_the_narrower():
+    for make in SMALL + DEEP + [lambda: parallel(12, 6)]:
+        graph = make()
+        wide, tall = layout(graph, orientation="LR"), layout(graph, orientation="TB")
+        assert wide.orientation == "LR" and tall.orientation == "TB"
+        if wide.width <= MAX_WIDTH:
+            assert layout(graph) == wide
+        elif tall.width <= MAX_WIDTH:
+            assert layout(graph) == tall
+        else:
+            assert layout(graph) == min(wide, tall, key=lambda placed: placed.width)
+    wide, tall = layout(parallel(12, 6), orientation="LR"), layout(parallel(12, 6), orientation="TB")
+    assert min(wide.width, tall.width) > MAX_WIDTH  # the last case did happen
+    # seed, diamond, x * x and 6 squares added fit left to right; the 14-node logistic and 9 Sin do not
+    assert [layout(make()).orientation for make in SMALL] == ["LR", "LR", "LR", "TB", "TB", "LR"]
+
+
+def parallel(k, depth):
+    """k inputs, each through ``depth`` Sin, all added: too wide either way."""
+    nodes, edges = [fn("sum", "Add"), var("y", "y", 0.0, 1.0)], [GraphEdge("sum", "y")]
+    for i in range(k):
+        nodes.append(var(f"x{i}", f"x{i}", 0.1 * i, 1.0))
+        last = f"x{i}"
+        for j in range(depth):
+            nodes += [fn(f"s{i}.{j}", "Sin"), var(f"v{i}.{j}", f"v{i}.{j}", 0.5, 1.0)]
+            edges += [GraphEdge(last, f"s{i}.{j}", 0.9), GraphEdge(f"s{i}.{j}", f"v{i}.{j}")]
+            last = f"v{i}.{j}"
+        edges.append(GraphEdge(last, "sum", 1.0))
+    return Graph(tuple(nodes), tuple(edges))
+
+
+def test_top_to_bottom_labels_sit_between_the_rows_above_their_function_side_by_side():
+    graph = logistic_regression()
+    placed = layout(graph)
+    chips, boxes = chips_and_boxes(to_svg(graph))
+    assert len(chips) == sum(r.label is not None for r in placed.routes) == 18
+
+    def chip_at(point):
+        chip = min(chips, key=lambda c: math.dist(point, (c[0] + c[2] / 2, c[1] + c[3] / 2)))
+        assert math.dist(point, (chip[0] + chip[2] / 2, chip[1] + chip[3] / 2)) < 0.2
+        return chip
+
+    by_target: dict = {}
+    for route in placed.routes:
+        if route.label is None:
+            continue
+        assert route.label in route.points  # on its own line
+        x, y, w, h = chip_at(route.label)
+        target = placed.boxes[route.edge.target]
+        assert y + h + 12 <= target.y  # above the function, clear of the arrowhead
+        assert y >= max(b.y + b.height for b in placed.boxes.values() if b.layer == target.layer - 1)  # below the row
+        by_target.setdefault(route.edge.target, []).append((x, y, w, h))
+    assert {key for key, labels in by_target.items() if len(labels) == 2} == {
+        "mul", "add", "mul2", "sub", "sub2", "mul3", "add2"}
+    for labels in by_target.values():
+        assert len({y for _, y, _, _ in labels}) == 1  # one row of labels per gap
+        (ax, _, aw, _), *rest = sorted(labels)
+        for bx, _, bw, _ in rest:
+            assert ax + aw < bx  # side by side along x, apart
+    for i, a in enumerate(chips):
+        assert not any(overlap(a, b) for b in boxes)
+        assert not any(overlap(a, b) for b in chips[i + 1:])
+
+
+def test_the_recorded_logistic_regression_is_drawn_top_to_bottom():
+    from adiff_magic.parser import parse as parse_cell
+    from adiff_magic.render import _graph
+    from adiff_magic.result import View
+    from adiff_magic.runner import Options, run
+
+    cell = "w = 0.5\nx = 2.0\nb = -1.0\nt = 1.0\nz = w*x + b\np = sigmoid(z)\nloss = -(t*log(p) + (1-t)*log(1-p))\n"
+    result, _ = run(parse_cell(cell), {}, Options(view=View(graph=True)))
+    graph = _graph(result)
+    assert len(graph.nodes) == 28
+    placed = check_layout(graph)
+    assert placed.orientation == "TB" and placed.width <= MAX_WIDTH
+    assert proper_crossings(placed.routes) <= 1
+    svg = to_svg(graph)
+    chips, boxes = chips_and_boxes(svg)
+    rects = chips + boxes
+    for i, a in enumerate(rects):
+        assert not any(overlap(a, b) for b in rects[i + 1:]), a
+    assert float(parse(svg).get("width")) <= MAX_WIDTH
 
 
 def test_past_max_nodes_the_nearest_are_drawn_and_the_picture_says_so():
@@ -422,6 +578,14 @@ def test_png_is_the_same_size_with_a_transparent_background():
     box = layout(seed()).boxes["a"]
     inside = pixels[int(box.y + box.height / 2), int(box.x + 4)]  # the variable's light fill, opaque
     assert inside[3] == 1 and inside[:3].min() > 0.85
+
+
+def test_a_top_to_bottom_png_is_the_svgs_size():
+    image = pytest.importorskip("matplotlib.image")
+    pixels = image.imread(io.BytesIO(to_png(logistic_regression())))
+    root = parse(to_svg(logistic_regression()))
+    assert pixels.shape == (int(root.get("height")), int(root.get("width")), 4)
+    assert pixels.shape[0] > pixels.shape[1]  # taller than wide
 
 
 def test_png_is_none_without_matplotlib(monkeypatch):
