@@ -378,8 +378,10 @@ def to_html(result: "GradResult") -> str:
         rows = "".join(rows)
         parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
     if result.paths:
-        lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in chain_rule_lines(result))
-        parts.append(f'<div class="adiff-paths"><p>{_e(words["paths"])}</p>{lines}</div>')
+        sentences, note = chain_rules_written(result)
+        lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in sentences)
+        note = f"<p>{_e(note)}</p>" if note else ""
+        parts.append(f'<div class="adiff-paths"><p>{_e(words["paths"])}</p>{lines}{note}</div>')
     if result.view.trace and result.steps:
         parts.append(_html_trace(result, words))
     parts.extend(f'<p class="adiff-note">note: {_e(note)}</p>' for note in result.notes)
@@ -495,9 +497,10 @@ def graph_bundle(result: "GradResult") -> dict:
 SENTENCE = 100  # a path sentence longer than this is written through the named variables, if that is shorter
 
 
-def chain_rule_lines(result: "GradResult", width: int = 100) -> list:
-    """Per input, 'dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744': on one line when
-    it fits, else two. Paths whose symbols do not fit go through the named variables only, and say so."""
+def chain_rules_written(result: "GradResult", width: int = 100) -> tuple:
+    """(lines, note): per input, 'dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744', on
+    one line when it fits, else two. Paths whose symbols are too long go through the named variables
+    only, and the note says so."""
     words = WORDS[result.view.lang]
     lines: list = []
     said_named = None  # the first factor written through named variables
@@ -517,9 +520,16 @@ def chain_rule_lines(result: "GradResult", width: int = 100) -> list:
             lines.append(f"{lead}{symbols} = {numbers}")
         else:
             lines.extend([lead + symbols, " " * (len(lead) - 2) + "= " + numbers])
+    note = ""
     if said_named:
-        lines.append(words["named"].format(out=as_operand(said_named.output), inp=as_operand(said_named.input)))
-    return lines
+        note = words["named"].format(out=as_operand(said_named.output), inp=as_operand(said_named.input))
+    return lines, note
+
+
+def chain_rule_lines(result: "GradResult", width: int = 100) -> list:
+    """The chain rule's lines as the text shows them, its note (if any) last."""
+    lines, note = chain_rules_written(result, width)
+    return lines + ([note] if note else [])
 
 
 def _sentence(rule: Any, named: bool, words: dict, digits: int) -> Any:
