@@ -185,13 +185,14 @@ class Graph(NamedTuple):
     edges: tuple
 
 
-def graph_of(target: Variable, label: Any) -> tuple:
-    """(Graph, notes) of the graph under ``target``, its largest part nearest the target."""
+def graph_of(target: Variable, label: Any, keys: Optional[dict] = None) -> tuple:
+    """(Graph, notes) of the graph under ``target``, its largest part nearest the target; ``keys``
+    (if given) is filled with each Variable's and Function's node key."""
     functions, notes = list(functions_of(target)), []
     if len(functions) > GRAPH_LIMIT:
         notes.append(f"--graph keeps the {GRAPH_LIMIT:,} functions nearest the target out of {len(functions):,}")
         functions = functions[:GRAPH_LIMIT]
-    keys: dict = {}
+    keys = {} if keys is None else keys
     nodes, edges = [], []
 
     def node(obj: Any, kind: str, text: str, value: Any = None, grad: Any = None) -> str:

@@ -578,6 +578,7 @@ class _Text(NamedTuple):
     size: float
     role: str
     bold: bool = False
+    grad_of: str = ""  # a variable's gradient line: its node's key (the --step view rewrites it)
 
 
 class _Line(NamedTuple):
@@ -594,6 +595,7 @@ class _Scene(NamedTuple):
     height: float
     title: str
     groups: list  # tuples of shapes, painted in order; a text's group starts with the fill it sits on
+    attrs: list  # per group, the attributes of its <g>: what it draws (the --step view finds nodes by them)
 
 
 def _scene(graph: Graph, digits: int) -> _Scene:
@@ -602,19 +604,27 @@ def _scene(graph: Graph, digits: int) -> _Scene:
     placed = layout(shown, digits)
     nodes = {node.key: node for node in shown.nodes}
     groups = [_edge_shapes(route, width) for route, width in zip(placed.routes, _edge_widths(shown))]
+    attrs = [_edge_attrs("edge", route.edge) for route in placed.routes]
     groups += [_chip(_label_text(r.edge.local, digits), *r.label) for r in placed.routes if r.label]
+    attrs += [_edge_attrs("label", route.edge) for route in placed.routes if route.label]
     groups += [_node_shapes(nodes[key], box, roles[key], digits) for key, box in placed.boxes.items()]
+    attrs += [{"class": f"{CLASS}node", "data-key": key, "data-kind": nodes[key].kind} for key in placed.boxes]
     width, height = placed.width, placed.height
     caption = _caption(len(shown.nodes), total)
     if caption:
         chip_width = _text_width(caption, TEXT_SIZE) + 10
         groups.append(_chip(caption, MARGIN + chip_width / 2, height + CHIP_HEIGHT / 2))
+        attrs.append({"class": f"{CLASS}caption"})
         width, height = max(width, chip_width + 2 * MARGIN), height + CHIP_HEIGHT + MARGIN
     targets = [node.text for node in graph.nodes if roles[node.key] == "target"]
     title = (f"Computational graph of {', '.join(targets) or 'the target'}: "
              f"{sum(n.kind == 'variable' for n in graph.nodes)} variables, "
              f"{sum(n.kind == 'function' for n in graph.nodes)} functions")
-    return _Scene(math.ceil(width), math.ceil(height), title, groups)
+    return _Scene(math.ceil(width), math.ceil(height), title, groups, attrs)
+
+
+def _edge_attrs(kind: str, edge: Any) -> dict:
+    return {"class": f"{CLASS}{kind}", "data-source": edge.source, "data-target": edge.target}
 
 
 def _caption(shown: int, total: int) -> str:
@@ -703,7 +713,8 @@ def _node_shapes(node: Any, box: Box, role: str, digits: int) -> tuple:
                 _Text(x, box.y + box.height / 2 + 4.8, lines[0], NAME_SIZE, "ink"))
     rect = _Rect(box.x, box.y, box.width, box.height, 8, role, 3.0 if role == "target" else 1.5)
     return (rect, _Text(x, box.y + 20, lines[0], NAME_SIZE, "ink", bold=True),
-            _Text(x, box.y + 38, lines[1], TEXT_SIZE, "muted"), _Text(x, box.y + 54, lines[2], TEXT_SIZE, "muted"))
+            _Text(x, box.y + 38, lines[1], TEXT_SIZE, "muted"),
+            _Text(x, box.y + 54, lines[2], TEXT_SIZE, "muted", grad_of=node.key))
 
 
 # ================================================================ SVG
@@ -716,7 +727,8 @@ def to_svg(graph: Graph, digits: int = 6) -> str:
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
             f'font-family="{FONT}" role="img">')
     parts = [head, f"<title>{_escape(scene.title)}</title>", _dark_style()]
-    parts += ["<g>" + "".join(_svg_shape(shape) for shape in group) + "</g>" for group in scene.groups]
+    parts += [f"<g{_attributes(attrs)}>" + "".join(_svg_shape(shape) for shape in group) + "</g>"
+              for group, attrs in zip(scene.groups, scene.attrs)]
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -735,6 +747,7 @@ def _svg_shape(shape: Any) -> str:
                 f'fill="{fill}" stroke="{stroke}" stroke-width="{_px(shape.stroke)}"/>')
     if isinstance(shape, _Text):
         weight = ' font-weight="bold"' if shape.bold else ""
+        weight += f' data-grad="{_escape(shape.grad_of)}"' if shape.grad_of else ""
         return (f'<text class="{CLASS}{shape.role}" x="{_px(shape.x)}" y="{_px(shape.y)}" '
                 f'font-size="{_px(shape.size)}" fill="{LIGHT[shape.role][0]}" text-anchor="middle"{weight}>'
                 f"{_escape(shape.text)}</text>")
@@ -743,6 +756,10 @@ def _svg_shape(shape: Any) -> str:
         return (f'<polyline points="{points}" fill="none" stroke="{LINE}" stroke-width="{_px(shape.width)}" '
                 'stroke-linecap="round" stroke-linejoin="round"/>')
     return f'<polygon points="{points}" fill="{LINE}"/>'
+
+
+def _attributes(attrs: dict) -> str:
+    return "".join(f' {name}="{_escape(value)}"' for name, value in attrs.items())
 
 
 def _px(value: float) -> str:

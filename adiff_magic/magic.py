@@ -14,7 +14,7 @@ from .extras import no_progress
 from .parser import parse, paused_cycle_collector
 from .progress import ProgressLine
 from .result import GradResult, View
-from .runner import Options, run
+from .runner import Options, run_recorded
 
 MAX_PRECISION = 17  # a float64 needs at most 17 significant digits
 MAX_ORDER = 50  # beyond this the derivative graphs of anything but a polynomial are far too large anyway
@@ -94,10 +94,14 @@ class GradMagics(Magics):
     @argument("--precision", type=int, default=6, metavar="N",
               help="significant digits in the trace, the chain rule and the graph (default 6; the table "
                    "and the result keep every digit)")
+    @argument("--step", action="store_true",
+              help="under the output, step through the backward pass: ◀ ▶, play, click a node for its chain "
+                   "rule, a slider per input (needs anywidget; the cell's value is then the view, use -o for "
+                   "the result)")
     @argument("--quiet", action="store_true", help="show nothing; the names are still bound")
     @argument("--lang", choices=["en", "ko"], default="en", help="ko: the words in Korean as well as English")
     @cell_magic
-    def grad(self, line: str, cell: str) -> Optional[GradResult]:
+    def grad(self, line: str, cell: str) -> Any:
         """Run the cell on the autodiff engine and show every variable's value and gradient and
         each step of the backward pass.
 
@@ -129,10 +133,13 @@ class GradMagics(Magics):
         out = _out_name(args.out)
         options = options_from(args)
         namespace = self.shell.user_ns
+        step_view = _step_view_class() if args.step and not args.quiet else None
         try:
             with paused_cycle_collector():  # it would only scan the graph, which is freed without it
                 program = parse(_transformed(self.shell, cell))
-                result, scope = run(program, namespace, options, no_progress if args.quiet else ProgressLine())
+                progress = no_progress if args.quiet else ProgressLine()
+                result, scope, recorded = run_recorded(program, namespace, options, progress)
+                view = step_view(recorded) if step_view is not None else None
         except CellError as error:
             raise UsageError(str(error)) from None
         except Exception as error:  # a bug of ours: still one paragraph, and the notebook unchanged
@@ -143,9 +150,9 @@ class GradMagics(Magics):
                 namespace[name] = scope[name]
         if out:
             namespace[out] = result
-        return self._show(result, args.quiet)
+        return self._show(result, args.quiet, view)
 
-    def _show(self, result: GradResult, quiet: bool) -> Optional[GradResult]:
+    def _show(self, result: GradResult, quiet: bool, view: Any = None) -> Any:
         if quiet:
             return None
         if result.view.graph and result.graph:
@@ -157,7 +164,20 @@ class GradMagics(Magics):
                     metadata={"image/svg+xml": {"unconfined": True}, "image/png": {"unconfined": True}})
         if result.plot_png is not None:
             display({"image/png": result.plot_png, "text/plain": "<plot of the target and its tangent>"}, raw=True)
-        return result
+        if view is None:
+            return result
+        display(result)  # the static output first; the view under it is the cell's value
+        return view
+
+
+def _step_view_class() -> Any:
+    """The --step view's class, or a UsageError before the cell runs when anywidget is missing."""
+    try:
+        from .widget import StepView
+    except ImportError as error:
+        raise UsageError(f"--step needs anywidget ({error}): pip install 'adiff-magic[lab]' "
+                         "or pip install anywidget") from None
+    return StepView
 
 
 def _plain_help(doc: str) -> str:

@@ -501,29 +501,34 @@ def chain_rules_written(result: "GradResult", width: int = 100) -> tuple:
     """(lines, note): per input, 'dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744', on
     one line when it fits, else two. Paths whose symbols are too long go through the named variables
     only, and the note says so."""
-    words = WORDS[result.view.lang]
     lines: list = []
-    said_named = None  # the first factor written through named variables
+    notes: list = []
     for name, rule in result.paths.items():
-        lead = f"d{as_operand(result.target)}/d{as_operand(name)} = "
-        written = _sentence(rule, False, words, result.view.digits)
-        if written is None or len(lead) + len(written[0]) > SENTENCE:
-            named = _sentence(rule, True, words, result.view.digits)
-            if named is not None and (written is None or len(named[0]) < len(written[0])):
-                written, said_named = named, said_named or next(f for f in rule.named[0] if f.input != f.output)
-        if written is None:
-            total = fmt_short(rule.total, result.view.digits)
-            lines.append(lead + words["too many paths"].format(n=rule.count) + f" (= {total})")
-            continue
-        symbols, numbers = written
-        if len(lead) + len(symbols) + len(numbers) + 3 <= width:
-            lines.append(f"{lead}{symbols} = {numbers}")
-        else:
-            lines.extend([lead + symbols, " " * (len(lead) - 2) + "= " + numbers])
-    note = ""
-    if said_named:
-        note = words["named"].format(out=as_operand(said_named.output), inp=as_operand(said_named.input))
-    return lines, note
+        written, note = rule_sentence(result.target, name, rule, result.view, width)
+        lines.extend(written)
+        notes.append(note)
+    return lines, next((note for note in notes if note), "")
+
+
+def rule_sentence(target: str, name: str, rule: Any, view: Any, width: int = 100) -> tuple:
+    """(lines, note) of one ChainRule: the sentence d(target)/d(name) = …, and the note to add when it
+    is written through the named variables ('' otherwise)."""
+    words, digits = WORDS[view.lang], view.digits
+    lead = f"d{as_operand(target)}/d{as_operand(name)} = "
+    written, note = _sentence(rule, False, words, digits), ""
+    if written is None or len(lead) + len(written[0]) > SENTENCE:
+        named = _sentence(rule, True, words, digits)
+        if named is not None and (written is None or len(named[0]) < len(written[0])):
+            factor = next(f for f in rule.named[0] if f.input != f.output)
+            written = named
+            note = words["named"].format(out=as_operand(factor.output), inp=as_operand(factor.input))
+    if written is None:
+        total = fmt_short(rule.total, digits)
+        return [lead + words["too many paths"].format(n=rule.count) + f" (= {total})"], ""
+    symbols, numbers = written
+    if len(lead) + len(symbols) + len(numbers) + 3 <= width:
+        return [f"{lead}{symbols} = {numbers}"], note
+    return [lead + symbols, " " * (len(lead) - 2) + "= " + numbers], note
 
 
 def chain_rule_lines(result: "GradResult", width: int = 100) -> list:

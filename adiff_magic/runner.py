@@ -60,6 +60,26 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
     The cell runs with the engine's default configuration; the notebook's is restored afterwards.
     ``progress(what, done, total)`` hears from the passes that take long.
     """
+    result, scope, _ = run_recorded(program, namespace, options, progress)
+    return result, scope
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the --step view needs of a recorded run to show it again at other input values."""
+
+    target: Variable
+    target_name: str
+    label: Any  # Variable -> Label or None, as the cell names its variables
+    line: Any  # lineno -> the cell's source line
+    inputs: tuple  # (name as shown, Variable) per input row
+    tested_lines: tuple  # lines that compared values: a replay keeps the branches they chose
+    view: View
+
+
+def run_recorded(program: Program, namespace: Mapping[str, Any], options: Options = Options(),
+                 progress: Progress = extras.no_progress) -> tuple:
+    """``run``, and the Recorded run as well: (GradResult, scope, Recorded)."""
     check_names(program, set(namespace) | set(ENGINE_NAMES))
     with clean_config():
         recorder, scope = execute(program, namespace)
@@ -73,7 +93,10 @@ def run(program: Program, namespace: Mapping[str, Any], options: Options = Optio
             for variable, grad in saved:
                 variable.grad = grad
             raise
-    return result, scope
+    recorded = Recorded(cell.target, cell.target_name, _labeller(cell), program.line,
+                        tuple((name, binding.variable) for name, binding in cell.inputs),
+                        tuple(sorted(recorder.tested_lines)), options.view)
+    return result, scope, recorded
 
 
 def _recorded(program: Program, options: Options, recorder: Recorder, scope: dict, progress: Progress) -> _Run:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .core import Function, Variable, as_array, backward
+from .core import Function, Variable, as_array, backward, using_config
 from .functions import is_engine_function
 
 
@@ -135,6 +135,28 @@ class Replay:
         """The output's array with ``changes`` applied."""
         data = self.values(changes)
         return data[self.output] if self.output in data else self.output.data
+
+    def rebuild(self, changes: dict) -> dict:
+        """Old Variable -> its counterpart in a new graph with ``changes`` applied: each recorded
+        Function, copied, is called again on the new Variables, so the new graph can be
+        differentiated. The recorded graph is not touched."""
+        new: dict = {}
+
+        def counterpart(x: Variable) -> Variable:
+            if x not in new:
+                new[x] = Variable(changes[x] if x in changes else x.data, name=x.name)
+            return new[x]
+
+        with using_config("enable_backprop", True), np.errstate(all="ignore"):
+            for func in self.functions:
+                ys = copy.copy(func)(*[counterpart(x) for x in func.inputs])
+                ys = ys if isinstance(ys, tuple) else (ys,)
+                for ref, y in zip(func.outputs, ys):
+                    if ref() is not None:
+                        new[ref()] = y
+        if self.output not in new:  # the output is a leaf: no function to call
+            counterpart(self.output)
+        return new
 
 
 def clear_grads(y: Variable) -> None:

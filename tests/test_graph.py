@@ -591,3 +591,15 @@ def test_a_top_to_bottom_png_is_the_svgs_size():
 def test_png_is_none_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     assert to_png(seed()) is None
+
+
+def test_nodes_and_edges_carry_their_keys_for_the_step_view():
+    svg = to_svg(seed())
+    root = parse(svg)
+    groups = {g.get("data-key"): g for g in root.iter(SVG + "g") if g.get("class") == "adiff-node"}
+    assert set(groups) == {"x", "sq1", "a", "exp", "b", "sq2", "y"}
+    assert groups["a"].get("data-kind") == "variable" and groups["exp"].get("data-kind") == "function"
+    grad_lines = [t for t in groups["a"].iter(SVG + "text") if t.get("data-grad") == "a"]
+    assert len(grad_lines) == 1 and grad_lines[0].text.startswith("grad ")
+    edges = {(g.get("data-source"), g.get("data-target")) for g in root.iter(SVG + "g") if g.get("class") == "adiff-edge"}
+    assert ("a", "exp") in edges and ("exp", "b") in edges

@@ -617,6 +617,26 @@ def test_a_real_terminal_ipython_wraps_to_its_width(tmp_path):
     assert "∂(w*x)/∂w = x = 2;" in shown and "dloss/dw = -0.5 × 2 = -1" in shown
 
 
+def test_step_shows_the_static_output_first_and_the_view_under_it(ip, seed_cell):
+    pytest.importorskip("anywidget")
+    execution, captured = run(ip, magic_cell("--step -o res", seed_cell))
+    assert execution.success
+    view = execution.result
+    assert type(view).__name__ == "StepView" and view.total == 3  # the cell's value is the view
+    bundles = [output.data for output in captured.outputs]
+    assert html_table(bundles[0]["text/html"])["x"]["dy/d(name)"] == "3.297442541400256"  # the result, above it
+    assert float(ip.user_ns["res"].grads["x"]) == pytest.approx(2 * math.exp(0.5), rel=1e-15)
+
+
+def test_step_without_anywidget_is_one_usage_error_that_changes_nothing(ip, seed_cell, monkeypatch):
+    monkeypatch.setitem(sys.modules, "anywidget", None)  # import anywidget now raises ImportError
+    monkeypatch.delitem(sys.modules, "adiff_magic.widget", raising=False)
+    ip.user_ns.pop("x", None)
+    execution, captured = run(ip, magic_cell("--step", seed_cell))
+    assert not execution.success and "--step needs anywidget" in str(execution.error_in_exec)
+    assert "x" not in ip.user_ns  # the cell did not run
+
+
 # ================================================================ errors
 
 

@@ -135,3 +135,40 @@ def test_replay_runs_a_user_function_on_a_copy():
     y = f(x)
     assert Replay(y)({x: np.array(5.0)}) == 15.0
     assert f.seen == 1.0
+
+
+# ---------------------------------------------------------------- Replay.rebuild (issue 11)
+
+
+def test_rebuild_gives_a_new_graph_at_new_values_that_differentiates():
+    from engine import Replay, exp, square
+
+    x = Variable(0.5)
+    a = square(x)
+    y = square(exp(a))
+    y.backward()
+    new = Replay(y).rebuild({x: np.array(1.0)})
+    y1, x1 = new[y], new[x]
+    assert y1 is not y and x1 is not x and float(x.data) == 0.5  # the recorded graph is untouched
+    assert float(y1.data) == pytest.approx(math.exp(2.0), rel=1e-15)  # (e^(x²))² at x = 1
+    y1.backward()
+    assert float(x1.grad) == pytest.approx(4 * math.exp(2.0), rel=1e-15)  # 4x·e^(2x²) at x = 1
+    assert float(x.grad) == pytest.approx(2 * math.exp(0.5), rel=1e-15)  # the old gradient is as it was
+
+
+def test_rebuild_keeps_the_recorded_branch_and_a_users_function():
+    from engine import Function, Replay
+
+    class Cube(Function):
+        def forward(self, x):
+            return x ** 3
+
+        def backward(self, gy):
+            return 3 * self.input.data ** 2 * gy  # the seed's way: reads its input
+
+    x = Variable(-0.5)
+    y = Cube()(x) if x < 0 else -x  # the branch taken at x = -0.5
+    new = Replay(y).rebuild({x: np.array(2.0)})
+    new[y].backward()
+    assert float(new[y].data) == 8.0 and float(new[x].grad) == 12.0  # still x³ at x = 2: 3x² = 12
+    assert float(y.data) == -0.125  # the recorded graph keeps its values

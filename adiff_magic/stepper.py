@@ -1,0 +1,208 @@
+"""The --step view's model: the backward pass of a recorded run as plain data, step by step, at the
+recorded input values or at others. Other values re-evaluate the recorded graph (engine.Replay), not
+the cell: its statements ran once, and the branches it took on values are kept.
+
+Nothing here imports anywidget: the widget (widget.py) only shows what this module computes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from engine import Replay, Variable
+
+from . import extras
+from .fmt import fmt_short
+from .graph import MAX_NODES, nearest, to_svg
+from .paths import chain_rules
+from .render import WORDS, compact_step, rule_sentence
+from .result import View
+from .trace import Tracer
+
+SLIDER_STEPS = 400  # positions of a slider between its ends
+
+UI_WORDS = {
+    "en": {
+        "prev": "previous step", "next": "next step", "play": "play", "pause": "pause",
+        "step_of": "step {k} of {n}", "before": "before the backward pass ({n} steps)",
+        "paths_hint": "click a variable for its chain rule", "inputs": "inputs",
+        "view": "step through the backward pass", "start": "the target's gradient is seeded with 1; "
+        "press ▶ (or →) to run the first step",
+        "replay": "the sliders re-evaluate the recorded graph",
+        "no paths": "the chain rule is written for graphs of single numbers",
+        "arrays": "sliders are given for inputs that are single numbers",
+    },
+    "ko": {
+        "prev": "이전 단계 previous step", "next": "다음 단계 next step", "play": "재생 play", "pause": "멈춤 pause",
+        "step_of": "{n}단계 중 {k} step {k} of {n}", "before": "역전파 전 before the backward pass ({n}단계 steps)",
+        "paths_hint": "변수를 누르면 연쇄 법칙 click a variable for its chain rule", "inputs": "입력 inputs",
+        "view": "역전파 단계별 보기 step through the backward pass",
+        "start": "목표의 기울기는 1로 시작 the target's gradient is seeded with 1; ▶ (또는 →)",
+        "replay": "슬라이더는 기록된 그래프를 다시 계산 the sliders re-evaluate the recorded graph",
+        "no paths": "연쇄 법칙은 스칼라 그래프에만 the chain rule is written for graphs of single numbers",
+        "arrays": "슬라이더는 스칼라 입력에만 sliders are given for inputs that are single numbers",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One backward step as the view shows it."""
+
+    function: str  # the function's node key
+    output: str  # its output's node key
+    inputs: tuple  # its inputs' node keys
+    lines: tuple  # the compact text: a header and one line per input
+    grads: tuple  # (node key, text on this step, text after it): '16 → 32' then '32'
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Everything the view shows, for every step: plain data."""
+
+    target: str
+    svg: str
+    seed: tuple  # (target's node key, its gradient text) before any step
+    steps: tuple  # Steps, in the order the engine ran them
+    paths: dict  # variable node key -> the chain-rule lines from it to the target
+    inputs: tuple  # slider specs: {"name", "value", "min", "max", "step"}
+    notes: tuple
+    words: dict
+
+    def at(self, k: int) -> dict:
+        """The view after ``k`` steps: {"highlight", "grads", "lines"} (k = 0: before the first)."""
+        k = max(0, min(k, len(self.steps)))
+        grads = {key: "" for key in self.paths}
+        grads[self.seed[0]] = self.seed[1]
+        for step in self.steps[:k]:
+            grads.update((key, after) for key, _, after in step.grads)
+        if k == 0:
+            return {"highlight": {"function": "", "output": "", "inputs": []}, "grads": grads,
+                    "lines": [self.words["start"]]}
+        step = self.steps[k - 1]
+        grads.update((key, now) for key, now, _ in step.grads)
+        highlight = {"function": step.function, "output": step.output, "inputs": list(step.inputs)}
+        return {"highlight": highlight, "grads": grads, "lines": list(step.lines)}
+
+
+def step_model(recorded: Any, values: Optional[dict] = None, ranges: Optional[tuple] = None) -> StepModel:
+    """The model of a Recorded run at its own input values, or with ``values`` (input name -> number).
+    ``ranges`` keeps the sliders' ends of an earlier model (so they do not move with the values)."""
+    view = recorded.view
+    changes = {variable: np.array(float(values[name]))
+               for name, variable in recorded.inputs if values and name in values}
+    new = Replay(recorded.target).rebuild(changes)
+    old_of = {id(v): old for old, v in new.items()}
+    label = _renamed(recorded.label, old_of)
+    target = new[recorded.target]
+    tracer = Tracer(label, recorded.line)
+    order: list = []
+    with np.errstate(all="ignore"):
+        target.backward(retain_grad=True, hook=_recording(tracer, order))
+    keys: dict = {}
+    graph, _ = extras.graph_of(target, label, keys)
+    shown, _ = nearest(graph, MAX_NODES)
+    words = {**WORDS[view.lang], **UI_WORDS[view.lang]}
+    steps = tuple(_step(step, func, passed, keys, words, recorded.target_name, view.digits)
+                  for step, (func, passed) in zip(tracer.steps, order))
+    inputs = [(name, new[variable]) for name, variable in recorded.inputs]
+    return StepModel(recorded.target_name, to_svg(graph, view.digits),
+                     (keys[target], fmt_short(np.sum(target.grad), view.digits) if target.grad is not None else ""),
+                     steps, _paths(shown, keys, target, label, recorded.target_name, view),
+                     _sliders(inputs, ranges), _notes(recorded, inputs, words), UI_WORDS[view.lang])
+
+
+def _renamed(label: Any, old_of: dict) -> Any:
+    """The cell's names for the new graph's variables: those of the recorded ones they stand for."""
+    def new_label(v: Variable) -> Any:
+        old = old_of.get(id(v))
+        return label(old) if old is not None else None
+    return new_label
+
+
+def _recording(tracer: Tracer, order: list) -> Any:
+    """A backward hook: the tracer's, and per function (it, [(input, gradient before, after)])."""
+    totals: dict = {}
+
+    def hook(func: Any, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
+        tracer(func, gys, gxs, accumulated)
+        passed = []
+        for x, gx in zip(func.inputs, gxs):
+            if gx is None:
+                continue
+            before = totals.get(id(x))
+            gx = np.asarray(gx.data if isinstance(gx, Variable) else gx)
+            totals[id(x)] = gx if before is None else before + gx
+            passed.append((x, before, totals[id(x)]))
+        order.append((func, passed))
+    return hook
+
+
+def _step(step: Any, func: Any, passed: list, keys: dict, words: dict, target: str, digits: int) -> Step:
+    outputs = [ref() for ref in func.outputs if ref() is not None]
+    grads = []
+    for x, before, after in passed:
+        if x in keys:  # drawn
+            text = _grad_text(after, digits)
+            now = text if before is None else f"{_grad_text(before, digits)} → {text}"
+            grads.append((keys[x], now, text))
+    return Step(keys.get(func, ""), keys.get(outputs[0], "") if outputs else "",
+                tuple(keys[x] for x in func.inputs if x in keys),
+                tuple(compact_step(step, words, target, digits)), tuple(grads))
+
+
+def _grad_text(value: Any, digits: int) -> str:
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return fmt_short(array, digits)
+    return f"[{', '.join(fmt_short(v, digits) for v in array.flat[:3])}{', …' if array.size > 3 else ''}]"
+
+
+def _paths(shown: Any, keys: dict, target: Variable, label: Any, target_name: str, view: View) -> dict:
+    """Variable node key -> the chain-rule lines from it to the target (for the nodes drawn)."""
+    by_key = {key: v for v, key in keys.items() if isinstance(v, Variable)}
+    wanted = [(node.key, by_key[node.key]) for node in shown.nodes if node.kind == "variable"]
+    rules, _ = chain_rules(target, [(key, _Input(v)) for key, v in wanted], label)
+    names = {node.key: node.text for node in shown.nodes}
+    words = {**WORDS[view.lang], **UI_WORDS[view.lang]}
+    paths = {}
+    for key, variable in wanted:
+        if variable is target:
+            paths[key] = [f"d{target_name}/d{target_name} = 1"]
+        elif key in rules:
+            lines, note = rule_sentence(target_name, names[key], rules[key], view)
+            paths[key] = lines + ([note] if note else [])
+        else:
+            paths[key] = [words["no paths"]] if np.ndim(target.data) or np.ndim(variable.data) else []
+    return paths
+
+
+@dataclass(frozen=True)
+class _Input:
+    """What chain_rules reads of an input: its variable."""
+
+    variable: Variable
+
+
+def _sliders(inputs: list, ranges: Optional[tuple]) -> tuple:
+    """A slider per input that is a single number: around its value, or with the ends it had."""
+    ends = {spec["name"]: (spec["min"], spec["max"]) for spec in ranges or ()}
+    sliders = []
+    for name, variable in inputs:
+        if np.ndim(variable.data):
+            continue
+        value = float(variable.data)
+        reach = 2 * max(1.0, abs(value))
+        low, high = ends.get(name, (value - reach, value + reach))
+        sliders.append({"name": name, "value": value, "min": low, "max": high, "step": (high - low) / SLIDER_STEPS})
+    return tuple(sliders)
+
+
+def _notes(recorded: Any, inputs: list, words: dict) -> tuple:
+    notes = [words["replay"]]
+    if recorded.tested_lines:
+        notes += extras.replay_notes(set(recorded.tested_lines), "--step")
+    if any(np.ndim(v.data) for _, v in inputs):
+        notes.append(words["arrays"])
+    return tuple(notes)

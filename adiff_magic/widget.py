@@ -1,0 +1,76 @@
+"""The --step view: an anywidget showing the StepModel of a recorded run, step by step, with a
+slider per input. Imported only for --step (anywidget is an optional dependency)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets
+
+from .stepper import StepModel, step_model
+
+STATIC = Path(__file__).parent / "static"
+
+
+class StepView(anywidget.AnyWidget):
+    """Steps through a recorded backward pass: ◀ ▶, play, the ← → keys, a click on a node, sliders."""
+
+    _esm = STATIC / "step.js"
+    _css = STATIC / "step.css"
+
+    target = traitlets.Unicode().tag(sync=True)
+    svg = traitlets.Unicode().tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    step = traitlets.Int(0).tag(sync=True)
+    highlight = traitlets.Dict().tag(sync=True)
+    grads = traitlets.Dict().tag(sync=True)
+    lines = traitlets.List().tag(sync=True)
+    paths = traitlets.Dict().tag(sync=True)
+    inputs = traitlets.List().tag(sync=True)
+    values = traitlets.Dict().tag(sync=True)
+    notes = traitlets.List().tag(sync=True)
+    words = traitlets.Dict().tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, recorded: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._recorded = recorded
+        self._model = step_model(recorded)
+        self._show(self._model)
+        self.values = {spec["name"]: spec["value"] for spec in self._model.inputs}
+        self.observe(self._on_step, names="step")
+        self.observe(self._on_values, names="values")
+
+    def _show(self, model: StepModel) -> None:
+        with self.hold_sync():  # one message to the page, not one per trait
+            self.target, self.svg, self.total = model.target, model.svg, len(model.steps)
+            self.paths, self.inputs = model.paths, list(model.inputs)
+            self.notes, self.words = list(model.notes), model.words
+            self.step = max(0, min(self.step, len(model.steps)))
+            self._show_step()
+
+    def _show_step(self) -> None:
+        view = self._model.at(self.step)
+        self.highlight, self.grads, self.lines = view["highlight"], view["grads"], view["lines"]
+
+    def _on_step(self, change: dict) -> None:
+        clamped = max(0, min(change["new"], self.total))
+        if clamped != change["new"]:
+            self.step = clamped  # observed again, with the clamped value
+            return
+        self._show_step()
+
+    def _on_values(self, change: dict) -> None:
+        try:
+            values = {name: float(value) for name, value in change["new"].items()}
+            if not all(np.isfinite(list(values.values()))):
+                raise ValueError("a value must be a finite number")
+            model = step_model(self._recorded, values, self._model.inputs)
+        except Exception as error:  # a bad value, or one the recorded functions cannot take
+            self.error = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
+            return
+        self.error = ""
+        self._model = model
+        self._show(model)

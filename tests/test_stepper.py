@@ -1,0 +1,99 @@
+"""Tests for adiff_magic.stepper: the --step view's model, step by step and at other input values,
+against hand-derived numbers and the engine's own backward."""
+import math
+import re
+
+import numpy as np
+import pytest
+
+from adiff_magic.parser import parse
+from adiff_magic.result import View
+from adiff_magic.runner import Options, run_recorded
+from adiff_magic.stepper import step_model
+from engine import Variable, exp, square
+
+SEED = "x = 0.5\na = square(x)\nb = exp(a)\ny = square(b)\n"
+
+
+def recorded(cell: str, **view):
+    return run_recorded(parse(cell), {"np": np}, Options(view=View(**view)))[2]
+
+
+def names(svg: str) -> dict:
+    """Node key -> the node's first text (its name) in the picture."""
+    groups = re.findall(r'<g class="adiff-node" data-key="(\w+)" data-kind="\w+">.*?<text[^>]*>([^<]*)</text>', svg)
+    return dict(groups)
+
+
+def six(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def test_the_seed_step_by_step():
+    model = step_model(recorded(SEED))
+    name = names(model.svg)
+    key = {text: k for k, text in name.items()}
+    db, da = 2 * math.exp(0.25), 2 * math.exp(0.25) * math.exp(0.25)  # dy/db = 2b, dy/da = 2b·eᵃ, by hand
+    before = model.at(0)
+    assert before["highlight"]["function"] == "" and before["grads"][key["y"]] == "1"
+    assert all(before["grads"][key[n]] == "" for n in "xab")  # blank until a step passes them a gradient
+    expected = [("Square", "y", "b", six(db)), ("Exp", "b", "a", six(da)), ("Square", "a", "x", six(da))]
+    for k, (function, output, into, grad) in enumerate(expected, start=1):
+        view = model.at(k)
+        assert name[view["highlight"]["function"]] == function
+        assert name[view["highlight"]["output"]] == output
+        assert [name[i] for i in view["highlight"]["inputs"]] == [into]
+        assert view["grads"][key[into]] == grad
+        assert f"{output}.creator = {function}, input {into}" in view["lines"][0]
+    assert model.at(3)["grads"][key["b"]] == six(db)  # earlier steps' gradients stay shown
+    assert model.at(99) == model.at(3) and model.at(-1) == model.at(0)
+
+
+def test_a_second_path_shows_the_sum_on_its_step():
+    model = step_model(recorded("x = 2.0\na = x**2\ny = a**2 + a**2\n"))
+    key = {text: k for k, text in names(model.svg).items()}
+    # d(a²)/da = 2a = 8 per path: the second Pow step adds 8 to 8
+    shown = [model.at(k)["grads"][key["a"]] for k in range(1, len(model.steps) + 1)]
+    assert shown == ["", "8", "8 → 16", "16"]
+    assert model.at(4)["grads"][key["x"]] == "64"
+
+
+def test_other_values_re_evaluate_the_recorded_graph_like_the_engine():
+    rec = recorded(SEED)
+    first = step_model(rec)
+    model = step_model(rec, {"x": 1.0}, first.inputs)
+    x = Variable(1.0)
+    y = square(exp(square(x)))
+    y.backward()
+    key = {text: k for k, text in names(model.svg).items()}
+    assert model.at(3)["grads"][key["x"]] == six(float(x.grad)) == six(4 * math.exp(2.0))  # 29.5562
+    assert "value 7.38906" in model.svg  # y = e² at x = 1
+    assert model.inputs[0]["value"] == 1.0
+    assert (model.inputs[0]["min"], model.inputs[0]["max"]) == (first.inputs[0]["min"], first.inputs[0]["max"])
+    assert float(rec.target.data) == pytest.approx(math.exp(0.5))  # the recorded run is untouched
+    assert rec.inputs[0][1].grad == pytest.approx(2 * math.exp(0.5))
+
+
+def test_a_branch_on_a_value_is_kept_and_the_view_says_so():
+    rec = recorded("x = -0.5\nif x > 0:\n    y = x * 2\nelse:\n    y = -x\n")
+    model = step_model(rec, {"x": 1.0})
+    key = {text: k for k, text in names(model.svg).items()}
+    assert model.at(1)["grads"][key["x"]] == "-1"  # still y = -x: the branch the cell took at x = -0.5
+    assert any("keeps the branches" in note and "line 2" in note for note in model.notes)
+
+
+def test_sliders_for_single_numbers_only_and_paths_per_variable():
+    model = step_model(recorded("z = np.array([1.0, 2.0, 0.5])\nw = 0.5\np = softmax(z * w)\nloss = -log(p[1])\n"))
+    assert [spec["name"] for spec in model.inputs] == ["w"]
+    spec = model.inputs[0]
+    assert spec["min"] < 0.5 < spec["max"] and spec["step"] > 0
+    assert any("single numbers" in note for note in model.notes)
+    model = step_model(recorded(SEED))
+    key = {text: k for k, text in names(model.svg).items()}
+    assert model.paths[key["x"]] == ["dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744"]
+    assert model.paths[key["y"]] == ["dy/dy = 1"]
+
+
+def test_the_words_follow_the_language():
+    model = step_model(recorded(SEED, lang="ko"))
+    assert "단계" in model.words["step_of"] and "줄 line 4" in model.at(1)["lines"][0]
