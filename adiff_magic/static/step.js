@@ -1,0 +1,278 @@
+// The %%grad --step view: the graph of the cell with the backward pass stepped through, one function
+// at a time. Python owns the numbers (it derives highlight, grads, lines and paths from `step` and
+// `values`); this module only draws them and sends back what the learner asks for. Plain DOM, no
+// network. Every visible word comes from the `words` trait (English or Korean).
+
+const PLAY_MS = 1000; // one step a second
+const BLANK = "·"; // the gradient line of a variable the backward pass has not reached yet
+const MARKS = ["adiff-step-current", "adiff-step-output", "adiff-step-input", "adiff-step-active"];
+
+// an element with attributes (event handlers as on<event>) and children
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+// the host's theme: JupyterLab and VS Code say it on <body>; elsewhere the browser's preference
+function hostIsDark() {
+  const body = document.body;
+  if (body.dataset.jpThemeLight) return body.dataset.jpThemeLight === "false";
+  if (body.classList.contains("vscode-light")) return false;
+  if (body.classList.contains("vscode-dark") || body.classList.contains("vscode-high-contrast")) return true;
+  return matchMedia("(prefers-color-scheme: dark)").matches;
+}
+
+// The picture carries its dark palette under @media (prefers-color-scheme: dark), which inline in a
+// page follows the browser, not the notebook's theme: scope those rules under .adiff-step-dark instead.
+function themedSvg(svg) {
+  return svg.replace(/@media\s*\(prefers-color-scheme:\s*dark\)\s*\{((?:[^{}]*\{[^{}]*\})*)\s*\}/, (_, rules) =>
+    rules.replace(/([^{}]+)\{/g, (__, sel) => sel.split(",").map((s) => `.adiff-step-dark ${s.trim()}`).join(",") + "{"));
+}
+
+function render({ model, el }) {
+  const words = () => model.get("words") || {};
+  const word = (key, fallback) => words()[key] || fallback;
+
+  // ---------------------------------------------------------------- the DOM, built once
+  const prev = h("button", { type: "button", class: "adiff-step-prev", onclick: () => go(-1, true) }, "◀");
+  const play = h("button", { type: "button", class: "adiff-step-play", onclick: () => (timer ? stop() : start()) });
+  const next = h("button", { type: "button", class: "adiff-step-next", onclick: () => go(1, true) }, "▶");
+  const counter = h("span", { class: "adiff-step-counter", "aria-live": "polite" });
+  const picture = h("div", { class: "adiff-step-picture" });
+  const graph = h("div", { class: "adiff-step-graph" }, picture);
+  const lines = h("pre", { class: "adiff-step-lines" });
+  const paths = h("div", { class: "adiff-step-paths", "aria-live": "polite" });
+  const sliders = h("div", { class: "adiff-step-sliders" });
+  const inputsTitle = h("div", { class: "adiff-step-title" });
+  const inputs = h("div", { class: "adiff-step-inputs" }, inputsTitle, sliders);
+  const error = h("div", { class: "adiff-step-error", role: "alert" });
+  const notes = h("div", { class: "adiff-step-notes" });
+  const root = h("div", { class: "adiff-step-root", tabindex: "0", role: "group", onkeydown: onKey },
+    h("div", { class: "adiff-step-toolbar" }, prev, play, next, counter),
+    h("div", { class: "adiff-step-body" }, graph, h("div", { class: "adiff-step-side" }, lines, paths)),
+    inputs, error, notes);
+  el.append(root);
+  picture.addEventListener("click", (event) => select(event.target.closest?.(".adiff-node[data-kind=variable]")));
+  picture.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      event.stopPropagation();
+      select(event.target.closest?.(".adiff-node[data-kind=variable]"));
+    }
+  });
+
+  let selected = ""; // the variable whose chain rule is shown
+  let timer = null; // the play loop
+  let frame = 0; // a slider's pending send
+  const dragging = new Set(); // names of the sliders held by the pointer
+
+  // ---------------------------------------------------------------- stepping
+  function go(delta, manual) {
+    if (manual) stop();
+    const step = Math.max(0, Math.min(model.get("total"), model.get("step") + delta));
+    if (step === model.get("step")) return false;
+    model.set("step", step);
+    model.save_changes();
+    return true;
+  }
+
+  function start() {
+    if (model.get("step") >= model.get("total")) {
+      model.set("step", 0);
+      model.save_changes();
+    }
+    timer = setInterval(() => {
+      if (!go(1, false) || model.get("step") >= model.get("total")) stop();
+    }, PLAY_MS);
+    drawToolbar();
+  }
+
+  function stop() {
+    if (timer) clearInterval(timer);
+    timer = null;
+    drawToolbar();
+  }
+
+  function onKey(event) {
+    if (event.target.tagName === "INPUT" || event.altKey || event.ctrlKey || event.metaKey) return;
+    const delta = { ArrowLeft: -1, ArrowRight: 1 }[event.key];
+    if (!delta) return;
+    event.preventDefault();
+    event.stopPropagation(); // the notebook's own shortcuts
+    go(delta, true);
+  }
+
+  // ---------------------------------------------------------------- drawing, one function per trait group
+  function drawToolbar() {
+    const [step, total] = [model.get("step"), model.get("total")];
+    root.setAttribute("aria-label", word("view", "backward pass, step by step"));
+    prev.setAttribute("aria-label", word("prev", "previous step"));
+    next.setAttribute("aria-label", word("next", "next step"));
+    prev.title = prev.getAttribute("aria-label");
+    next.title = next.getAttribute("aria-label");
+    play.textContent = timer ? word("pause", "pause") : word("play", "play");
+    play.setAttribute("aria-label", play.textContent);
+    play.setAttribute("aria-pressed", String(!!timer));
+    for (const [button, off] of [[prev, step <= 0], [next, step >= total]]) {
+      if (off && button === document.activeElement) root.focus(); // keep the keys working
+      button.disabled = off;
+    }
+    counter.textContent = step === 0 ? word("before", "before the backward pass")
+      : word("step_of", "step {k} of {n}").replace("{k}", step).replace("{n}", total);
+  }
+
+  function drawSvg() {
+    picture.innerHTML = themedSvg(model.get("svg") || "");
+    for (const node of picture.querySelectorAll(".adiff-node[data-kind=variable]")) {
+      node.setAttribute("tabindex", "0");
+      node.setAttribute("role", "button");
+      node.setAttribute("aria-label", node.querySelector("text")?.textContent || node.dataset.key);
+    }
+    drawHighlight();
+    drawGrads();
+    drawPaths();
+  }
+
+  function drawHighlight() {
+    const { function: fn = "", output = "", inputs: ins = [] } = model.get("highlight") || {};
+    for (const mark of MARKS) picture.querySelectorAll("." + mark).forEach((node) => node.classList.remove(mark));
+    const mark = (key, cls) => key && picture.querySelector(`.adiff-node[data-key="${key}"]`)?.classList.add(cls);
+    mark(fn, MARKS[0]);
+    mark(output, MARKS[1]);
+    ins.forEach((key) => mark(key, MARKS[2]));
+    if (!fn) return;
+    for (const edge of picture.querySelectorAll("[data-source][data-target]")) {
+      const { source, target } = edge.dataset;
+      if ((source === fn && target === output) || (target === fn && ins.includes(source))) edge.classList.add(MARKS[3]);
+    }
+  }
+
+  function drawGrads() {
+    const grads = model.get("grads") || {};
+    for (const text of picture.querySelectorAll("text[data-grad]")) {
+      const key = text.dataset.grad;
+      if (key in grads) text.textContent = "grad " + (grads[key] || BLANK);
+    }
+  }
+
+  function drawLines() {
+    lines.textContent = (model.get("lines") || []).join("\n");
+  }
+
+  function select(node) {
+    if (!node) return;
+    selected = node.dataset.key;
+    drawPaths();
+  }
+
+  function drawPaths() {
+    picture.querySelectorAll(".adiff-step-selected").forEach((node) => node.classList.remove("adiff-step-selected"));
+    const shown = selected && (model.get("paths") || {})[selected];
+    picture.querySelector(`.adiff-node[data-key="${selected}"]`)?.classList.add("adiff-step-selected");
+    paths.classList.toggle("adiff-step-hint", !shown);
+    paths.textContent = shown ? shown.join("\n") : word("paths_hint", "click a variable for its chain rule");
+  }
+
+  // ---------------------------------------------------------------- the inputs: one slider and box each
+  function send(name, value) {
+    if (!Number.isFinite(value)) return;
+    model.set("values", { ...(model.get("values") || {}), [name]: value });
+    model.save_changes();
+  }
+
+  function slider({ name, value, min, max, step }) {
+    const range = h("input", { type: "range", min, max, step, "aria-label": name, "data-name": name });
+    const box = h("input", { type: "number", step: "any", "aria-label": name, "data-name": name });
+    [range.value, box.value] = [value, value];
+    range.addEventListener("pointerdown", () => dragging.add(name));
+    range.addEventListener("pointerup", () => dragging.delete(name));
+    range.addEventListener("input", () => {
+      box.value = range.value;
+      cancelAnimationFrame(frame); // at most one send per frame
+      frame = requestAnimationFrame(() => send(name, Number(range.value)));
+    });
+    range.addEventListener("change", () => {
+      cancelAnimationFrame(frame);
+      dragging.delete(name);
+      send(name, Number(range.value));
+    });
+    box.addEventListener("change", () => {
+      range.value = box.value;
+      send(name, Number(box.value));
+    });
+    box.addEventListener("keydown", (event) => {
+      event.stopPropagation(); // Enter is ours, not the notebook's
+      if (event.key === "Enter") box.dispatchEvent(new Event("change"));
+    });
+    return h("label", { class: "adiff-step-slider" }, h("span", { class: "adiff-step-name" }, name), range, box);
+  }
+
+  function drawInputs() {
+    const specs = model.get("inputs") || [];
+    inputsTitle.textContent = word("inputs", "inputs");
+    inputs.hidden = specs.length === 0;
+    const shape = JSON.stringify(specs.map(({ name, min, max, step }) => [name, min, max, step]));
+    if (sliders.dataset.shape !== shape) { // new names or ranges: build anew
+      sliders.dataset.shape = shape;
+      sliders.replaceChildren(...specs.map(slider));
+      return;
+    }
+    for (const { name, value } of specs) { // same sliders: only their values, never under the pointer
+      for (const input of sliders.querySelectorAll(`input[data-name="${CSS.escape(name)}"]`)) {
+        const busy = input === document.activeElement && (input.type === "number" || dragging.has(name));
+        if (!busy && Number(input.value) !== value) input.value = value;
+      }
+    }
+  }
+
+  function drawError() {
+    error.textContent = model.get("error") || "";
+    error.hidden = !error.textContent;
+  }
+
+  function drawNotes() {
+    notes.replaceChildren(...(model.get("notes") || []).map((note) => h("p", {}, note)));
+    notes.hidden = notes.childElementCount === 0;
+  }
+
+  function drawTheme() {
+    root.classList.toggle("adiff-step-dark", hostIsDark());
+  }
+
+  // ---------------------------------------------------------------- wiring
+  const handlers = {
+    "change:svg": drawSvg, "change:highlight": drawHighlight, "change:grads": drawGrads,
+    "change:lines": drawLines, "change:paths": drawPaths, "change:inputs": drawInputs,
+    "change:error": drawError, "change:notes": drawNotes,
+    "change:step": drawToolbar, "change:total": drawToolbar,
+    "change:words": () => { drawToolbar(); drawPaths(); drawInputs(); },
+  };
+  for (const [event, handler] of Object.entries(handlers)) model.on(event, handler);
+  const theme = new MutationObserver(drawTheme);
+  theme.observe(document.body, { attributes: true, attributeFilter: ["class", "data-jp-theme-light"] });
+  const scheme = matchMedia("(prefers-color-scheme: dark)");
+  scheme.addEventListener("change", drawTheme);
+
+  drawTheme();
+  drawToolbar();
+  drawSvg();
+  drawLines();
+  drawInputs();
+  drawError();
+  drawNotes();
+
+  return () => {
+    stop();
+    cancelAnimationFrame(frame);
+    theme.disconnect();
+    scheme.removeEventListener("change", drawTheme);
+    for (const [event, handler] of Object.entries(handlers)) model.off(event, handler);
+  };
+}
+
+export default { render };
