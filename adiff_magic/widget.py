@@ -43,6 +43,10 @@ class StepView(anywidget.AnyWidget):
         self.observe(self._on_step, names="step")
         self.observe(self._on_values, names="values")
 
+    def __repr__(self) -> str:  # what a page without widgets shows (a terminal, nbconvert, no kernel)
+        return (f"<the --step view of the backward pass of {self.target}: {self.total} steps; it needs a "
+                "live kernel and a widget frontend (the output above stands alone)>")
+
     def _show(self, model: StepModel) -> None:
         with self.hold_sync():  # one message to the page, not one per trait
             self.target, self.svg, self.total = model.target, model.svg, len(model.steps)
