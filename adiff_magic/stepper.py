@@ -30,7 +30,8 @@ UI_WORDS = {
         "view": "step through the backward pass", "start": "the target's gradient is seeded with 1; "
         "press ▶ (or →) to run the first step",
         "replay": "the sliders re-evaluate the recorded graph",
-        "no paths": "the chain rule is written for graphs of single numbers",
+        "no paths": "no chain-rule sentence here: it is written for graphs of single numbers whose "
+                    "backward runs on plain numbers",
         "arrays": "sliders are given for inputs that are single numbers",
     },
     "ko": {
@@ -173,8 +174,8 @@ def _paths(shown: Any, keys: dict, target: Variable, label: Any, target_name: st
         elif key in rules:
             lines, note = rule_sentence(target_name, names[key], rules[key], view)
             paths[key] = lines + ([note] if note else [])
-        else:
-            paths[key] = [words["no paths"]] if np.ndim(target.data) or np.ndim(variable.data) else []
+        else:  # arrays, or a user's backward that cannot run on plain numbers
+            paths[key] = [words["no paths"]]
     return paths
 
 

@@ -3,7 +3,8 @@ shell the magic tests drive (`shell`, `ip`), `grad` (run a %%grad cell in it), t
 cell (`seed_cell`) and a user Function with a wrong backward (`wrong_square`).
 
 Plain helpers that are not fixtures (the oracle, tolerances, the seed notebook's cells, table
-readers) are in tests/reference.py. No test module imports another.
+readers) are in tests/reference.py; the JupyterLab harness of the browser tests is tests/lab_harness.py.
+No test module imports another.
 
 Hypothesis: "default" (quick) unless HYPOTHESIS_PROFILE names another, e.g. "long".
 """
@@ -74,3 +75,43 @@ class WrongSquare(Function):
 def wrong_square():
     """A user Function class whose backward is wrong (x² differentiated as 3x), for --check to flag."""
     return WrongSquare
+
+
+# ---------------------------------------------------------------- the browser tests' JupyterLab and Chromium
+# Session-wide: one server and one Playwright for test_browser.py and test_browser_step.py (two sync
+# Playwrights cannot run at once).
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """A JupyterLab server (lab_harness.Lab), or a skip (a failure when CI is set) without its tools."""
+    from lab_harness import Lab, _ci, _missing, _warm_matplotlib
+
+    missing = _missing()
+    if missing:
+        message = "browser tests need " + ", ".join(missing)
+        if _ci():
+            pytest.fail(message + " (CI is set, so this is a failure, not a skip)", pytrace=False)
+        pytest.skip(message)
+    base = tmp_path_factory.mktemp("jupyterlab")
+    _warm_matplotlib(base)
+    server = Lab(base)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(lab):
+    """Debian's headless Chromium, driven by Playwright."""
+    from lab_harness import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -1,13 +1,18 @@
-// The %%grad --step view: the graph of the cell with the backward pass stepped through, one function
-// at a time. Python owns the numbers (it derives highlight, grads, lines and paths from `step` and
-// `values`); this module only draws them and sends back what the learner asks for. Plain DOM, no
-// network. Every visible word comes from the `words` trait (English or Korean).
+// The %%grad --step view: the cell's graph with its backward pass stepped through, one function at a
+// time. Python owns the numbers (it derives highlight, grads, lines and paths from `step` and `values`);
+// this module draws them and sends back what the learner asks for. Plain DOM, no network. Every word
+// shown comes from the `words` trait (English or Korean); WORDS only covers a missing one.
 
 const PLAY_MS = 1000; // one step a second
 const BLANK = "·"; // the gradient line of a variable the backward pass has not reached yet
 const MARKS = ["adiff-step-current", "adiff-step-output", "adiff-step-input", "adiff-step-active"];
+const WORDS = {
+  prev: "previous step", next: "next step", play: "play", pause: "pause", step_of: "step {k} of {n}",
+  before: "before the backward pass", paths_hint: "click a variable for its chain rule", inputs: "inputs",
+  view: "step through the backward pass",
+};
 
-// an element with attributes (event handlers as on<event>) and children
+// an element with attributes (on<event>: a listener) and children
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -20,36 +25,35 @@ function h(tag, attrs = {}, ...children) {
 
 // the host's theme: JupyterLab and VS Code say it on <body>; elsewhere the browser's preference
 function hostIsDark() {
-  const body = document.body;
-  if (body.dataset.jpThemeLight) return body.dataset.jpThemeLight === "false";
-  if (body.classList.contains("vscode-light")) return false;
-  if (body.classList.contains("vscode-dark") || body.classList.contains("vscode-high-contrast")) return true;
-  return matchMedia("(prefers-color-scheme: dark)").matches;
+  const { dataset, classList } = document.body;
+  if (dataset.jpThemeLight) return dataset.jpThemeLight === "false";
+  if (/\bvscode-(dark|high-contrast)\b/.test(classList.value)) return !classList.contains("vscode-high-contrast-light");
+  return !classList.contains("vscode-light") && matchMedia("(prefers-color-scheme: dark)").matches;
 }
 
-// The picture carries its dark palette under @media (prefers-color-scheme: dark), which inline in a
-// page follows the browser, not the notebook's theme: scope those rules under .adiff-step-dark instead.
+// The picture keeps its dark palette under @media (prefers-color-scheme: dark), which inline in a page
+// follows the browser, not the notebook's theme: scope those rules under .adiff-step-dark instead.
 function themedSvg(svg) {
   return svg.replace(/@media\s*\(prefers-color-scheme:\s*dark\)\s*\{((?:[^{}]*\{[^{}]*\})*)\s*\}/, (_, rules) =>
     rules.replace(/([^{}]+)\{/g, (__, sel) => sel.split(",").map((s) => `.adiff-step-dark ${s.trim()}`).join(",") + "{"));
 }
 
 function render({ model, el }) {
-  const words = () => model.get("words") || {};
-  const word = (key, fallback) => words()[key] || fallback;
+  const word = (key) => (model.get("words") || {})[key] || WORDS[key];
+  const variable = (target) => target.closest?.(".adiff-node[data-kind=variable]");
 
   // ---------------------------------------------------------------- the DOM, built once
   const prev = h("button", { type: "button", class: "adiff-step-prev", onclick: () => go(-1, true) }, "◀");
   const play = h("button", { type: "button", class: "adiff-step-play", onclick: () => (timer ? stop() : start()) });
   const next = h("button", { type: "button", class: "adiff-step-next", onclick: () => go(1, true) }, "▶");
   const counter = h("span", { class: "adiff-step-counter", "aria-live": "polite" });
-  const picture = h("div", { class: "adiff-step-picture" });
+  const picture = h("div", { class: "adiff-step-picture", onclick: (event) => select(variable(event.target)) });
   const graph = h("div", { class: "adiff-step-graph" }, picture);
   const lines = h("pre", { class: "adiff-step-lines" });
   const paths = h("div", { class: "adiff-step-paths", "aria-live": "polite" });
   const sliders = h("div", { class: "adiff-step-sliders" });
-  const inputsTitle = h("div", { class: "adiff-step-title" });
-  const inputs = h("div", { class: "adiff-step-inputs" }, inputsTitle, sliders);
+  const title = h("div", { class: "adiff-step-title" });
+  const inputs = h("div", { class: "adiff-step-inputs" }, title, sliders);
   const error = h("div", { class: "adiff-step-error", role: "alert" });
   const notes = h("div", { class: "adiff-step-notes" });
   const root = h("div", { class: "adiff-step-root", tabindex: "0", role: "group", onkeydown: onKey },
@@ -57,14 +61,6 @@ function render({ model, el }) {
     h("div", { class: "adiff-step-body" }, graph, h("div", { class: "adiff-step-side" }, lines, paths)),
     inputs, error, notes);
   el.append(root);
-  picture.addEventListener("click", (event) => select(event.target.closest?.(".adiff-node[data-kind=variable]")));
-  picture.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") {
-      event.preventDefault();
-      event.stopPropagation();
-      select(event.target.closest?.(".adiff-node[data-kind=variable]"));
-    }
-  });
 
   let selected = ""; // the variable whose chain rule is shown
   let timer = null; // the play loop
@@ -82,48 +78,43 @@ function render({ model, el }) {
   }
 
   function start() {
-    if (model.get("step") >= model.get("total")) {
-      model.set("step", 0);
-      model.save_changes();
-    }
-    timer = setInterval(() => {
-      if (!go(1, false) || model.get("step") >= model.get("total")) stop();
-    }, PLAY_MS);
+    if (model.get("step") >= model.get("total")) go(-model.get("total"), false); // from the top
+    timer = setInterval(() => (go(1, false) && model.get("step") < model.get("total")) || stop(), PLAY_MS);
     drawToolbar();
   }
 
   function stop() {
-    if (timer) clearInterval(timer);
+    clearInterval(timer);
     timer = null;
     drawToolbar();
   }
 
   function onKey(event) {
-    if (event.target.tagName === "INPUT" || event.altKey || event.ctrlKey || event.metaKey) return;
-    const delta = { ArrowLeft: -1, ArrowRight: 1 }[event.key];
-    if (!delta) return;
+    if (event.target.tagName === "INPUT") return event.stopPropagation(); // typing is not a notebook command
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const node = variable(event.target);
+    const act = { ArrowLeft: () => go(-1, true), ArrowRight: () => go(1, true) }[event.key]
+      || (node && (event.key === "Enter" || event.key === " ") && (() => select(node)));
+    if (!act) return;
     event.preventDefault();
-    event.stopPropagation(); // the notebook's own shortcuts
-    go(delta, true);
+    event.stopPropagation();
+    act();
   }
 
   // ---------------------------------------------------------------- drawing, one function per trait group
   function drawToolbar() {
     const [step, total] = [model.get("step"), model.get("total")];
-    root.setAttribute("aria-label", word("view", "backward pass, step by step"));
-    prev.setAttribute("aria-label", word("prev", "previous step"));
-    next.setAttribute("aria-label", word("next", "next step"));
-    prev.title = prev.getAttribute("aria-label");
-    next.title = next.getAttribute("aria-label");
-    play.textContent = timer ? word("pause", "pause") : word("play", "play");
+    root.setAttribute("aria-label", word("view"));
+    play.textContent = word(timer ? "pause" : "play");
     play.setAttribute("aria-label", play.textContent);
     play.setAttribute("aria-pressed", String(!!timer));
-    for (const [button, off] of [[prev, step <= 0], [next, step >= total]]) {
-      if (off && button === document.activeElement) root.focus(); // keep the keys working
+    for (const [button, key, off] of [[prev, "prev", step <= 0], [next, "next", step >= total]]) {
+      button.title = word(key);
+      button.setAttribute("aria-label", button.title);
+      if (off && button === document.activeElement) root.focus(); // the keys keep working
       button.disabled = off;
     }
-    counter.textContent = step === 0 ? word("before", "before the backward pass")
-      : word("step_of", "step {k} of {n}").replace("{k}", step).replace("{n}", total);
+    counter.textContent = word(step ? "step_of" : "before").replaceAll("{k}", step).replaceAll("{n}", total);
   }
 
   function drawSvg() {
@@ -145,18 +136,30 @@ function render({ model, el }) {
     mark(fn, MARKS[0]);
     mark(output, MARKS[1]);
     ins.forEach((key) => mark(key, MARKS[2]));
-    if (!fn) return;
-    for (const edge of picture.querySelectorAll("[data-source][data-target]")) {
+    for (const edge of fn ? picture.querySelectorAll("[data-source][data-target]") : []) {
       const { source, target } = edge.dataset;
       if ((source === fn && target === output) || (target === fn && ins.includes(source))) edge.classList.add(MARKS[3]);
     }
+    follow();
+  }
+
+  // a picture wider than the view scrolls sideways to the step's nodes, or before the first step to the
+  // target, where the backward pass starts (SVG units are CSS px here)
+  function follow() {
+    let groups = picture.querySelectorAll(MARKS.slice(0, 3).map((m) => "." + m).join(","));
+    if (!groups.length) groups = [picture.querySelector("rect.adiff-target")?.closest(".adiff-node")].filter(Boolean);
+    const boxes = Array.from(groups, (g) => g.getBBox());
+    if (!boxes.length || graph.scrollWidth <= graph.clientWidth) return;
+    const left = Math.min(...boxes.map((b) => b.x));
+    const right = Math.max(...boxes.map((b) => b.x + b.width));
+    if (left >= graph.scrollLeft && right <= graph.scrollLeft + graph.clientWidth) return;
+    graph.scrollTo({ left: (left + right) / 2 - graph.clientWidth / 2, behavior: "smooth" });
   }
 
   function drawGrads() {
     const grads = model.get("grads") || {};
     for (const text of picture.querySelectorAll("text[data-grad]")) {
-      const key = text.dataset.grad;
-      if (key in grads) text.textContent = "grad " + (grads[key] || BLANK);
+      if (text.dataset.grad in grads) text.textContent = "grad " + (grads[text.dataset.grad] || BLANK);
     }
   }
 
@@ -171,17 +174,18 @@ function render({ model, el }) {
   }
 
   function drawPaths() {
-    picture.querySelectorAll(".adiff-step-selected").forEach((node) => node.classList.remove("adiff-step-selected"));
-    const shown = selected && (model.get("paths") || {})[selected];
+    picture.querySelector(".adiff-step-selected")?.classList.remove("adiff-step-selected");
     picture.querySelector(`.adiff-node[data-key="${selected}"]`)?.classList.add("adiff-step-selected");
-    paths.classList.toggle("adiff-step-hint", !shown);
-    paths.textContent = shown ? shown.join("\n") : word("paths_hint", "click a variable for its chain rule");
+    const shown = (selected && (model.get("paths") || {})[selected]) || [];
+    paths.classList.toggle("adiff-step-hint", !shown.length);
+    paths.textContent = shown.length ? shown.join("\n") : word("paths_hint");
   }
 
-  // ---------------------------------------------------------------- the inputs: one slider and box each
+  // ---------------------------------------------------------------- the inputs: a slider and a box each
   function send(name, value) {
-    if (!Number.isFinite(value)) return;
-    model.set("values", { ...(model.get("values") || {}), [name]: value });
+    const values = model.get("values") || {};
+    if (!Number.isFinite(value) || values[name] === value) return;
+    model.set("values", { ...values, [name]: value });
     model.save_changes();
   }
 
@@ -205,24 +209,21 @@ function render({ model, el }) {
       range.value = box.value;
       send(name, Number(box.value));
     });
-    box.addEventListener("keydown", (event) => {
-      event.stopPropagation(); // Enter is ours, not the notebook's
-      if (event.key === "Enter") box.dispatchEvent(new Event("change"));
-    });
+    box.addEventListener("keydown", (event) => event.key === "Enter" && box.dispatchEvent(new Event("change")));
     return h("label", { class: "adiff-step-slider" }, h("span", { class: "adiff-step-name" }, name), range, box);
   }
 
   function drawInputs() {
     const specs = model.get("inputs") || [];
-    inputsTitle.textContent = word("inputs", "inputs");
+    title.textContent = word("inputs");
     inputs.hidden = specs.length === 0;
     const shape = JSON.stringify(specs.map(({ name, min, max, step }) => [name, min, max, step]));
-    if (sliders.dataset.shape !== shape) { // new names or ranges: build anew
+    if (sliders.dataset.shape !== shape) { // new names or ranges: built anew
       sliders.dataset.shape = shape;
       sliders.replaceChildren(...specs.map(slider));
       return;
     }
-    for (const { name, value } of specs) { // same sliders: only their values, never under the pointer
+    for (const { name, value } of specs) { // the same sliders: their values only, never under the pointer
       for (const input of sliders.querySelectorAll(`input[data-name="${CSS.escape(name)}"]`)) {
         const busy = input === document.activeElement && (input.type === "number" || dragging.has(name));
         if (!busy && Number(input.value) !== value) input.value = value;
@@ -240,16 +241,13 @@ function render({ model, el }) {
     notes.hidden = notes.childElementCount === 0;
   }
 
-  function drawTheme() {
-    root.classList.toggle("adiff-step-dark", hostIsDark());
-  }
+  const drawTheme = () => root.classList.toggle("adiff-step-dark", hostIsDark());
 
   // ---------------------------------------------------------------- wiring
   const handlers = {
     "change:svg": drawSvg, "change:highlight": drawHighlight, "change:grads": drawGrads,
     "change:lines": drawLines, "change:paths": drawPaths, "change:inputs": drawInputs,
-    "change:error": drawError, "change:notes": drawNotes,
-    "change:step": drawToolbar, "change:total": drawToolbar,
+    "change:error": drawError, "change:notes": drawNotes, "change:step": drawToolbar, "change:total": drawToolbar,
     "change:words": () => { drawToolbar(); drawPaths(); drawInputs(); },
   };
   for (const [event, handler] of Object.entries(handlers)) model.on(event, handler);
@@ -258,13 +256,8 @@ function render({ model, el }) {
   const scheme = matchMedia("(prefers-color-scheme: dark)");
   scheme.addEventListener("change", drawTheme);
 
-  drawTheme();
-  drawToolbar();
-  drawSvg();
-  drawLines();
-  drawInputs();
-  drawError();
-  drawNotes();
+  for (const draw of [drawTheme, drawToolbar, drawSvg, drawLines, drawInputs, drawError, drawNotes]) draw();
+  requestAnimationFrame(follow); // laid out by then
 
   return () => {
     stop();
