@@ -97,10 +97,6 @@ class Tracer:
         inputs = func.inputs
         # the numbers of the local derivative: one-element inputs and output, else nothing is substituted
         xs = tuple([_scalar_now(x.data) for x in inputs]) if ys is not None else None
-        names = None
-        if xs is not None:
-            names = [label(x) for x in inputs]
-            names = (output or None, tuple([shown.name if shown is not None else None for shown in names]))
         flows = []
         totals = self.totals
         for i in range(min(len(inputs), len(gxs), len(accumulated))):
@@ -132,7 +128,7 @@ class Tracer:
         step = _new_step(_TracedStep)
         local = (func.local, func.local_fields()) if xs is not None and func.local else None
         _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or NO_RULE,
-                        tuple(flows), xs, ys, local, names))
+                        tuple(flows), xs, ys, local))
         self.steps.append(step)
 
 
@@ -186,7 +182,13 @@ class _TracedStep(BackwardStep):
             raw = object.__getattribute__(self, "_raw")
         except AttributeError:
             raise AttributeError(name) from None
-        index, function, output, lineno, source, gys, rule, flows, xs, ys, local, names = raw
+        index, function, output, lineno, source, gys, rule, flows, xs, ys, local = raw
+        names = None
+        if xs is not None:  # the operands as the cell names them; a constant (no label) is None
+            operands = [None] * len(xs)
+            for label, i, *_ in flows:
+                operands[i] = label
+            names = (output or None, tuple(operands))
         flows = tuple([_TracedFlow(label, passed, acc, total, (local, i, xs, ys, gys[0], passed, names))
                        for label, i, passed, acc, total in flows])
         values = (index, function, output, lineno, source, tuple([_shown(g) for g in gys]), rule, flows)
