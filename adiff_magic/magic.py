@@ -89,8 +89,8 @@ class GradMagics(Magics):
               help="plot the target around the input with its tangent (one scalar input; needs matplotlib)")
     @argument("--no-trace", action="store_true", help="show the table only")
     @argument("--trace", choices=["compact", "full"], default="compact",
-              help="compact: one line per step and input (default); full: creator, input, incoming, rule, "
-                   "local and passes on rows of their own")
+              help="compact: a header per step and a line per input (default); full: creator, input, incoming, "
+                   "rule, local and passes on rows of their own")
     @argument("--precision", type=int, default=6, metavar="N",
               help="significant digits in the trace, the chain rule and the graph (default 6; the table "
                    "and the result keep every digit)")
@@ -123,8 +123,8 @@ class GradMagics(Magics):
         (elementwise, differentiable; a tie splits the gradient); ``max(x)`` and ``max(x, axis=0)``
         are the engine's reductions. ``sum(iterable)`` and ``pow(a, b)`` are Python's too.
 
-        The cell's statements run once. --order differentiates with engine.grad, --check and --plot
-        re-evaluate the recorded graph (keeping the branches it took); none of them changes the
+        The cell's statements run once. --order differentiates with engine.grad, --check, --plot and
+        --step's sliders re-evaluate the recorded graph (keeping the branches it took); none of them changes the
         first-order gradients shown or left on the notebook's Variables. After the cell, its names
         hold engine Variables with ``.grad`` set. A cell with a mistake changes nothing in the
         notebook.
