@@ -109,7 +109,7 @@ def step_model(recorded: Any, values: Optional[dict] = None, ranges: Optional[tu
                   for step, (func, passed) in zip(tracer.steps, order))
     inputs = [(name, new[variable]) for name, variable in recorded.inputs]
     return StepModel(recorded.target_name, to_svg(graph, view.digits),
-                     (keys[target], fmt_short(np.sum(target.grad), view.digits) if target.grad is not None else ""),
+                     (keys[target], _grad_text(target.grad, view.digits) if target.grad is not None else ""),
                      steps, _paths(shown, keys, target, label, recorded.target_name, view),
                      _sliders(inputs, ranges), _notes(recorded, inputs, words), UI_WORDS[view.lang])
 
@@ -201,7 +201,7 @@ def _sliders(inputs: list, ranges: Optional[tuple]) -> tuple:
 
 
 def _notes(recorded: Any, inputs: list, words: dict) -> tuple:
-    notes = [words["replay"]]
+    notes = [words["replay"]] if any(np.ndim(v.data) == 0 for _, v in inputs) else []
     if recorded.tested_lines:
         notes += extras.replay_notes(set(recorded.tested_lines), "--step")
     if any(np.ndim(v.data) for _, v in inputs):

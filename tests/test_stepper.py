@@ -97,3 +97,11 @@ def test_sliders_for_single_numbers_only_and_paths_per_variable():
 def test_the_words_follow_the_language():
     model = step_model(recorded(SEED, lang="ko"))
     assert "단계" in model.words["step_of"] and "줄 line 4" in model.at(1)["lines"][0]
+
+
+def test_an_array_target_is_seeded_with_ones_and_shown_as_such():
+    model = step_model(recorded("x = np.array([1.0, 2.0])\ny = x * x\n"))
+    key = {text: k for k, text in names(model.svg).items()}
+    assert model.at(0)["grads"][key["y"]] == "[1, 1]"  # seeded with ones, not their sum
+    assert model.at(1)["grads"][key["x"]] == "[1, 2] → [2, 4]"  # x * x passes x to x twice: 2x in all
+    assert model.inputs == () and not any("sliders re-evaluate" in note for note in model.notes)
