@@ -58,7 +58,8 @@ function render({ model, el }) {
   const notes = h("div", { class: "adiff-step-notes" });
   const root = h("div", { class: "adiff-step-root", tabindex: "0", role: "group", onkeydown: onKey },
     h("div", { class: "adiff-step-toolbar" }, prev, play, next, counter),
-    h("div", { class: "adiff-step-body" }, graph, h("div", { class: "adiff-step-side" }, lines, paths)),
+    // the step's text first: above a tall picture (or beside it) it stays near the controls
+    h("div", { class: "adiff-step-body" }, h("div", { class: "adiff-step-side" }, lines, paths), graph),
     inputs, error, notes);
   el.append(root);
 
@@ -159,7 +160,21 @@ function render({ model, el }) {
   function drawGrads() {
     const grads = model.get("grads") || {};
     for (const text of picture.querySelectorAll("text[data-grad]")) {
-      if (text.dataset.grad in grads) text.textContent = "grad " + (grads[text.dataset.grad] || BLANK);
+      if (!(text.dataset.grad in grads)) continue;
+      text.textContent = "grad " + (grads[text.dataset.grad] || BLANK);
+      fit(text);
+    }
+  }
+
+  // the box was sized for the final gradient; a longer text on the way ('1.44689 → 2.23733') is
+  // squeezed into it rather than drawn over its border
+  function fit(text) {
+    text.removeAttribute("textLength");
+    const rect = text.closest(".adiff-node")?.querySelector("rect");
+    const room = rect ? rect.width.baseVal.value - 8 : Infinity;
+    if (text.getComputedTextLength() > room) {
+      text.setAttribute("textLength", room);
+      text.setAttribute("lengthAdjust", "spacingAndGlyphs");
     }
   }
 
