@@ -13,6 +13,7 @@ import numpy as np
 
 
 from .fmt import fmt_array, fmt_number, fmt_short, short, wrap
+from .paths import NAMED
 
 if TYPE_CHECKING:
     from .result import GradResult, Row
@@ -176,10 +177,8 @@ def _shown_steps(steps: tuple) -> tuple:
 def as_operand(label: str, limit: int = 40) -> str:
     """A label usable before '.grad' or after 'd': names as they are, expressions in parentheses."""
     label = short(label, limit)
-    return label if label.isidentifier() or NAMED_LABEL.fullmatch(label) else f"({label})"
+    return label if label.isidentifier() or NAMED.fullmatch(label) else f"({label})"
 
-
-NAMED_LABEL = re.compile(r"[^\W\d]\w*#\d+")  # 'y#2': an earlier binding of y
 OPERAND = 24  # operands longer than this are cut with '…' inside a step's lines
 
 
@@ -229,7 +228,7 @@ def _letters(name: Any, number: Any, digits: int) -> str:
 def _is_atom(text: str) -> bool:
     """A name ('b', 'y#2'), possibly called or indexed ('exp(square(x))', 'p[1]'): it needs no
     parentheses inside a formula."""
-    if NAMED_LABEL.fullmatch(text):
+    if NAMED.fullmatch(text):
         return True
     head = re.match(r"[A-Za-z_][\w.]*", text)
     if head is None:

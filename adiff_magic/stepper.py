@@ -110,7 +110,7 @@ def step_model(recorded: Any, values: Optional[dict] = None, ranges: Optional[tu
     inputs = [(name, new[variable]) for name, variable in recorded.inputs]
     return StepModel(recorded.target_name, to_svg(graph, view.digits),
                      (keys[target], _grad_text(target.grad, view.digits) if target.grad is not None else ""),
-                     steps, _paths(shown, keys, target, label, recorded.target_name, view),
+                     steps, _paths(shown, keys, target, label, recorded.target_name, view, words),
                      _sliders(inputs, ranges), _notes(recorded, inputs, words), UI_WORDS[view.lang])
 
 
@@ -160,13 +160,13 @@ def _grad_text(value: Any, digits: int) -> str:
     return f"[{', '.join(fmt_short(v, digits) for v in array.flat[:3])}{', …' if array.size > 3 else ''}]"
 
 
-def _paths(shown: Any, keys: dict, target: Variable, label: Any, target_name: str, view: View) -> dict:
+def _paths(shown: Any, keys: dict, target: Variable, label: Any, target_name: str, view: View,
+           words: dict) -> dict:
     """Variable node key -> the chain-rule lines from it to the target (for the nodes drawn)."""
     by_key = {key: v for v, key in keys.items() if isinstance(v, Variable)}
     wanted = [(node.key, by_key[node.key]) for node in shown.nodes if node.kind == "variable"]
     rules, _ = chain_rules(target, [(key, _Input(v)) for key, v in wanted], label)
     names = {node.key: node.text for node in shown.nodes}
-    words = {**WORDS[view.lang], **UI_WORDS[view.lang]}
     paths = {}
     for key, variable in wanted:
         if variable is target:
