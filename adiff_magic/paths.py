@@ -1,7 +1,11 @@
 """The chain rule as a sentence: the derivative of a scalar target with respect to a scalar input
 is the sum, over the paths from the input to the target, of the product of the local derivatives
 along each path (dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1). A pure function of the
-recorded graph: each local derivative is the function's own backward given 1, on plain arrays."""
+recorded graph: each local derivative is the function's own backward given 1, on plain arrays.
+
+Bounded whatever the cell does: paths are counted for every input in one pass over the graph, and
+written out for at most MAX_SENTENCES inputs, each with at most MAX_PATHS paths, by walks that follow
+only edges that lead to the target (no recursion, so any depth)."""
 from __future__ import annotations
 
 import re
@@ -14,7 +18,8 @@ import numpy as np
 from engine import Variable, functions_of, no_grad
 
 MAX_PATHS = 4  # more paths per input are counted, not written out
-MAX_FUNCTIONS = 10_000  # larger graphs get no sentence (the note says so): counting paths walks them all
+MAX_SENTENCES = 6  # inputs whose paths are written out; the others keep their count and gradient
+MAX_FUNCTIONS = 200_000  # a larger graph gets no sentence (a note says so)
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,13 @@ class ChainRule:
 
     input: str
     count: int  # how many paths lead from the input to the target
-    paths: tuple  # a tuple of Factors per path, target first; empty when count > MAX_PATHS
+    paths: tuple  # a tuple of Factors per path, target first; empty when count > MAX_PATHS or not written
     total: float  # the sum of the products: the gradient
     # the same through the cell's named variables only: a factor is then the partial derivative of one
     # named variable's expression with respect to another (∂loss/∂p, summing the paths inside a line)
     named: tuple = ()  # empty when there are more than MAX_PATHS such paths
     named_count: int = 0
+    written: bool = True  # False: past MAX_SENTENCES inputs, only the count and the total are kept
 
     def products(self, named: bool = False) -> list:
         """The product of each written path's local derivatives."""
@@ -48,37 +54,34 @@ class ChainRule:
 Labeller = Callable[[Variable], Optional[Any]]  # Variable -> Label (with .name), None for a constant
 
 
-def chain_rules(target: Variable, inputs: list, label: Labeller) -> tuple:
-    """({input name: ChainRule} for each scalar input of a scalar graph, notes)."""
+def chain_rules(target: Variable, inputs: list, label: Labeller, limit: Optional[int] = MAX_SENTENCES) -> tuple:
+    """({input name: ChainRule} for each scalar input of a scalar graph with a path, notes); the paths
+    are written for at most ``limit`` inputs (None: all), chosen by ``written_first``."""
     functions = list(islice(functions_of(target), MAX_FUNCTIONS + 1))
     if len(functions) > MAX_FUNCTIONS:
         return {}, [f"the chain rule is not written out: the graph has over {MAX_FUNCTIONS:,} functions"]
-    if target.data.ndim or not _all_scalar(functions):
+    if target.data.ndim or not all(is_scalar(func) for func in functions):
         return {}, []
-    edges = _edges(functions)  # id(input variable) -> [(function, index)]
-    local = LocalDerivatives()
-    named_paths = _NamedPaths(target, edges, local, label)
-    rules = {}
-    for name, binding in inputs:
-        x = binding.variable
-        count = _count_paths(x, target, edges)
-        if count == 0:
-            continue
-        try:
-            paths = tuple(_paths(x, target, edges, local, label)) if count <= MAX_PATHS else ()
-        except Exception:  # a user's backward that cannot run on plain numbers: no sentence for it
-            continue
-        try:
-            named = named_paths.of(x)
-        except (RecursionError, OverflowError):  # thousands of named steps, or a huge expression in one line
-            named = ((), 0)
-        total = float(np.sum(x.grad)) if x.grad is not None else 0.0
-        rules[name] = ChainRule(name, count, paths, total, named[0], named[1])
-    return rules, []
+    graph = _Graph(target, functions, label)
+    reached = written_first([(name, binding.variable) for name, binding in inputs if graph.count(binding.variable)])
+    rules, notes = {}, []
+    for k, (name, x) in enumerate(reached):
+        rule, note = graph.rule(name, x, limit is None or k < limit)
+        rules[name] = rule
+        notes += [note] if note else []
+    return rules, notes
 
 
-def _all_scalar(functions: list) -> bool:
-    return all(is_scalar(func) for func in functions)
+def written_first(inputs: list) -> list:
+    """(name, variable) pairs in the order their sentences are written: the names the cell binds last
+    (no '#k'), then first bindings ('w#1': where a loop starts), in the cell's order; then the others by
+    decreasing |gradient|."""
+    def rank(pair: tuple) -> tuple:
+        name, x = pair
+        if "#" not in name or name.endswith("#1"):
+            return ("#" in name, 0.0)
+        return (2, -float(np.max(np.abs(x.grad))) if x.grad is not None else 0.0)
+    return sorted(inputs, key=rank)  # stable: the cell's order within a rank
 
 
 def is_scalar(func: Any) -> bool:
@@ -89,12 +92,73 @@ def is_scalar(func: Any) -> bool:
     return not any(np.ndim(x.data) for x in func.inputs)
 
 
-def _edges(functions: list) -> dict:
-    edges: dict = {}
-    for func in functions:
-        for index, x in enumerate(func.inputs):
-            edges.setdefault(id(x), []).append((func, index))
-    return edges
+class _Graph:
+    """The recorded scalar graph seen from its inputs: who uses each variable, and how many paths lead
+    from each variable to the target (one pass, deepest generation first)."""
+
+    def __init__(self, target: Variable, functions: list, label: Labeller) -> None:
+        self.target, self.label = target, label
+        self.uses: dict = {}  # id(variable) -> [(function, index of the variable among its inputs)]
+        for func in functions:
+            for index, x in enumerate(func.inputs):
+                self.uses.setdefault(id(x), []).append((func, index))
+        self.counts = {id(target): 1}
+        for func in sorted(functions, key=lambda f: -f.generation):  # a function's users run before it
+            through = self.counts.get(id(func.outputs[0]()), 0)
+            for x in func.inputs:
+                self.counts[id(x)] = self.counts.get(id(x), 0) + through
+        self.local = LocalDerivatives()
+        self.named = _NamedPaths(self)
+
+    def count(self, v: Variable) -> int:
+        """The number of paths from ``v`` to the target."""
+        return self.counts.get(id(v), 0)
+
+    def onward(self, v: Variable) -> list:
+        """(function, index, its output) for each use of ``v`` that leads to the target."""
+        found = []
+        for func, index in self.uses.get(id(v), ()):
+            y = func.outputs[0]()
+            if self.counts.get(id(y)):
+                found.append((func, index, y))
+        return found
+
+    def rule(self, name: str, x: Variable, written: bool) -> tuple:
+        """(ChainRule of input ``x``, a note if its paths could not be written)."""
+        count, total = self.count(x), float(np.sum(x.grad)) if x.grad is not None else 0.0
+        if not written:
+            return ChainRule(name, count, (), total, written=False), ""
+        try:
+            paths = tuple(self.paths(x)) if count <= MAX_PATHS else ()
+            named, named_count = self.named.of(x)
+        except Exception as error:  # a user's backward that cannot run on plain numbers
+            return (ChainRule(name, count, (), total, written=False),
+                    f"no chain-rule sentence for {name}: a backward on its path does not run on plain numbers "
+                    f"({type(error).__name__}: {error})")
+        return ChainRule(name, count, paths, total, named, named_count), ""
+
+    def paths(self, x: Variable) -> list:
+        """Every path from ``x`` to the target as Factors, target first (there are at most MAX_PATHS)."""
+        found = []
+        stack = [(x, None)]  # (variable, the factors so far as a linked list: (factor, rest))
+        while stack:
+            v, factors = stack.pop()
+            if v is self.target:
+                found.append(_unlinked(factors))
+                continue
+            for func, index, y in reversed(self.onward(v)):
+                factor = Factor(node_name(self.label, y), node_name(self.label, v), self.local(func, index))
+                stack.append((y, (factor, factors)))
+        return found
+
+
+def _unlinked(factors: Optional[tuple]) -> tuple:
+    """A linked list (last factor, (…, None)) as a tuple, the last factor first: target first."""
+    found = []
+    while factors is not None:
+        factor, factors = factors
+        found.append(factor)
+    return tuple(found)
 
 
 class LocalDerivatives:
@@ -114,42 +178,6 @@ class LocalDerivatives:
         return self.found[id(func)][index]
 
 
-def _count_paths(x: Variable, target: Variable, edges: dict) -> int:
-    """The number of paths from x to the target (memoised over variables, so any size of graph)."""
-    counts: dict = {id(target): 1}
-    order = []  # variables from x forward, deepest first when counted
-    stack, seen = [x], set()
-    while stack:
-        v = stack.pop()
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        order.append(v)
-        for func, _ in edges.get(id(v), ()):
-            stack.append(func.outputs[0]())
-    for v in sorted(order, key=lambda v: -v.generation):
-        if id(v) != id(target):
-            counts[id(v)] = sum(counts.get(id(func.outputs[0]()), 0) for func, _ in edges.get(id(v), ()))
-    return counts.get(id(x), 0)
-
-
-def _paths(x: Variable, target: Variable, edges: dict, local: LocalDerivatives, label: Labeller) -> list:
-    """Every path from x to the target as Factors, target first."""
-    found = []
-
-    def walk(v: Variable, factors: list) -> None:
-        if v is target:
-            found.append(tuple(reversed(factors)))
-            return
-        for func, index in edges.get(id(v), ()):
-            y = func.outputs[0]()
-            factor = Factor(node_name(label, y), node_name(label, v), local(func, index))
-            walk(y, factors + [factor])
-
-    walk(x, [])
-    return found
-
-
 def node_name(label: Labeller, v: Variable) -> str:
     """The variable's label; one made where the cell is not instrumented (inside a def or a lambda)
     is named by its function, e.g. 'mul(…)'."""
@@ -167,44 +195,42 @@ class _NamedPaths:
     """The paths from an input to the target through named variables only, each factor the partial
     derivative of one named variable with respect to the one before (summed over the paths inside)."""
 
-    def __init__(self, target: Variable, edges: dict, local: LocalDerivatives, label: Labeller) -> None:
-        self.target, self.edges, self.local, self.label = target, edges, local, label
+    def __init__(self, graph: _Graph) -> None:
+        self.graph = graph
         self.partials: dict = {}  # id(named variable) -> [(next named variable, ∂next/∂it)]
 
     def of(self, x: Variable) -> tuple:
-        """(paths of Factors, count), the paths empty when count > MAX_PATHS."""
+        """(paths of Factors, count): at most MAX_PATHS paths, else none and a count of MAX_PATHS + 1."""
         found: list = []
-        count = self._walk(x, [], found)
-        return (tuple(found) if count <= MAX_PATHS else ()), count
+        stack = [(x, None)]
+        while stack and len(found) <= MAX_PATHS:
+            v, factors = stack.pop()
+            if v is self.graph.target:
+                found.append(_unlinked(factors))
+                continue
+            inner = self._next(v)
+            if inner is None:  # too many paths inside one line: no named sentence
+                return (), 0
+            for w, value in reversed(inner):
+                factor = Factor(node_name(self.graph.label, w), node_name(self.graph.label, v), value)
+                stack.append((w, (factor, factors)))
+        return (tuple(found) if len(found) <= MAX_PATHS else ()), len(found)
 
-    def _walk(self, v: Variable, factors: list, found: list) -> int:
-        if v is self.target:
-            if len(found) <= MAX_PATHS:
-                found.append(tuple(reversed(factors)))
-            return 1
-        count = 0
-        for w, value in self._next(v):
-            factor = Factor(node_name(self.label, w), node_name(self.label, v), value)
-            count += self._walk(w, factors + [factor], found)
-            if count > MAX_PATHS:
-                break
-        return count
-
-    def _next(self, v: Variable) -> list:
-        """The named variables reached from v through unnamed ones, with ∂(each)/∂v."""
+    def _next(self, v: Variable) -> Optional[list]:
+        """The named variables reached from v through unnamed ones, with ∂(each)/∂v (None: too many)."""
         if id(v) not in self.partials:
             sums: dict = {}
             expanded = 0
             stack = [(v, 1.0)]
             while stack:
                 u, product = stack.pop()
-                for func, index in self.edges.get(id(u), ()):
+                for func, index, w in self.graph.onward(u):
                     expanded += 1
                     if expanded > MAX_INNER_PATHS:
-                        raise OverflowError("too many paths inside one expression")
-                    w = func.outputs[0]()
-                    value = product * self.local(func, index)
-                    if w is self.target or self._is_named(w):
+                        self.partials[id(v)] = None
+                        return None
+                    value = product * self.graph.local(func, index)
+                    if w is self.graph.target or self._is_named(w):
                         sums[id(w)] = (w, sums.get(id(w), (w, 0.0))[1] + value)
                     else:
                         stack.append((w, value))
@@ -212,5 +238,5 @@ class _NamedPaths:
         return self.partials[id(v)]
 
     def _is_named(self, v: Variable) -> bool:
-        shown = self.label(v)
+        shown = self.graph.label(v)
         return shown is not None and NAMED.fullmatch(shown.name) is not None

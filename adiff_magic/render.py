@@ -5,6 +5,7 @@ from untrusted notebooks. Plain tables with classes are themed by JupyterLab in 
 from __future__ import annotations
 
 import html
+import math
 import re
 import shutil
 from typing import TYPE_CHECKING, Any, Optional
@@ -40,7 +41,9 @@ WORDS = {
         "named": "(written through the named variables: ∂{out}/∂{inp} is the derivative of {out}'s line "
                  "with respect to {inp}, summed over the paths inside that line)",
         "one input": "input",
-        "too many paths": "{n:,} paths: too many to write out; the trace shows them adding up",
+        "too many paths": "{total}, the sum over {n} paths: too many to write out; the trace shows them adding up",
+        "rules left out": "(written for {k:,} of the {n:,} inputs with a path: the names the cell binds last, then "
+                          "the largest |gradient|; result.paths has every input's path count and gradient)",
         "more factors": "(… {n:,} more …)",
         "more rows": "… {n:,} rows not shown (all are in result.rows) …",
         "no path": "— ({t} does not depend on it)",
@@ -61,7 +64,10 @@ WORDS = {
                  "(each path multiplies its local derivatives; the paths add up)",
         "named": "(이름 있는 변수로 쓴 경로 written through the named variables: ∂{out}/∂{inp}는 {out} 줄의 "
                  "{inp}에 대한 미분 is the derivative of {out}'s line with respect to {inp})",
-        "too many paths": "경로 {n:,}개 paths: too many to write out; the trace shows them adding up",
+        "too many paths": "{total}, 경로 {n}개의 합 the sum over {n} paths: too many to write out; "
+                          "the trace shows them adding up",
+        "rules left out": "({n:,}개 입력 중 {k:,}개만 written for {k:,} of the {n:,} inputs with a path: "
+                          "result.paths에 모두 있음 every input's path count and gradient is in result.paths)",
         "more factors": "(… {n:,}개 더 more …)",
         "more rows": "… {n:,}행 생략 rows not shown (result.rows에 모두 있음) …",
         "no path": "— ({t}와 무관 does not depend on it)",
@@ -502,10 +508,13 @@ def chain_rules_written(result: "GradResult", width: int = 100) -> tuple:
     only, and the note says so."""
     lines: list = []
     notes: list = []
-    for name, rule in result.paths.items():
+    written_rules = [(name, rule) for name, rule in result.paths.items() if rule.written]
+    for name, rule in written_rules:
         written, note = rule_sentence(result.target, name, rule, result.view, width)
         lines.extend(written)
         notes.append(note)
+    if len(written_rules) < len(result.paths):
+        lines.append(WORDS[result.view.lang]["rules left out"].format(k=len(written_rules), n=len(result.paths)))
     return lines, next((note for note in notes if note), "")
 
 
@@ -521,13 +530,21 @@ def rule_sentence(target: str, name: str, rule: Any, view: Any, width: int = 100
             factor = next(f for f in rule.named[0] if f.input != f.output)
             written = named
             note = words["named"].format(out=as_operand(factor.output), inp=as_operand(factor.input))
-    if written is None:
-        total = fmt_short(rule.total, digits)
-        return [lead + words["too many paths"].format(n=rule.count) + f" (= {total})"], ""
+    if written is None:  # the gradient first, where it is read; then how many paths
+        return [lead + words["too many paths"].format(total=fmt_short(rule.total, digits), n=path_count(rule.count))], ""
     symbols, numbers = written
     if len(lead) + len(symbols) + len(numbers) + 3 <= width:
         return [f"{lead}{symbols} = {numbers}"], note
     return [lead + symbols, " " * (len(lead) - 2) + "= " + numbers], note
+
+
+def path_count(count: int) -> str:
+    """A number of paths as a reader takes it in: '11', '1,234,567', 'about 1.1 × 10^301'."""
+    if count < 10**7:
+        return f"{count:,}"
+    exponent = math.floor(math.log10(count))  # exact for ints of any size, unlike float(count)
+    mantissa = 10 ** (math.log10(count) - exponent)
+    return f"about {mantissa:.1f} × 10^{exponent}"
 
 
 def chain_rule_lines(result: "GradResult", width: int = 100) -> list:

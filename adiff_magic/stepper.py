@@ -33,6 +33,7 @@ UI_WORDS = {
         "no paths": "no chain-rule sentence here: it is written for graphs of single numbers whose "
                     "backward runs on plain numbers",
         "arrays": "sliders are given for inputs that are single numbers",
+        "unused": "no path from {names} to {t}: {t} does not depend on it, so moving it changes nothing",
     },
     "ko": {
         "prev": "이전 단계 previous step", "next": "다음 단계 next step", "play": "재생 play", "pause": "멈춤 pause",
@@ -43,6 +44,8 @@ UI_WORDS = {
         "replay": "슬라이더는 기록된 그래프를 다시 계산 the sliders re-evaluate the recorded graph",
         "no paths": "연쇄 법칙은 스칼라 그래프에만 the chain rule is written for graphs of single numbers",
         "arrays": "슬라이더는 스칼라 입력에만 sliders are given for inputs that are single numbers",
+        "unused": "{names}에서 {t}까지 경로 없음 no path from {names} to {t}: {t} does not depend on it, so "
+                  "moving it changes nothing",
     },
 }
 
@@ -107,11 +110,12 @@ def step_model(recorded: Any, values: Optional[dict] = None, ranges: Optional[tu
     words = {**WORDS[view.lang], **UI_WORDS[view.lang]}
     steps = tuple(_step(step, func, passed, keys, words, recorded.target_name, view.digits)
                   for step, (func, passed) in zip(tracer.steps, order))
-    inputs = [(name, new[variable]) for name, variable in recorded.inputs]
+    inputs = [(name, new.get(variable, variable)) for name, variable in recorded.inputs]  # not in it: no path
+    missing = tuple(name for name, variable in recorded.inputs if variable not in new)
     return StepModel(recorded.target_name, to_svg(graph, view.digits),
                      (keys[target], _grad_text(target.grad, view.digits) if target.grad is not None else ""),
                      steps, _paths(shown, keys, target, label, recorded.target_name, view, words),
-                     _sliders(inputs, ranges), _notes(recorded, inputs, words), UI_WORDS[view.lang])
+                     _sliders(inputs, ranges), _notes(recorded, inputs, missing, words), UI_WORDS[view.lang])
 
 
 def _renamed(label: Any, old_of: dict) -> Any:
@@ -165,7 +169,7 @@ def _paths(shown: Any, keys: dict, target: Variable, label: Any, target_name: st
     """Variable node key -> the chain-rule lines from it to the target (for the nodes drawn)."""
     by_key = {key: v for v, key in keys.items() if isinstance(v, Variable)}
     wanted = [(node.key, by_key[node.key]) for node in shown.nodes if node.kind == "variable"]
-    rules, _ = chain_rules(target, [(key, _Input(v)) for key, v in wanted], label)
+    rules, _ = chain_rules(target, [(key, _Input(v)) for key, v in wanted], label, limit=None)
     names = {node.key: node.text for node in shown.nodes}
     paths = {}
     for key, variable in wanted:
@@ -200,8 +204,10 @@ def _sliders(inputs: list, ranges: Optional[tuple]) -> tuple:
     return tuple(sliders)
 
 
-def _notes(recorded: Any, inputs: list, words: dict) -> tuple:
+def _notes(recorded: Any, inputs: list, missing: tuple, words: dict) -> tuple:
     notes = [words["replay"]] if any(np.ndim(v.data) == 0 for _, v in inputs) else []
+    if missing:
+        notes.append(words["unused"].format(names=", ".join(missing), t=recorded.target_name))
     if recorded.tested_lines:
         notes += extras.replay_notes(set(recorded.tested_lines), "--step")
     if any(np.ndim(v.data) for _, v in inputs):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from adiff_magic.fmt import fmt_number, fmt_short
+from adiff_magic import paths
 from adiff_magic.paths import MAX_PATHS, chain_rules
-from adiff_magic.render import chain_rule_lines, to_html, to_text
+from adiff_magic.render import chain_rule_lines, path_count, to_html, to_text
 
 
 def test_the_seed_chain_is_one_path(grad, seed_cell):
@@ -39,8 +40,8 @@ def test_many_paths_are_counted_not_written(grad):
     result = grad("x = 0.5\ny = x\nfor k in range(10):\n    y = sin(y) + x\n")
     rule = result.paths["x"]
     assert rule.count == 11 > MAX_PATHS and rule.paths == ()  # x feeds each of the 10 additions, and y#1 = x
-    assert chain_rule_lines(result) == [f"dy/dx = 11 paths: too many to write out; the trace shows them adding up "
-                                        f"(= {fmt_short(result.grads['x'])})"]
+    assert chain_rule_lines(result) == [f"dy/dx = {fmt_short(result.grads['x'])}, the sum over 11 paths: too many to "
+                                        "write out; the trace shows them adding up"]
 
 
 def test_the_sentence_is_in_the_text_and_the_html(grad, seed_cell):
@@ -59,14 +60,68 @@ def test_an_input_with_no_path_gets_no_sentence(grad):
     assert set(result.paths) == {"x"}
 
 
-def test_a_large_graph_says_why_there_is_no_sentence():
+def test_a_large_graph_says_why_there_is_no_sentence(monkeypatch):
     from engine import Variable, sin
+    monkeypatch.setattr(paths, "MAX_FUNCTIONS", 100)
     x = Variable(0.5)
     y = x
-    for _ in range(10_001):
+    for _ in range(101):
         y = sin(y)
     rules, notes = chain_rules(y, [("x", type("B", (), {"variable": x})())], lambda v: None)
-    assert rules == {} and notes == ["the chain rule is not written out: the graph has over 10,000 functions"]
+    assert rules == {} and notes == ["the chain rule is not written out: the graph has over 100 functions"]
+
+
+def test_a_chain_of_thousands_of_functions_gets_its_sentence(grad):
+    # issue 15: y = sin(y) 2,000 times showed the table and nothing else (a recursive walk hit the limit)
+    result = grad("x = 0.5\ny = x\nfor k in range(2000):\n    y = sin(y)\n")
+    rule = result.paths["x"]
+    assert rule.count == 1 and len(rule.paths[0]) == 2000
+    v, expected = 0.5, 1.0
+    for _ in range(2000):  # d/dx of sin applied 2,000 times: the product of cos at each point
+        expected *= math.cos(v)
+        v = math.sin(v)
+    assert rule.total == pytest.approx(expected, rel=1e-12) and rule.products() == pytest.approx([expected], rel=1e-9)
+    sentence, = chain_rule_lines(result, width=1000)
+    assert sentence.startswith("dy/dx = ∂y/∂y#2000 · ") and sentence.count("(… 1,994 more …)") == 2
+
+
+def loop_cell(n: int) -> str:
+    """A loop with a per-iteration input: w_k = w_(k-1) - lr_k · w_(k-1), 2 paths per pass."""
+    return f"w = 1.0\nfor i in range({n}):\n    lr = 0.01\n    w = w - lr * w\nloss = w\n"
+
+
+def test_a_loop_with_a_per_iteration_input_writes_a_handful_of_sentences(grad):
+    n = 300
+    result = grad(loop_cell(n))
+    assert len(result.paths) == n + 1  # w#1 and every lr reach the target
+    # by hand: from w#1, each pass offers two ways (w itself and lr·w): 2^n paths; d loss/d w#1 = 0.99^n
+    assert result.paths["w#1"].count == 2 ** n and result.paths["w#1"].total == pytest.approx(0.99 ** n, rel=1e-12)
+    # d loss/d lr_k = -w_(k-1) · 0.99^(n-k) = -0.99^(n-1) for every k
+    assert result.paths["lr#7"].count == 2 ** (n - 7)  # into w#8 through lr·w, then two ways per later pass
+    assert result.paths["lr#7"].total == pytest.approx(-0.99 ** (n - 1), rel=1e-12)
+    written = [name for name, rule in result.paths.items() if rule.written]
+    assert len(written) == paths.MAX_SENTENCES and written[:2] == ["lr", "w#1"]
+    lines = chain_rule_lines(result, width=100)
+    assert sum(line.startswith("dloss/d") for line in lines) == paths.MAX_SENTENCES
+    assert any(f"written for {paths.MAX_SENTENCES} of the {n + 1:,} inputs with a path" in line for line in lines)
+    assert len(to_text(result)) < 20_000 and len(to_html(result)) < 30_000
+
+
+def test_a_huge_path_count_comes_after_the_gradient(grad):
+    result = grad("x = 1.0\ny = x\nfor k in range(1000):\n    y = y + y + x\n")
+    rule = result.paths["x"]
+    # by hand: paths c_k = 2·c_(k-1) + 1 from c_0 = 1 (y#1 is x), so 2^1001 - 1; the gradient obeys the same
+    assert rule.count == 2 ** 1001 - 1 and rule.total == pytest.approx(2.0 ** 1001, rel=1e-12)
+    line, = chain_rule_lines(result, width=1000)
+    # the gradient is read right after '=': the count follows it, in words a reader takes in
+    assert line.startswith(f"dy/dx = {fmt_short(rule.total)}, the sum over about 2.1 × 10^301 paths")
+
+
+@pytest.mark.parametrize("count, shown", [(11, "11"), (1_234_567, "1,234,567"), (10**7, "about 1.0 × 10^7"),
+                                          (2**1000, "about 1.1 × 10^301"), (3 * 10**5000, "about 3.0 × 10^5000")],
+                         ids=["11", "millions", "ten-millions", "2^1000", "3e5000"])
+def test_path_counts_read_as_numbers(count, shown):
+    assert path_count(count) == shown
 
 
 @pytest.mark.parametrize("value, full, short", [(-0.0, "0", "0"), (0.0, "0", "0"), (-1.5, "-1.5", "-1.5"),

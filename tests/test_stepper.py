@@ -105,3 +105,23 @@ def test_an_array_target_is_seeded_with_ones_and_shown_as_such():
     assert model.at(0)["grads"][key["y"]] == "[1, 1]"  # seeded with ones, not their sum
     assert model.at(1)["grads"][key["x"]] == "[1, 2] → [2, 4]"  # x * x passes x to x twice: 2x in all
     assert model.inputs == () and not any("sliders re-evaluate" in note for note in model.notes)
+
+
+@pytest.mark.parametrize("cell", [
+    "x = 0.5\nc = 2.0\ny = sin(x)\n",  # issue 15: KeyError at stepper.py:110
+    "x = 0.5\neps = 1e-4\ny = sin(x)\nslope = (sin(x + eps) - sin(x - eps)) / (2 * eps)\ny = sin(x)\n",
+    "x = np.array([1.0, 2.0])\nunused = np.ones(3)\ny = sum(x * x)\n",
+])
+def test_an_input_that_misses_the_target_shows_no_path(cell):
+    from engine import sin  # noqa: F401  (the cell gets the engine's names itself)
+    rec = recorded(cell)
+    missing = [name for name, v in rec.inputs if name in ("c", "eps", "unused")]
+    model = step_model(rec)
+    assert any(f"no path from {missing[0]} to {rec.target_name}" in note for note in model.notes)
+    final = model.at(len(model.steps))["grads"]
+    assert final  # it still steps to the end
+    scalars = {spec["name"] for spec in model.inputs}
+    assert (missing[0] in scalars) == (np.ndim(dict(rec.inputs)[missing[0]].data) == 0)
+    if missing[0] in scalars:  # moving it changes nothing
+        moved = step_model(rec, {missing[0]: 3.0}, model.inputs)
+        assert moved.at(len(moved.steps))["grads"] == final
