@@ -16,7 +16,7 @@ from engine import Config, Variable
 
 from . import errors
 from .errors import CellError, NonNumber
-from .parser import BIND_HOOK, CALL_HOOK, NODE_HOOK, TEST_HOOK, Program
+from .parser import BIND_HOOK, CALL_HOOK, DATA_HOOK, NODE_HOOK, TEST_HOOK, Program
 from .trace import Label
 
 MAX_INPUT_ELEMENTS = 10 ** 7  # larger inputs are refused: 10^7 float64 are 80 MB, and each op makes more
@@ -96,6 +96,7 @@ class Recorder:
     last_bound: Optional[str] = None  # the name the cell bound last, as it ran: the default target
     tested_lines: set = field(default_factory=set)  # lines that compare or test a Variable's value
     converted_lines: set = field(default_factory=set)  # lines that turn a Variable into a plain number
+    data_lines: set = field(default_factory=set)  # lines that give a Variable to `v.data`: its value is used
 
     def node(self, value: Any, index: int) -> Any:
         """NODE_HOOK: label a new Variable with the source text of the operation that made it."""
@@ -135,6 +136,14 @@ class Recorder:
         """TEST_HOOK: the cell compares or tests ``value``; a Variable's makes the run take a branch."""
         if isinstance(value, Variable):
             self.tested_lines.add(lineno)
+        return value
+
+    def data(self, value: Any, lineno: int) -> Any:
+        """DATA_HOOK: the value given to ``v.data``; a Variable gives its array (the learning rate is an
+        input, so ``lr * x0.grad`` is a Variable: the plain engine's update uses its value)."""
+        if isinstance(value, Variable):
+            self.data_lines.add(lineno)
+            return value.data
         return value
 
     def call(self, function: Any, lineno: int) -> Any:
@@ -208,7 +217,7 @@ def execute(program: Program, namespace: Mapping[str, Any]) -> tuple:
         if use.name in namespace:
             _read_from_notebook(recorder, scope, use, namespace[use.name])
     scope.update({NODE_HOOK: recorder.node, BIND_HOOK: recorder.bind_name, TEST_HOOK: recorder.test,
-                  CALL_HOOK: recorder.call})
+                  CALL_HOOK: recorder.call, DATA_HOOK: recorder.data})
     try:
         with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
             exec(program.code, scope)

@@ -19,6 +19,7 @@ NODE_HOOK = "__adiff_node__"  # NODE_HOOK(value, expression_index) around each o
 BIND_HOOK = "__adiff_bind__"  # `name = BIND_HOOK(name, assignment_index)` after each binding of a name
 TEST_HOOK = "__adiff_test__"  # TEST_HOOK(value, lineno) around each value the cell compares or tests
 CALL_HOOK = "__adiff_call__"  # CALL_HOOK(function, lineno) around the function of each call
+DATA_HOOK = "__adiff_data__"  # DATA_HOOK(value, lineno) around the value given to `v.data = …` or `v.data -= …`
 
 # Where a name's integer value means a count, an index, an axis or a shape, not a number to
 # differentiate: in [...], in these functions' arguments (all of them, or from the second on), and
@@ -366,6 +367,8 @@ class _Instrumenter(ast.NodeTransformer):
     def visit_Assign(self, node: ast.Assign) -> Any:
         pairs = [pair for target in node.targets for pair in self._bound(target, node.value)]
         self.generic_visit(node)
+        if any(_is_data(target) for target in node.targets):
+            node.value = _hook_call(DATA_HOOK, node.value, node.lineno)
         return self._rebind(node, pairs)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> Any:
@@ -377,6 +380,8 @@ class _Instrumenter(ast.NodeTransformer):
 
     def visit_AugAssign(self, node: ast.AugAssign) -> Any:
         self.generic_visit(node)
+        if _is_data(node.target):
+            node.value = _hook_call(DATA_HOOK, node.value, node.lineno)
         if not isinstance(node.target, ast.Name):
             return node
         return self._rebind(node, [(node.target.id, self._segment(node))])
@@ -431,6 +436,11 @@ class _Instrumenter(ast.NodeTransformer):
 
 
 _LOAD, _STORE = ast.Load(), ast.Store()  # shared, as the parser shares them
+
+
+def _is_data(target: ast.AST) -> bool:
+    """``v.data``: the book's gradient descent updates it in place (x0.data -= lr * x0.grad)."""
+    return isinstance(target, ast.Attribute) and target.attr == "data"
 
 
 def _place(node: ast.AST) -> dict:

@@ -565,7 +565,9 @@ def _sentence(rule: Any, named: bool, words: dict, digits: int) -> Any:
     if len(paths) > 1 and any(len(path) > 1 for path in paths):
         steps.append(" + ".join(_factor(p, digits) for p in rule.products(named)))
     total = fmt_short(rule.total, digits)
-    if steps[-1] != total:
+    if steps[-1] == f"({total})":  # one negative factor is the total: '-7.09', not '(-7.09) = -7.09'
+        steps[-1] = total
+    elif steps[-1] != total:
         steps.append(total)
     return symbols, " = ".join(steps)
 

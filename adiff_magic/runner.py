@@ -169,11 +169,17 @@ def _extra_passes(cell: _Run, grads: dict, tracer: Tracer) -> tuple:
 
 
 def _conversion_notes(recorder: Recorder) -> list:
-    if not recorder.converted_lines:
-        return []
-    lines = ", ".join(str(n) for n in sorted(recorder.converted_lines))
-    return [f"line {lines} turns a Variable into a plain number with float() or int(): no gradient flows "
-            "through that number"]
+    notes = []
+    if recorder.converted_lines:
+        lines = ", ".join(str(n) for n in sorted(recorder.converted_lines))
+        notes.append(f"line {lines} turns a Variable into a plain number with float() or int(): no gradient flows "
+                     "through that number")
+    if recorder.data_lines:
+        lines = ", ".join(str(n) for n in sorted(recorder.data_lines))
+        notes.append(f"line {lines} gives a Variable to .data, which holds a plain array: its value was used, as "
+                     "the plain engine computes it (no gradient flows through a .data update); the backward pass after the "
+                     "cell reads .data as the cell left it")
+    return notes
 
 
 def _find_target(program: Program, scope: dict, name: Optional[str], recorder: Recorder) -> Variable:

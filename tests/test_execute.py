@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from IPython.core.error import UsageError
 
+import engine
 from engine import Config, Variable
 
 
@@ -234,3 +235,25 @@ def test_a_loops_nodes_are_numbered_in_the_order_the_loop_made_them(grad):
     sines = [step.output for step in result.steps if step.function == "Sin"]
     assert sorted(sines) == ["sin(y) [1]", "sin(y) [2]", "sin(y) [3]"]
     assert sines[0] == "sin(y) [3]"  # backward meets the last pass first
+
+
+DESCENT_CELLS = [  # DeZero step 28, as the book writes it (rosenbrock), and a plain assignment to .data
+    ("x0 = Variable(np.array(0.0))\nx1 = Variable(np.array(2.0))\nlr = 0.001\nfor i in range(50):\n"
+     "    y = 100 * (x1 - x0 ** 2) ** 2 + (x0 - 1) ** 2\n    x0.cleargrad()\n    x1.cleargrad()\n"
+     "    y.backward()\n    x0.data -= lr * x0.grad\n    x1.data -= lr * x1.grad\n", ("x0", "x1"), "9, 10"),
+    ("w = Variable(np.array([1.0, -2.0]))\nlr = 0.1\nfor i in range(5):\n    loss = sum(w * w)\n"
+     "    w.cleargrad()\n    loss.backward()\n    w.data = w.data - lr * w.grad\n", ("w",), "7"),
+]
+
+
+@pytest.mark.parametrize("cell, names, lines", DESCENT_CELLS)
+def test_gradient_descent_as_the_book_writes_it_runs_in_the_cell(ip, grad, cell, names, lines):
+    # issue 15: `x0.data -= lr * x0.grad` failed, lr being an input Variable; the plain engine is the oracle
+    plain: dict = {"np": np, "Variable": Variable, "sum": engine.functions.sum}
+    exec(cell, plain)
+    result = grad(cell)
+    for name in names:
+        assert isinstance(ip.user_ns[name], Variable)
+        np.testing.assert_array_equal(ip.user_ns[name].data, plain[name].data)
+        np.testing.assert_array_equal(result.values[name], plain[name].data)
+    assert any(note.startswith(f"line {lines} gives a Variable to .data") for note in result.notes)

@@ -145,3 +145,8 @@ def test_a_node_made_inside_a_lambda_is_named_by_its_function(grad):
     # y = sin(x)·x: two paths, through x directly and through sin(x), made where the cell is not instrumented
     assert chain_rule_lines(result)[0] == "dy/dx = ∂y/∂x + ∂y/∂(sin(…)) · ∂(sin(…))/∂x"
     assert result.paths["x"].products() == pytest.approx([math.sin(0.5), 0.5 * math.cos(0.5)], rel=1e-15)
+
+
+def test_a_single_negative_factor_is_written_once(grad):
+    # the total of one factor is that factor: 'dy/dx = ∂y/∂x = -3', not '(-3) = -3' nor '(-3)'
+    assert chain_rule_lines(grad("x = 0.5\ny = -3 * x\n")) == ["dy/dx = ∂y/∂x = -3"]
