@@ -333,7 +333,7 @@ class _Instrumenter(ast.NodeTransformer):
     """Wraps each operation in NODE_HOOK, follows each binding of a name with BIND_HOOK, wraps values
     the cell tests in TEST_HOOK and the function of each call in CALL_HOOK."""
 
-    _OPERATIONS = (ast.Call, ast.BinOp, ast.UnaryOp, ast.Subscript)
+    _OPERATIONS = (ast.Call, ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Attribute)  # x.T makes a node too
 
     def __init__(self, segment: _Segments) -> None:
         self._segment = segment  # node -> its source text
@@ -425,9 +425,13 @@ class _Instrumenter(ast.NodeTransformer):
         return node
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            node.func.adiff_callee = True  # x.reshape(…) is labelled as the call, not as the method
         node = super().generic_visit(node)
         if isinstance(node, ast.Call):
             node.func = _hook_call(CALL_HOOK, node.func, node.lineno)
+        if isinstance(node, ast.Attribute) and getattr(node, "adiff_callee", False):
+            return node
         if isinstance(node, self._OPERATIONS) and not isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
             text = self._segment(node)
             self.expressions.append(Expression(node.lineno, text))

@@ -46,6 +46,7 @@ class _Run:
     shown: list  # (Binding, Label) per table row
     progress: Progress
     graph_variables: list  # the target and every variable it depends on (one walk of the graph)
+    made_inside: dict  # Variable made where the cell is not instrumented (a def, a lambda) -> its Label
 
     @property
     def inputs(self) -> list:
@@ -104,9 +105,12 @@ def _recorded(program: Program, options: Options, recorder: Recorder, scope: dic
     target_name = options.target if options.target is not None else recorder.last_bound or program.last_assigned
     target = _find_target(program, scope, target_name, recorder)
     labelled = _bindings(recorder)
-    variables = [target] + [x for f in functions_of(target) for x in f.inputs]
+    functions = list(functions_of(target))
+    variables = [target] + [x for f in functions for x in f.inputs]
+    named = {binding.variable: label for binding, label, _ in labelled}
     cell = _Run(program, options, recorder, target, target_name, labelled,
-                _select_inputs(_rows(labelled), options.wrt), progress, variables)
+                _select_inputs(_rows(labelled), options.wrt), progress, variables,
+                _made_inside(functions, named, recorder.labels))
     _require_inputs(cell)
     return cell
 
@@ -240,7 +244,7 @@ def _labeller(cell: _Run) -> Any:
     by_variable: dict = {}
     for binding, label, _ in cell.labelled:
         by_variable.setdefault(binding.variable, label)  # an alias (y = x) keeps its first name
-    operations = cell.recorder.labels
+    operations, made_inside = cell.recorder.labels, cell.made_inside
 
     def label(variable: Variable) -> Optional[Label]:
         if variable in by_variable:
@@ -249,9 +253,32 @@ def _labeller(cell: _Run) -> Any:
             return operations[variable]
         if variable.name is not None:
             return Label(variable.name, None)
-        return None  # a literal constant
+        return made_inside.get(variable)  # None: a literal constant
 
     return label
+
+
+def _made_inside(functions: list, named: dict, operations: dict) -> dict:
+    """Labels for the results made inside a def or a lambda the cell calls, which no hook sees:
+    'sin(…) in neuron(x)', by their function and the cell's text of the call they are part of
+    (numbered 'sin(…) [2] in neuron(x)' when one call makes several). One pass, nearest first."""
+    anchors: dict = {}  # Variable -> the Label of the cell's expression it is part of
+    for func in functions:  # nearest the target first: a function's output is seen before its inputs
+        output = next((y for y in (ref() for ref in func.outputs) if y is not None), None)
+        anchor = operations.get(output) or named.get(output) or anchors.get(output)
+        for x in func.inputs:
+            if x.creator is not None and x not in named and x not in operations and x.name is None:
+                anchors.setdefault(x, anchor)
+    by_text: dict = {}
+    for x in sorted(anchors, key=lambda v: v.generation):  # in the order they were made
+        if anchors[x] is not None:
+            by_text.setdefault((type(x.creator).__name__.lower(), anchors[x]), []).append(x)
+    labels = {}
+    for (kind, anchor), made in by_text.items():
+        for k, x in enumerate(made, 1):
+            mark = f" [{k}]" if len(made) > 1 else ""
+            labels[x] = Label(f"{kind}(…){mark} in {anchor.name}", anchor.lineno)
+    return labels
 
 
 def _require_inputs(cell: _Run) -> None:

@@ -31,6 +31,7 @@ from .functions import LogSoftmax
 from .functions import MatMul
 from .functions import Max
 from .functions import Maximum
+from .functions import Mean
 from .functions import Min
 from .functions import Minimum
 from .functions import Pow
@@ -89,7 +90,7 @@ from .utils import numerical_grad
 # `from engine import *` does not shadow Python's builtins of the same names.
 __all__ = [
     "Abs", "Add", "BroadcastTo", "Clip", "Config", "Cos", "Div", "Exp", "Function", "GetItem",
-    "GradientCheckError", "Log", "LogSoftmax", "MatMul", "Max", "Maximum", "Min", "Minimum", "Mul", "Neg", "Pow", "Power",
+    "GradientCheckError", "Log", "LogSoftmax", "MatMul", "Max", "Maximum", "Mean", "Min", "Minimum", "Mul", "Neg", "Pow", "Power",
     "ReLU", "Reshape", "Sigmoid", "Sin", "Softmax", "Sqrt", "Square", "Sub", "Sum", "SumTo", "Tan",
     "Tanh", "Transpose", "Variable", "add", "analytic_grad", "apply", "as_array", "as_variable",
     "Replay", "backward", "broadcast_to", "clear_grads", "clip", "cos", "div", "exp", "failed_function", "functions_of", "getitem",

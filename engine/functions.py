@@ -654,12 +654,30 @@ def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     return apply(Sum(axis, keepdims), x)
 
 
+class Mean(Function):
+    """Mean over ``axis`` (all by default): one step, so that its 1/n is a rule, not an input."""
+
+    __slots__ = ("axis", "keepdims")
+    rule = "∂(mean x)/∂xᵢ = 1/n: the gradient is divided by n and broadcast back to x's shape"
+
+    def __init__(self, axis: Axis = None, keepdims: bool = False) -> None:
+        self.axis = tuple(axis) if isinstance(axis, list) else axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        _normalize_axis(self.axis, np.ndim(x))
+        return np.mean(x, axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x_shape = self.inputs[0].shape
+        axes = _normalize_axis(self.axis, len(x_shape))
+        count = int(np.prod([x_shape[a] for a in axes]) if axes is not None else np.prod(x_shape))
+        return broadcast_to(_expand_reduced(gy, x_shape, self.axis, self.keepdims), x_shape) * (1.0 / count)
+
+
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Mean over ``axis`` (all by default)."""
-    shape = _shape(x)
-    axes = _normalize_axis(axis, len(shape))
-    count = np.prod([shape[a] for a in axes]) if axes is not None else np.prod(shape)
-    return sum(x, axis, keepdims) * (1.0 / count)
+    return apply(Mean(axis, keepdims), x)
 
 
 class _Extreme(Function):

@@ -563,7 +563,7 @@ def _function_classes():
 
 CONSTRUCTOR_ARGS = {
     "Pow": (3,), "Clip": (-1.0, 1.0), "Reshape": ((2, 3),), "BroadcastTo": ((2, 3),), "SumTo": ((3,),),
-    "GetItem": (1,), "GetItemGrad": (1, (3,)), "Sum": (0, True), "Max": (1,), "Min": (None,),
+    "GetItem": (1,), "GetItemGrad": (1, (3,)), "Sum": (0, True), "Mean": (0, True), "Max": (1,), "Min": (None,),
     "Softmax": (0,), "LogSoftmax": (-1,), "Transpose": ((1, 0),),
 }
 FUNCTION_CLASSES = _function_classes()
@@ -572,7 +572,7 @@ FUNCTION_CLASSES = _function_classes()
 def test_function_classes_discovered():
     expected = {"Add", "Sub", "Mul", "Div", "Neg", "Square", "Exp", "Log", "Pow", "Power", "Sqrt", "Sin", "Cos",
                 "Tan", "Tanh", "Abs", "Sigmoid", "ReLU", "Clip", "Reshape", "Transpose", "BroadcastTo",
-                "SumTo", "Sum", "Max", "Min", "GetItem", "MatMul", "Softmax", "LogSoftmax"}
+                "SumTo", "Sum", "Mean", "Max", "Min", "GetItem", "MatMul", "Softmax", "LogSoftmax"}
     assert expected <= set(FUNCTION_CLASSES)
 
 

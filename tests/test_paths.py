@@ -143,7 +143,7 @@ def test_a_long_path_shows_its_ends_and_how_many_factors_are_left_out(grad):
 def test_a_node_made_inside_a_lambda_is_named_by_its_function(grad):
     result = grad("x = 0.5\nf = lambda t: sin(t) * t\ny = f(x)\n")
     # y = sin(x)·x: two paths, through x directly and through sin(x), made where the cell is not instrumented
-    assert chain_rule_lines(result)[0] == "dy/dx = ∂y/∂x + ∂y/∂(sin(…)) · ∂(sin(…))/∂x"
+    assert chain_rule_lines(result)[0] == "dy/dx = ∂y/∂x + ∂y/∂(sin(…) in f(x)) · ∂(sin(…) in f(x))/∂x"
     assert result.paths["x"].products() == pytest.approx([math.sin(0.5), 0.5 * math.cos(0.5)], rel=1e-15)
 
 

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from adiff_magic.fmt import fmt_number
 from adiff_magic.render import local_parts
@@ -225,3 +226,20 @@ def test_one_line_never_shows_two_roundings_of_one_number():
     local = Local("{b}", {"a": "w", "b": None}, {"a": 1.5, "b": b, "y": 1.5 * b}, float(np.nextafter(b, 0)))
     assert local_parts(local, 17) == ["0.6784304773607402"]
     assert local_parts(local, 6) == ["0.67843"]
+
+
+@pytest.mark.parametrize("cell, expected", [
+    # issue 15: steps inside a def or lambda printed as '().creator = Sum' and 'input —'
+    ("x = 0.5\ndef neuron(v):\n    return sin(v) * 2\ny = neuron(x)\n",
+     [("y", ("sin(…) in neuron(x)",)), ("sin(…) in neuron(x)", ("x",))]),
+    ("x = 0.5\nf = lambda t: exp(t * t)\ny = f(x) + f(2 * x)\n",
+     [("y", ("f(x)", "f(2 * x)")), ("f(2 * x)", ("mul(…) in f(2 * x)",)), ("f(x)", ("mul(…) in f(x)",)),
+      ("mul(…) in f(2 * x)", ("2 * x", "2 * x")), ("mul(…) in f(x)", ("x", "x")), ("2 * x", ("x",))]),
+    # mean is one step (its 1/n is a rule, not an input), and .T is named by its text
+    ("x = np.array([1.0, 2.0, 3.0])\nloss = mean(x * x)\n", [("loss", ("x * x",)), ("x * x", ("x", "x"))]),
+    ("W = np.ones((2, 2))\nx = np.array([0.5, -1.0])\ny = sum(x @ W.T)\n",
+     [("y", ("x @ W.T",)), ("x @ W.T", ("x", "W.T")), ("W.T", ("W",))]),
+])
+def test_every_step_is_named_in_the_cells_letters(grad, cell, expected):
+    steps = grad(cell).steps
+    assert [(step.output, tuple(flow.input for flow in step.flows)) for step in steps] == expected
