@@ -164,6 +164,11 @@ def test_float_of_a_variable_is_a_plain_number_and_the_output_says_so(grad):
     assert any(re.search(r"\bline 2\b", note) and "float()" in note for note in result.notes)
 
 
+def test_the_float_note_names_several_lines_in_the_plural(grad):
+    result = grad("x = 0.5\nn = float(x)\nm = int(x * 4)\ny = x * n * m\n")
+    assert "lines 2, 3 turn a Variable into a plain number" in " ".join(result.notes), result.notes
+
+
 # ================================================================ a clean configuration each cell
 
 
