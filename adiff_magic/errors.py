@@ -141,6 +141,19 @@ def plain_number_function(lines: Sequence[str], function: Any, lineno: int) -> C
 ENGINE_FUNCTION_NAMES = frozenset("exp log sin cos tan tanh sqrt pow".split())
 
 
+def reused_function(lines: Sequence[str], name: Optional[str], function: Any, first: int, lineno: int,
+                    text: str, wrapper: Optional[str]) -> CellError:
+    """A Function instance called a second time: it records one call, so the first call's graph is cut."""
+    cls = type(function).__name__
+    who = f"the Function instance '{name}'" if name else f"a {cls} instance"
+    where = "on this line (in an earlier pass)" if first == lineno else f"on line {first}"
+    arguments = text[len(name) + 1:-1] if name and text.startswith(f"{name}(") and text.endswith(")") else "..."
+    hint = f"create a new one per call: {cls}()({arguments})" + (f", or {wrapper}({arguments})" if wrapper else "")
+    return CellError(f"{who} was already called {where}: a Function object records one call, and a second "
+                     "call overwrites its inputs and outputs, which cuts the first call out of the graph",
+                     lineno, source_line(lines, lineno), hint, category="runtime")
+
+
 def _category(error: BaseException) -> str:
     if isinstance(error, MemoryError):
         return "size"

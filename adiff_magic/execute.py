@@ -12,7 +12,7 @@ from typing import Any, Iterator, Mapping, Optional
 import numpy as np
 
 import engine
-from engine import Config, Variable
+from engine import Config, Function, Variable
 
 from . import errors
 from .errors import CellError, NonNumber
@@ -97,13 +97,30 @@ class Recorder:
     tested_lines: set = field(default_factory=set)  # lines that compare or test a Variable's value
     converted_lines: set = field(default_factory=set)  # lines that turn a Variable into a plain number
     data_lines: set = field(default_factory=set)  # lines that give a Variable to `v.data`: its value is used
+    scope: dict = field(default_factory=dict)  # the cell's names as it runs
+    first_outputs: dict = field(default_factory=dict)  # id of a Function -> (its first output seen, lineno)
 
     def node(self, value: Any, index: int) -> Any:
         """NODE_HOOK: label a new Variable with the source text of the operation that made it."""
         if isinstance(value, Variable) and value.creator is not None and value not in self.labels:
             expression = self.program.expressions[index]
+            self._check_single_use(value, expression.lineno, expression.text)
             self.labels[value] = Label(expression.text, expression.lineno)
         return value
+
+    def _check_single_use(self, value: Variable, lineno: int, text: str) -> None:
+        """Refuse a Function instance's second call: it overwrote the first's inputs and outputs."""
+        function = value.creator
+        if not isinstance(function, Function):  # a creator set by hand to an object of the user's
+            return
+        first, first_line = self.first_outputs.setdefault(id(function), (value, lineno))
+        if first is value or any(ref() is first for ref in function.outputs):  # one call (several outputs)
+            return
+        names = [name for name, held in self.scope.items() if held is function]
+        name = next((n for n in names if text.startswith(f"{n}(")), names[0] if names else None)
+        wrapper = type(function).__name__.lower()
+        raise errors.reused_function(self.program.lines, name, function, first_line, lineno, text,
+                                     wrapper if wrapper in ENGINE_NAMES else None)
 
     def mark_repeated_labels(self) -> None:
         """Tell apart the Variables that one piece of source text made several times (the two
@@ -193,8 +210,9 @@ def _exit(*args: Any) -> None:
 
 
 def is_input_number(value: Any, name: str, program: Program) -> bool:
-    """A float or a numeric array, or an integer the cell does not use as a count, index or shape."""
-    if isinstance(value, (bool, np.bool_)):
+    """A float or a numeric array, or an integer the cell does not use as a count, index or shape;
+    never a number the cell uses as a bound of clip."""
+    if isinstance(value, (bool, np.bool_)) or name in program.bound_names:
         return False
     if isinstance(value, (float, np.floating)):
         return True
@@ -210,9 +228,9 @@ def is_input_number(value: Any, name: str, program: Program) -> bool:
 
 def execute(program: Program, namespace: Mapping[str, Any]) -> tuple:
     """Execute the instrumented cell once in a scratch scope; return the recorder and the scope."""
-    recorder = Recorder(program)
     scope = dict(ENGINE_NAMES)
     scope.update(namespace)
+    recorder = Recorder(program, scope=scope)
     for use in program.free_names:
         if use.name in namespace:
             _read_from_notebook(recorder, scope, use, namespace[use.name])

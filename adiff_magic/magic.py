@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import keyword
+import re
 from typing import Any, Optional
 
 from IPython.core.error import UsageError
@@ -11,7 +12,7 @@ from IPython.display import display
 
 from .errors import CellError
 from .extras import no_progress
-from .parser import parse, paused_cycle_collector
+from .parser import Program, parse, paused_cycle_collector
 from .progress import ProgressLine
 from .result import GradResult, View
 from .runner import Options, run_recorded
@@ -21,17 +22,40 @@ MAX_ORDER = 50  # beyond this the derivative graphs of anything but a polynomial
 
 
 def _names(text: Optional[str]) -> Optional[tuple]:
-    """'x,w', 'x, w' or '"x, w"' -> ('x', 'w')."""
+    """'x,w', 'x, w', '"x, w"' or 'x#1,w' (a label the table shows) -> ('x', 'w')."""
     if text is None:
         return None
     names = tuple(name.strip().strip("'\"").strip() for name in text.strip("'\"").split(","))
     names = tuple(name for name in names if name)
     if not names:
         raise UsageError("--wrt needs names, e.g. --wrt x,y")
-    bad = [name for name in names if not name.isidentifier()]
+    bad = [name for name in names if not _is_label(name)]
     if bad:
-        raise UsageError(f"--wrt: '{bad[0]}' is not a variable name; write the names with commas, e.g. --wrt x,w")
+        raise UsageError(f"--wrt: '{bad[0]}' is not a variable name (or a label such as x#1 from the table); "
+                         "write the names with commas, e.g. --wrt x,w")
     return names
+
+
+def _is_label(text: str) -> bool:
+    """'x', or 'x#2': the table's label of an earlier binding of x."""
+    name, mark, k = text.partition("#")
+    return name.isidentifier() and (not mark or k.isdigit())
+
+
+_COMMA = re.compile(r"\s*,\s*(?=[^\s-])")  # a comma between names, with the spaces around it
+
+
+def _joined_lists(line: str) -> str:
+    """'--wrt x, w' -> '--wrt x,w': unquoted, the space would end --wrt's argument at 'x,'."""
+    return _COMMA.sub(",", line)
+
+
+def _check_out(out: Optional[str], program: Program) -> None:
+    """-o NAME must not be a name the cell binds: the result would silently replace the cell's value."""
+    if out is not None and out in program.assigned:
+        other = next(n for n in ("result", "grad_result", f"{out}_result") if n not in program.assigned)
+        raise CellError(f"-o/--out: the cell binds '{out}' itself, and storing the result there would replace "
+                        "it", hint=f"choose another name, e.g. -o {other}", category="option")
 
 
 def _out_name(text: Optional[str]) -> Optional[str]:
@@ -76,7 +100,8 @@ class GradMagics(Magics):
     """Holds the %%grad magic."""
 
     @magic_arguments()
-    @argument("-o", "--out", metavar="NAME", help="store the GradResult in the namespace under NAME")
+    @argument("-o", "--out", metavar="NAME",
+              help="store the GradResult in the namespace under NAME (not a name the cell binds)")
     @argument("--target", metavar="NAME", help="the variable to differentiate (default: the last one assigned)")
     @argument("--wrt", metavar="A,B", help="the inputs to report (default: every input)")
     @argument("--order", type=int, default=1, metavar="N",
@@ -116,8 +141,10 @@ class GradMagics(Magics):
         Numbers and arrays the cell binds to names (``x = 0.5``, ``a, b = 0.5, 2.0``,
         ``x: float = 0.5``, ``(x := 0.5)``, ``y += 1``; ``x = w = 0.5`` is two inputs) or reads from
         the notebook are the inputs, except integers the cell uses as a count, index, axis or shape
-        (``range(steps)``, ``lp[idx, labels]``, ``axis=k``), which stay integers. The target is the
-        last variable the cell assigned as it ran. ``if x > 0:`` takes the branch the value says.
+        (``range(steps)``, ``lp[idx, labels]``, ``axis=k``), which stay integers, and the bounds of
+        ``clip(x, lo, hi)``, which stay plain numbers. The target is the last variable the cell
+        assigned as it ran. ``if x > 0:`` takes the branch the value says. A Function instance
+        records one call: ``Square()(a)`` or ``square(a)`` for each.
 
         Inside the cell ``max(a, b)`` and ``min(a, b)`` with two or more operands are Python's
         (elementwise, differentiable; a tie splits the gradient); ``max(x)`` and ``max(x, axis=0)``
@@ -129,7 +156,7 @@ class GradMagics(Magics):
         hold engine Variables with ``.grad`` set. A cell with a mistake changes nothing in the
         notebook.
         """
-        args = parse_argstring(self.grad, line)
+        args = parse_argstring(self.grad, _joined_lists(line))
         out = _out_name(args.out)
         options = options_from(args)
         namespace = self.shell.user_ns
@@ -137,6 +164,7 @@ class GradMagics(Magics):
         try:
             with paused_cycle_collector():  # it would only scan the graph, which is freed without it
                 program = parse(_transformed(self.shell, cell))
+                _check_out(out, program)
                 progress = no_progress if args.quiet else ProgressLine()
                 result, scope, recorded = run_recorded(program, namespace, options, progress)
                 view = step_view(recorded) if step_view is not None else None

@@ -30,6 +30,10 @@ COUNT_FUNCTIONS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "
                    "one_hot": 1}
 COUNT_KEYWORDS = {"axis", "axes", "shape", "size", "n", "num", "keepdims", "repeats", "k", "dtype", "indices",
                   "index", "minlength", "ndim"}
+# The bounds of clip are constants to the engine (no gradient flows to them): a name used in one
+# keeps its plain number (see Program.bound_names). Same layout as COUNT_FUNCTIONS and COUNT_KEYWORDS.
+BOUND_FUNCTIONS = {"clip": 1}
+BOUND_KEYWORDS = {"x_min", "x_max", "a_min", "a_max"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Program:
     expressions: tuple  # Expression per instrumented operation, indexed by NODE_HOOK's argument
     bare_lines: tuple  # lines of top-level expression statements such as `square(x)`: results never named
     count_names: frozenset  # names used as a count, index, axis or shape: their integers stay integers
+    bound_names: frozenset  # names used in clip's bounds: their numbers stay plain numbers
     deletions: tuple  # (name, lineno) per `del name`
     code: CodeType
 
@@ -93,7 +98,7 @@ def parse(source: str) -> Program:
         tree = _syntax_tree(source, lines)
         names = _NameCollector()
         names.visit(tree)
-        counts = _count_names(tree)
+        counts, bounds = _plain_names(tree)
         bare_lines = tuple(node.lineno for node in tree.body if isinstance(node, ast.Expr)
                            and not isinstance(node.value, ast.Constant))
         instrument = _Instrumenter(_Segments(source))
@@ -108,6 +113,7 @@ def parse(source: str) -> Program:
         expressions=tuple(instrument.expressions),
         bare_lines=bare_lines,
         count_names=frozenset(counts),
+        bound_names=frozenset(bounds),
         deletions=tuple(names.deletions),
         code=code,
     )
@@ -296,11 +302,13 @@ class _NameCollector(ast.NodeVisitor):
     visit_Lambda = visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _local_scope
 
 
-def _count_names(tree: ast.AST) -> set:
-    """Names the cell uses as a count, an index, an axis or a shape (see COUNT_FUNCTIONS): every name
-    inside a subscript's slice, a counting argument of a COUNT_FUNCTIONS call or a COUNT_KEYWORDS
-    keyword. Each node is walked once: a counting subtree is not searched for further counting calls."""
+def _plain_names(tree: ast.AST) -> tuple:
+    """(count names, bound names). Count names: the names the cell uses as a count, an index, an axis
+    or a shape (see COUNT_FUNCTIONS): every name inside a subscript's slice, a counting argument of a
+    COUNT_FUNCTIONS call or a COUNT_KEYWORDS keyword. Each node is walked once: a counting subtree is
+    not searched for further counting calls. Bound names: every name inside clip's bounds."""
     counting: list = []  # the subtrees whose names are all counts
+    bounding: list = []  # the subtrees whose names are all bounds (still searched for counts)
     stack = [tree]
     while stack:
         node = stack.pop()
@@ -308,25 +316,31 @@ def _count_names(tree: ast.AST) -> set:
             counting.append(node.slice)
             stack.append(node.value)
         elif isinstance(node, ast.Call):
-            counted = _counting_arguments(node)
+            counted = _arguments(node, COUNT_FUNCTIONS, COUNT_KEYWORDS)
             counting.extend(counted)
+            bounding.extend(_arguments(node, BOUND_FUNCTIONS, BOUND_KEYWORDS))
             ids = {id(child) for child in counted}
             stack.extend(child for child in ast.iter_child_nodes(node) if id(child) not in ids)
         elif not isinstance(node, (ast.Name, ast.Constant, ast.expr_context)):
             stack.extend(ast.iter_child_nodes(node))
-    return {node.id for root in counting for node in ast.walk(root) if isinstance(node, ast.Name)}
+    return _names_in(counting), _names_in(bounding)
 
 
-def _counting_arguments(node: ast.Call) -> tuple:
-    """The arguments and keywords of a call whose names are counts, indices, axes or shapes."""
+def _names_in(roots: list) -> set:
+    return {node.id for root in roots for node in ast.walk(root) if isinstance(node, ast.Name)}
+
+
+def _arguments(node: ast.Call, functions: dict, keywords: set) -> tuple:
+    """The arguments and keywords of a call that ``functions`` (name -> first such argument) and
+    ``keywords`` single out, e.g. those whose names are counts, indices, axes or shapes."""
     func = node.func
     name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-    counted: list = []
-    if name in COUNT_FUNCTIONS:
+    chosen: list = []
+    if name in functions:
         method = isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id == "np")
-        counted += node.args[0 if method else COUNT_FUNCTIONS[name]:]  # x.reshape(n, m): every argument is a size
-    counted += [keyword for keyword in node.keywords if keyword.arg in COUNT_KEYWORDS]
-    return tuple(counted)
+        chosen += node.args[0 if method else functions[name]:]  # x.reshape(n, m): every argument is a size
+    chosen += [keyword for keyword in node.keywords if keyword.arg in keywords]
+    return tuple(chosen)
 
 
 class _Instrumenter(ast.NodeTransformer):

@@ -112,6 +112,8 @@ def _recorded(program: Program, options: Options, recorder: Recorder, scope: dic
                 _select_inputs(_rows(labelled), options.wrt), progress, variables,
                 _made_inside(functions, named, recorder.labels))
     _require_inputs(cell)
+    if options.plot:
+        _require_plottable(cell)
     return cell
 
 
@@ -173,23 +175,31 @@ def _extra_passes(cell: _Run, grads: dict, tracer: Tracer) -> tuple:
 
 
 def _conversion_notes(recorder: Recorder) -> list:
-    notes = []
-    if recorder.converted_lines:
-        lines = ", ".join(str(n) for n in sorted(recorder.converted_lines))
-        notes.append(f"line {lines} turns a Variable into a plain number with float() or int(): no gradient flows "
-                     "through that number")
-    if recorder.data_lines:
-        lines = ", ".join(str(n) for n in sorted(recorder.data_lines))
-        notes.append(f"line {lines} gives a Variable to .data, which holds a plain array: its value was used, as "
-                     "the plain engine computes it (no gradient flows through a .data update); the backward pass after the "
-                     "cell reads .data as the cell left it")
-    return notes
+    return _lines_note(recorder.converted_lines, "{which} a Variable into a plain number with float() or int(): "
+                       "no gradient flows through that number", ("turns", "turn")) + \
+        _lines_note(recorder.data_lines, "{which} a Variable to .data, which holds a plain array: its value was used, as "
+                    "the plain engine computes it (no gradient flows through a .data update); the backward pass after "
+                    "the cell reads .data as the cell left it", ("gives", "give"))
+
+
+def _lines_note(lines: set, text: str, verbs: tuple) -> list:
+    """The note ``text`` about the cell's ``lines`` ('line 3 turns', 'lines 2, 3 turn'), or none."""
+    if not lines:
+        return []
+    numbers = ", ".join(str(n) for n in sorted(lines))
+    which = f"line {numbers} {verbs[0]}" if len(lines) == 1 else f"lines {numbers} {verbs[1]}"
+    return [text.format(which=which)]
 
 
 def _find_target(program: Program, scope: dict, name: Optional[str], recorder: Recorder) -> Variable:
     if name is None:
         raise CellError("the cell assigns no variable to differentiate", hint="end it with e.g. y = square(x)",
                         category="target")
+    base, mark, _ = name.partition("#")
+    if mark and base in program.assigned:
+        raise CellError(f"--target '{name}' is an earlier binding of {base}; --target takes a name, and the target "
+                        "is its last binding", hint=f"give that value a name of its own, e.g. {base}_first = ..., "
+                        f"and use --target {base}_first", category="option")
     if name not in program.assigned:
         assigned = ", ".join(program.assigned) or "nothing"
         raise CellError(f"unknown --target '{name}'", hint=f"the cell assigns: {assigned}", category="option")
@@ -293,9 +303,46 @@ def _require_inputs(cell: _Run) -> None:
         raise CellError(f"the result on line {later[-1]} is not assigned to a name, so the target is the input "
                         f"'{name}'", later[-1], program.line(later[-1]), "assign it, e.g. y = square(x)",
                         category="target")
+    _refuse_an_input_target(cell, lineno)
     raise CellError(f"'{name}' does not depend on any input", lineno, program.line(lineno),
                     "assign a number to a name (x = 0.5) and compute the target from it "
                     "with the engine's functions (sin, exp, ...), not numpy's", category="target")
+
+
+def _refuse_an_input_target(cell: _Run, lineno: Optional[int]) -> None:
+    """The target is an input itself (x, or y = x): say so, and name a target computed from inputs."""
+    name, target = cell.target_name, cell.target
+    shown = [label.name for binding, label, _ in cell.labelled if binding.variable is target and binding.is_input]
+    if target.creator is not None or not shown:
+        return
+    what = "an input itself" if shown[0] == name else f"the input '{shown[0]}' itself"
+    chosen = "" if cell.options.target is not None else " (the last name the cell assigns)"
+    computed = [label.name for binding, label, is_last in cell.labelled if is_last and binding.variable.creator]
+    if computed:
+        hint = f"choose a target computed from inputs, e.g. --target {computed[-1]}"
+    elif "np." in cell.program.line(lineno):
+        hint = ("numpy's functions give plain numbers, and a number bound to a name is an input: compute the "
+                "target from an input with the engine's functions (sin, exp, ...)")
+    else:
+        hint = f"compute the target from it, e.g. y = sin({shown[0]})"
+    raise CellError(f"the target '{name}'{chosen} is {what}: its gradient with respect to itself is 1", lineno,
+                    cell.program.line(lineno), hint, category="target")
+
+
+def _require_plottable(cell: _Run) -> None:
+    """--plot's scalar target and one scalar input, or the CellError that says which is missing."""
+    target, name = cell.target, cell.target_name
+    if target.data.ndim:
+        raise CellError(f"--plot needs a scalar target; '{name}' has shape {target.data.shape}",
+                        hint=f"make the target a number, e.g. s = sum({name})", category="option")
+    scalars = [label for label, binding in cell.inputs if binding.variable.data.ndim == 0]
+    if not scalars:
+        arrays = ", ".join(f"{label} (shape {binding.variable.data.shape})" for label, binding in cell.inputs)
+        whose = "the inputs chosen with --wrt" if cell.options.wrt else "this cell's inputs"
+        raise CellError(f"--plot needs a scalar input to vary, and {whose} are arrays: {arrays}", category="option")
+    if len(scalars) > 1:
+        raise CellError(f"--plot needs one scalar input; the cell has {len(scalars)}: {', '.join(scalars)}",
+                        hint=f"choose one with --wrt, e.g. --wrt {scalars[0]}", category="option")
 
 
 def _row(binding: Binding, label: Label) -> Row:

@@ -116,6 +116,12 @@ class Variable:
             raise TypeError("len() of a 0-d Variable")
         return len(self.data)
 
+    def __iter__(self) -> Iterator["Variable"]:
+        """``x[0], x[1], ...`` over the first axis (each recorded); a 0-d Variable raises, as numpy does."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d Variable (it holds one number: use it as it is)")
+        return (self[i] for i in range(len(self.data)))
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, prefix="variable(", separator=", ")
         name = f", name={self.name!r}" if self.name is not None else ""
@@ -454,8 +460,14 @@ def _blamed(error: BaseException, func: Function) -> BaseException:
 
 
 def _count_error(func: Function, gxs: tuple, inputs: tuple) -> BaseException:
-    message = f"{type(func).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs"
+    message = (f"{type(func).__name__}.backward returned {_count(len(gxs), 'gradient')} for "
+               f"{_count(len(inputs), 'input')}")
     return _blamed(ValueError(message), func)
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 input', '2 inputs'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def failed_function(error: BaseException) -> Optional[Function]:
@@ -508,7 +520,7 @@ def grad(
     inputs = _as_tuple(inputs)
     starts = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
     if len(starts) != len(outputs):
-        raise ValueError(f"grad: {len(starts)} grad_outputs for {len(outputs)} outputs")
+        raise ValueError(f"grad: {_count(len(starts), 'grad_output')} for {_count(len(outputs), 'output')}")
     relevant = _functions_between(outputs, inputs)
     wanted = set(inputs)  # a set: `in` on a tuple would compare Variables by value
     grads: dict = {}  # Variable -> its gradient so far

@@ -417,6 +417,10 @@ class Clip(Function):
     __slots__ = ("x_min", "x_max")
 
     def __init__(self, x_min: float, x_max: float) -> None:
+        bound = next((b for b in (x_min, x_max) if isinstance(b, Variable)), None)
+        if bound is not None:
+            raise TypeError(f"clip's bounds are constants, not Variables: no gradient flows to a bound; pass a "
+                            f"number, e.g. {bound.name or 'bound'}.data")
         if x_min > x_max:
             raise ValueError(f"clip: x_min {x_min} is greater than x_max {x_max}")
         self.x_min, self.x_max = x_min, x_max

@@ -123,6 +123,15 @@ def test_variable_array_attributes_len_and_repr():
         len(Variable(1.0))
 
 
+def test_iterating_a_variable_goes_over_its_first_axis_and_a_0d_one_is_refused():
+    x = Variable(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    rows = list(x)
+    assert len(rows) == 2 and all(isinstance(row, Variable) for row in rows)
+    assert rows[1].data.tolist() == [3.0, 4.0] and rows[1].creator is not None  # x[1], recorded
+    with pytest.raises(TypeError, match="iteration over a 0-d Variable"):  # as numpy: not zero times
+        iter(Variable(2.0))
+
+
 def test_variable_is_hashed_by_identity_and_compares_by_value():
     x, y = Variable(1.0), Variable(1.0)
     assert len({x, y}) == 2  # two variables, though equal in value
@@ -409,8 +418,21 @@ def test_wrong_number_of_gradients_is_a_value_error():
         def backward(self, gy):
             return gy, gy
 
-    with pytest.raises(ValueError, match="TwoGrads.backward returned 2 gradients for 1 inputs"):
+    with pytest.raises(ValueError, match="TwoGrads.backward returned 2 gradients for 1 input$"):
         TwoGrads()(Variable(1.0)).backward()
+
+    class OneGrad(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, gy):
+            return gy
+
+    with pytest.raises(ValueError, match="OneGrad.backward returned 1 gradient for 2 inputs$"):
+        OneGrad()(Variable(1.0), Variable(2.0)).backward()
+    x = Variable(1.0)
+    with pytest.raises(ValueError, match="grad: 1 grad_output for 2 outputs$"):
+        engine.grad([x * 2, x * 3], x, grad_outputs=[np.array(1.0)])
 
 
 def test_multi_output_function_with_an_unused_output():

@@ -165,6 +165,11 @@ def test_float_of_a_variable_is_a_plain_number_and_the_output_says_so(grad):
     assert any(re.search(r"\bline 2\b", note) and "float()" in note for note in result.notes)
 
 
+def test_the_float_note_names_several_lines_in_the_plural(grad):
+    result = grad("x = 0.5\nn = float(x)\nm = int(x * 4)\ny = x * n * m\n")
+    assert "lines 2, 3 turn a Variable into a plain number" in " ".join(result.notes), result.notes
+
+
 # ================================================================ a clean configuration each cell
 
 
@@ -256,4 +261,4 @@ def test_gradient_descent_as_the_book_writes_it_runs_in_the_cell(ip, grad, cell,
         assert isinstance(ip.user_ns[name], Variable)
         np.testing.assert_array_equal(ip.user_ns[name].data, plain[name].data)
         np.testing.assert_array_equal(result.values[name], plain[name].data)
-    assert any(note.startswith(f"line {lines} gives a Variable to .data") for note in result.notes)
+    assert any(note.startswith(f"line{'s' if ',' in lines else ''} {lines} give") for note in result.notes)

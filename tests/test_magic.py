@@ -654,7 +654,8 @@ ERRORS = [
      ["line 3", "(3,)", "(2,)", "r = q * p"]),
     ("unknown-target", "--target nope", "q = 0.5\nr = square(q)\n", ["--target", "'nope'"]),
     ("target-without-inputs", "", "q = 0.5\nr = np.sin(2.0)\n",
-     ["line 2", "'r' does not depend on any input", "r = np.sin(2.0)"]),
+     ["line 2", "the target 'r' (the last name the cell assigns) is an input itself", "engine's functions",
+      "r = np.sin(2.0)"]),
     ("numpy-on-a-variable", "", "q = 0.5\nr = np.sin(q)\n", ["line 2", "sin(", "r = np.sin(q)"]),
     ("empty-cell", "", "\n   \n", ["empty"]),
     ("order-on-non-scalar", "--order 2", "q = np.array([1.0, 2.0])\nr = q * q\n", ["--order", "scalar", "'r'"]),
@@ -888,3 +889,58 @@ def test_help_is_plain_text_with_the_usage_as_typed(ip):
     help_text = ip.find_cell_magic("grad").__doc__
     assert "\n  %%grad [-o NAME]" in help_text and "%grad [" not in help_text.replace("%%grad [", "")
     assert "::" not in help_text and "``" not in help_text
+
+
+# ================================================================ messages that name the real cause
+# (the error cells themselves are in tests/data/bad_cells.json; here what the corpus cannot express)
+
+
+def test_a_notebook_function_instance_called_once_per_run_can_be_run_again(ip, grad):
+    """A Function records one call per %%grad run: running the same cell again is not a second call."""
+    run(ip, "from engine import Square\nA = Square()")
+    for _ in range(2):
+        result = grad("x = 0.5\na = A(x)\n")
+        assert float(result.grads["x"]) == 1.0
+
+
+def test_named_clip_bounds_stay_plain_numbers(ip, grad):
+    result = grad("x = 0.5\nlo = 0.0\nhi = 1.0\ny = clip(x, lo, hi)\n")
+    assert float(result.grads["x"]) == 1.0
+    assert [row.name for row in result.rows if row.is_input] == ["x"]
+    assert ip.user_ns["lo"] == 0.0 and ip.user_ns["hi"] == 1.0 and not isinstance(ip.user_ns["hi"], Variable)
+    keywords = grad("x = 2.0\nlo = -1.0\nhi = 1.0\ny = clip(x * 3, x_min=lo, x_max=hi)\n")
+    assert float(keywords.grads["x"]) == 0.0  # 6 is clipped to 1
+    assert "hi" not in keywords.grads
+
+
+@pytest.mark.parametrize("line", ["--wrt x#1", "--wrt 'x#1'", "--wrt x#1,w", "--wrt x#1, w"])
+def test_wrt_takes_the_labels_of_earlier_bindings(grad, line):
+    result = grad("x = 1.0\nw = 3.0\nx = x * 2\ny = x * w\n", line)
+    assert float(result.grads["x#1"]) == 6.0  # y = 2·x#1·w
+    inputs = {row.name for row in result.rows if row.is_input}
+    assert inputs == ({"x#1", "w"} if line.endswith("w") else {"x#1"})
+
+
+@pytest.mark.parametrize("line", ["--wrt x, w", "--wrt x , w", "--wrt x ,w", "--wrt x, w --check", "--wrt x,  w -o r"])
+def test_wrt_with_spaces_after_commas_unquoted(grad, line):
+    result = grad("x = 0.5\nw = 2.0\nv = 1.0\ny = x * w * v\n", line)
+    assert {row.name for row in result.rows if row.is_input} == {"x", "w"}
+
+
+@pytest.mark.parametrize("line", ["-o x", "--out y", "-o i"])
+def test_out_refuses_a_name_the_cell_binds(ip, grad, line):
+    run(ip, "x = 7.0")
+    before = snapshot(ip)
+    with pytest.raises(UsageError) as raised:
+        grad("x = 0.5\nfor i in range(2):\n    x = sin(x)\ny = x * 2\n", line)
+    name = line.split()[-1]
+    message = str(raised.value)
+    assert message.startswith(f"-o/--out: the cell binds '{name}' itself"), message
+    assert "-o result" in message
+    assert snapshot(ip) == before and ip.user_ns["x"] == 7.0
+
+
+def test_out_may_name_what_the_cell_only_reads(ip, grad):
+    run(ip, "w = 2.0")
+    result = grad("x = 0.5\ny = x * w\n", "-o w")
+    assert ip.user_ns["w"] is result

@@ -205,6 +205,19 @@ def test_count_names_in_nested_positions(source, counts):
     assert parse(source).count_names == counts
 
 
+@pytest.mark.parametrize("source, bounds, counts", [
+    ("y = clip(x, lo, hi)\n", {"lo", "hi"}, set()),
+    ("y = clip(x, -c, c * 2)\n", {"c"}, set()),
+    ("y = clip(x, x_min=lo, x_max=hi)\n", {"lo", "hi"}, set()),
+    ("y = x.clip(lo, hi)\n", {"lo", "hi"}, set()),  # a method's bounds are all its arguments
+    ("y = clip(x[k], lo[j], hi)\n", {"lo", "j", "hi"}, {"k", "j"}),  # an index inside a bound still counts
+    ("y = clip(x, 0.0, 1.0) * w\n", set(), set()),
+])
+def test_names_used_as_clip_bounds(source, bounds, counts):
+    program = parse(source)
+    assert (program.bound_names, program.count_names) == (bounds, counts)
+
+
 def _cells():
     """Random cells: names and strings in several scripts, operations nested and split over lines."""
     import keyword
