@@ -1,20 +1,19 @@
 """The options that need more than the one backward pass, each a pure function of the recorded run
 that returns its own data and notes: --order differentiates again with ``engine.grad`` (no ``.grad``
 is read or written), --check and --plot re-evaluate the recorded graph with other input values
-(``engine.Replay``: the cell's statements do not run again), --graph walks the graph."""
+(``engine.Replay``: the cell's statements do not run again). --graph is drawn from the Recording."""
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from engine import Replay, Variable, functions_of, grad, is_engine_function
 
 from .errors import CellError
-from .paths import LocalDerivatives, is_scalar, node_name
 
 Progress = Callable[[str, int, int], None]  # (what, done, total), called as a long pass goes on
 
@@ -151,76 +150,6 @@ def replay_notes(tested_lines: set, what: str) -> list:
         notes.append(f"{what} re-evaluates the recorded graph, so it keeps the branches the cell took and the "
                      f"results of its comparisons on values (line {lines}) whatever the new input values")
     return notes
-
-
-# ================================================================ --graph
-
-
-GRAPH_LIMIT = 1_000  # functions kept; a larger graph keeps those nearest the target, and says so (the picture
-# shows graph.MAX_NODES nodes of them)
-
-
-class GraphNode(NamedTuple):
-    """A node of the --graph picture: a variable (its name, value and gradient) or a function."""
-
-    key: str  # 'n1', 'n2', ...
-    kind: str  # 'variable' or 'function'
-    text: str  # the variable's name as the cell knows it, or the function's class name
-    value: Any = None  # a variable's data
-    grad: Any = None  # a variable's first-order gradient (None: the target does not depend on it)
-
-
-class GraphEdge(NamedTuple):
-    """An edge in the direction of the data: input variable -> function, or function -> output."""
-
-    source: str  # a node key
-    target: str
-    local: Optional[float] = None  # input -> function, all scalar: ∂(the function's output)/∂(this input)
-
-
-class Graph(NamedTuple):
-    """The graph under the target: nodes, and GraphEdges in the direction of the data."""
-
-    nodes: tuple
-    edges: tuple
-
-
-def graph_of(target: Variable, label: Any, keys: Optional[dict] = None) -> tuple:
-    """(Graph, notes) of the graph under ``target``, its largest part nearest the target; ``keys``
-    (if given) is filled with each Variable's and Function's node key."""
-    functions, notes = list(functions_of(target)), []
-    if len(functions) > GRAPH_LIMIT:
-        notes.append(f"--graph keeps the {GRAPH_LIMIT:,} functions nearest the target out of {len(functions):,}")
-        functions = functions[:GRAPH_LIMIT]
-    keys = {} if keys is None else keys
-    nodes, edges = [], []
-
-    def node(obj: Any, kind: str, text: str, value: Any = None, grad: Any = None) -> str:
-        if obj not in keys:
-            keys[obj] = f"n{len(keys) + 1}"
-            nodes.append(GraphNode(keys[obj], kind, text, value, grad))
-        return keys[obj]
-
-    def variable(v: Variable) -> str:
-        return node(v, "variable", node_name(label, v), v.data, v.grad)
-
-    local = LocalDerivatives()
-    for func in functions:
-        key = node(func, "function", type(func).__name__)
-        locals_ = _locals(func, local)
-        edges.extend(GraphEdge(variable(x), key, locals_[index]) for index, x in enumerate(func.inputs))
-        edges.extend(GraphEdge(key, variable(ref())) for ref in func.outputs if ref() is not None)
-    return Graph(tuple(nodes), tuple(edges)), notes
-
-
-def _locals(func: Any, local: LocalDerivatives) -> list:
-    """Per input, ∂output/∂input as a float when all is scalar and the backward runs on plain numbers."""
-    if is_scalar(func):
-        try:
-            return [local(func, index) for index in range(len(func.inputs))]
-        except Exception:  # a user's backward that needs Variables
-            pass
-    return [None] * len(func.inputs)
 
 
 # ================================================================ --plot

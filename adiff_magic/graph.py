@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .extras import Graph
+from .model import Graph
 from .fmt import fmt_short, short
 
 MAX_NODES = 60  # a larger graph shows the nodes nearest the target, and says so in the picture

@@ -9,67 +9,57 @@ only edges that lead to the target (no recursion, so any depth)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Callable, Optional
 
 import numpy as np
 
-from engine import Variable, functions_of, no_grad
+from engine import Variable, functions_of
+
+from .model import ChainRule, Factor
 
 MAX_PATHS = 4  # more paths per input are counted, not written out
 MAX_SENTENCES = 6  # inputs whose paths are written out; the others keep their count and gradient
 MAX_FUNCTIONS = 200_000  # a larger graph gets no sentence (a note says so)
 
 
-@dataclass(frozen=True)
-class Factor:
-    """One local derivative on a path: ∂(output)/∂(input) of one function, and its value."""
-
-    output: str  # the label of the function's output, e.g. 'y'
-    input: str  # the label of the input it is taken with respect to, e.g. 'b'
-    value: float
-
-
-@dataclass(frozen=True)
-class ChainRule:
-    """d(target)/d(input) as a sum over paths of products of local derivatives."""
-
-    input: str
-    count: int  # how many paths lead from the input to the target
-    paths: tuple  # a tuple of Factors per path, target first; empty when count > MAX_PATHS or not written
-    total: float  # the sum of the products: the gradient
-    # the same through the cell's named variables only: a factor is then the partial derivative of one
-    # named variable's expression with respect to another (∂loss/∂p, summing the paths inside a line)
-    named: tuple = ()  # empty when there are more than MAX_PATHS such paths
-    named_count: int = 0
-    written: bool = True  # False: past MAX_SENTENCES inputs, only the count and the total are kept
-
-    def products(self, named: bool = False) -> list:
-        """The product of each written path's local derivatives."""
-        with np.errstate(all="ignore"):  # 0 × inf is nan here, as in the backward pass
-            return [float(np.prod([factor.value for factor in path])) for path in (self.named if named else self.paths)]
-
-
 Labeller = Callable[[Variable], Optional[Any]]  # Variable -> Label (with .name), None for a constant
 
 
-def chain_rules(target: Variable, inputs: list, label: Labeller, limit: Optional[int] = MAX_SENTENCES) -> tuple:
-    """({input name: ChainRule} for each scalar input of a scalar graph with a path, notes); the paths
-    are written for at most ``limit`` inputs (None: all), chosen by ``written_first``."""
-    functions = list(islice(functions_of(target), MAX_FUNCTIONS + 1))
-    if len(functions) > MAX_FUNCTIONS:
-        return {}, [f"the chain rule is not written out: the graph has over {MAX_FUNCTIONS:,} functions"]
-    if target.data.ndim or not all(is_scalar(func) for func in functions):
-        return {}, []
-    graph = _Graph(target, functions, label)
-    reached = written_first([(name, binding.variable) for name, binding in inputs if graph.count(binding.variable)])
-    rules, notes = {}, []
-    for k, (name, x) in enumerate(reached):
-        rule, note = graph.rule(name, x, limit is None or k < limit)
-        rules[name] = rule
-        notes += [note] if note else []
-    return rules, notes
+LocalValue = Callable[[Any, int], Optional[float]]  # (function, input index) -> ∂output/∂input, None: unknown
+
+
+class UnknownLocal(Exception):
+    """A local derivative on a path is not known (a user's Function without a rule, given 0)."""
+
+
+class Paths:
+    """The chain rule of one recorded scalar graph, for any of its variables."""
+
+    @staticmethod
+    def of(target: Variable, label: Labeller, local: LocalValue, functions: Optional[list] = None) -> Any:
+        """The Paths of the graph under ``target``, or why there are none: a note, '' for arrays."""
+        if functions is None:
+            functions = list(islice(functions_of(target), MAX_FUNCTIONS + 1))
+        if len(functions) > MAX_FUNCTIONS:
+            return f"the chain rule is not written out: the graph has over {MAX_FUNCTIONS:,} functions"
+        if target.data.ndim or not all(is_scalar(func) for func in functions):
+            return ""
+        return Paths(_Graph(target, functions, label, local))
+
+    def __init__(self, graph: "_Graph") -> None:
+        self.graph = graph
+
+    def rules(self, variables: list, limit: Optional[int] = MAX_SENTENCES) -> tuple:
+        """({name: ChainRule}, notes) for each (name, Variable) with a path to the target."""
+        graph = self.graph
+        reached = written_first([(name, x) for name, x in variables if graph.count(x)])
+        rules, notes = {}, []
+        for k, (name, x) in enumerate(reached):
+            rule, note = graph.rule(name, x, limit is None or k < limit)
+            rules[name] = rule
+            notes += [note] if note else []
+        return rules, notes
 
 
 def written_first(inputs: list) -> list:
@@ -96,7 +86,7 @@ class _Graph:
     """The recorded scalar graph seen from its inputs: who uses each variable, and how many paths lead
     from each variable to the target (one pass, deepest generation first)."""
 
-    def __init__(self, target: Variable, functions: list, label: Labeller) -> None:
+    def __init__(self, target: Variable, functions: list, label: Labeller, local: LocalValue) -> None:
         self.target, self.label = target, label
         self.uses: dict = {}  # id(variable) -> [(function, index of the variable among its inputs)]
         for func in functions:
@@ -107,7 +97,7 @@ class _Graph:
             through = self.counts.get(id(func.outputs[0]()), 0)
             for x in func.inputs:
                 self.counts[id(x)] = self.counts.get(id(x), 0) + through
-        self.local = LocalDerivatives()
+        self.local = _known(local)
         self.named = _NamedPaths(self)
 
     def count(self, v: Variable) -> int:
@@ -131,10 +121,10 @@ class _Graph:
         try:
             paths = tuple(self.paths(x)) if count <= MAX_PATHS else ()
             named, named_count = self.named.of(x)
-        except Exception as error:  # a user's backward that cannot run on plain numbers
+        except UnknownLocal as unknown:
             return (ChainRule(name, count, (), total, written=False),
-                    f"no chain-rule sentence for {name}: a backward on its path does not run on plain numbers "
-                    f"({type(error).__name__}: {error})")
+                    f"no chain-rule sentence for {name}: the local derivative of {unknown} on its path is not "
+                    "known (its Function gives no rule, and the gradient it was given is 0)")
         return ChainRule(name, count, paths, total, named, named_count), ""
 
     def paths(self, x: Variable) -> list:
@@ -161,21 +151,14 @@ def _unlinked(factors: Optional[tuple]) -> tuple:
     return tuple(found)
 
 
-class LocalDerivatives:
-    """(function, index) -> ∂output/∂input[index]: the function's own backward given 1, on plain
-    numbers, asked once per function and only for the functions on a written path."""
-
-    def __init__(self) -> None:
-        self.found: dict = {}
-
-    def __call__(self, func: Any, index: int) -> float:
-        if id(func) not in self.found:
-            with no_grad(), np.errstate(all="ignore"):
-                gxs = func.backward(np.float64(1.0))
-            gxs = gxs if isinstance(gxs, tuple) else (gxs,)
-            self.found[id(func)] = [0.0 if g is None else float(np.asarray(g.data if isinstance(g, Variable) else g))
-                                    for g in gxs]
-        return self.found[id(func)][index]
+def _known(local: LocalValue) -> Callable[[Any, int], float]:
+    """``local``, raising UnknownLocal (naming the function) where it is not known."""
+    def known(func: Any, index: int) -> float:
+        value = local(func, index)
+        if value is None:
+            raise UnknownLocal(type(func).__name__)
+        return value
+    return known
 
 
 def node_name(label: Labeller, v: Variable) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 
 
 from .fmt import fmt_array, fmt_number, fmt_short, short, wrap
+from .model import Graph, GraphEdge, GraphNode
 from .paths import NAMED
 
 if TYPE_CHECKING:
@@ -476,8 +477,6 @@ def graph_text(result: "GradResult") -> str:
 
 def _graph(result: "GradResult") -> Any:
     """The result's graph as a Graph of GraphNodes and GraphEdges (a hand-built one may hold tuples)."""
-    from .extras import Graph, GraphEdge, GraphNode
-
     nodes, edges = result.graph
     return Graph(tuple(GraphNode(*node) for node in nodes), tuple(GraphEdge(*edge) for edge in edges))
 

@@ -1,5 +1,5 @@
-"""Recorded run -> GradResult: finds the target, runs the one ordinary backward with a Tracer, then
-the extra passes (pure functions of the recorded run), and builds the GradResult once.
+"""Recorded run -> GradResult: finds the target, records the one ordinary backward (record.py), then
+runs the extra passes (pure functions of the recorded run), and builds the GradResult once.
 
 The notebook's namespace is only read here; the magic copies names back after a success."""
 from __future__ import annotations
@@ -16,9 +16,9 @@ from .errors import CellError
 from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
 from .extras import Progress
 from .parser import Program, check_names
-from .paths import chain_rules
+from .model import Label, Recording
+from .record import graph_notes, record
 from .result import GradResult, Row, View
-from .trace import Label, Tracer
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class _Run:
     labelled: list  # (Binding, Label, is_last) per binding, in the order the cell bound them
     shown: list  # (Binding, Label) per table row
     progress: Progress
-    graph_variables: list  # the target and every variable it depends on (one walk of the graph)
+    functions: list  # every function the target depends on, nearest first (one walk of the graph)
+    graph_variables: list  # the target and every variable it depends on
     made_inside: dict  # Variable made where the cell is not instrumented (a def, a lambda) -> its Label
 
     @property
@@ -76,6 +77,8 @@ class Recorded:
     inputs: tuple  # (name as shown, Variable) per input row
     tested_lines: tuple  # lines that compared values: a replay keeps the branches they chose
     view: View
+    recording: Recording  # what the ordinary backward pass did
+    unused: tuple  # the names of the inputs with no path to the target
 
 
 def run_recorded(program: Program, namespace: Mapping[str, Any], options: Options = Options(),
@@ -89,14 +92,15 @@ def run_recorded(program: Program, namespace: Mapping[str, Any], options: Option
         # below fails, their gradients go back to what they were, so a failing cell changes nothing.
         saved = [(v, v.grad) for v in cell.graph_variables]
         try:
-            result = _differentiate(cell)
+            result, recording = _differentiate(cell)
         except BaseException:
             for variable, grad in saved:
                 variable.grad = grad
             raise
     recorded = Recorded(cell.target, cell.target_name, _labeller(cell), program.line,
                         tuple((name, binding.variable) for name, binding in cell.inputs),
-                        tuple(sorted(recorder.tested_lines)), options.view)
+                        tuple(sorted(recorder.tested_lines)), options.view, recording,
+                        tuple(row.name for row in result.rows if row.is_input and row.grad is None))
     return result, scope, recorded
 
 
@@ -109,7 +113,7 @@ def _recorded(program: Program, options: Options, recorder: Recorder, scope: dic
     variables = [target] + [x for f in functions for x in f.inputs]
     named = {binding.variable: label for binding, label, _ in labelled}
     cell = _Run(program, options, recorder, target, target_name, labelled,
-                _select_inputs(_rows(labelled), options.wrt), progress, variables,
+                _select_inputs(_rows(labelled), options.wrt), progress, functions, variables,
                 _made_inside(functions, named, recorder.labels))
     _require_inputs(cell)
     if options.plot:
@@ -117,38 +121,37 @@ def _recorded(program: Program, options: Options, recorder: Recorder, scope: dic
     return cell
 
 
-def _differentiate(cell: _Run) -> GradResult:
-    """The ordinary backward with the tracer, from a clean slate; then the extra passes; one GradResult."""
+def _differentiate(cell: _Run) -> tuple:
+    """The ordinary backward, recorded, from a clean slate; then the extra passes: (GradResult, Recording)."""
     target, name = cell.target, cell.target_name
     notes = []
     if target.data.ndim:
         notes.append(f"{name} is not a scalar (shape {target.data.shape}): it was seeded with ones, "
                      f"so each gradient is that of sum({name})")
-    tracer = Tracer(_labeller(cell), cell.program.line)
+    label = _labeller(cell)
     # a backward() the cell ran itself must not add to ours, nor show where ours gives none
     for variable in cell.graph_variables:
         variable.grad = None
     for binding, _, _ in cell.labelled:
         binding.variable.grad = None
+    inputs = [(name, binding.variable) for name, binding in cell.inputs]
     try:
-        with np.errstate(all="ignore"):  # nan and inf are flagged in the notes instead
-            target.backward(retain_grad=True, hook=tracer)
+        recording = record(target, label, cell.program.line, inputs, cell.functions)
     except (Exception, KeyboardInterrupt) as error:  # e.g. a user Function whose backward fails
-        raise errors.from_backward(cell.program.lines, error, tracer.label) from error
+        raise errors.from_backward(cell.program.lines, error, label) from error
     rows = tuple(_row(binding, label) for binding, label in cell.shown)
     grads = {row.name: row.grad for row in rows if row.grad is not None}
-    rules, rule_notes = chain_rules(target, cell.inputs, tracer.label)
-    extra, extra_notes = _extra_passes(cell, grads, tracer)
+    extra, extra_notes = _extra_passes(cell, grads, recording)
     notes.extend(_conversion_notes(cell.recorder))
-    notes.extend(rule_notes + extra_notes)
+    notes.extend(list(recording.notes) + extra_notes)
     notes.extend(_non_finite(rows))
-    return GradResult(target=name, rows=rows, steps=tuple(tracer.steps), values={row.name: row.value for row in rows},
-                      grads=grads, paths=rules, notes=tuple(notes), view=cell.options.view,
-                      check_tolerance=extras.CHECK_RTOL,
-                      **extra)
+    result = GradResult(target=name, rows=rows, steps=recording.steps, values={row.name: row.value for row in rows},
+                        grads=grads, paths=recording.rules, notes=tuple(notes), view=cell.options.view,
+                        check_tolerance=extras.CHECK_RTOL, **extra)
+    return result, recording
 
 
-def _extra_passes(cell: _Run, grads: dict, tracer: Tracer) -> tuple:
+def _extra_passes(cell: _Run, grads: dict, recording: Recording) -> tuple:
     """(GradResult fields, notes) of --order, --check, --graph and --plot."""
     options, target, inputs = cell.options, cell.target, cell.inputs
     fields: dict = {}
@@ -167,8 +170,8 @@ def _extra_passes(cell: _Run, grads: dict, tracer: Tracer) -> tuple:
             what = "--check" if options.check else "--plot"
             notes += extras.replay_notes(cell.recorder.tested_lines, what)
         if options.view.graph:
-            fields["graph"], more = extras.graph_of(target, tracer.label)
-            notes += more
+            fields["graph"] = recording.graph
+            notes += graph_notes(recording)
         if options.plot:
             fields["plot_png"] = extras.plot(replay, cell.target_name, target.data, inputs, grads)
     return fields, notes

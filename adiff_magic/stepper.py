@@ -1,6 +1,7 @@
-"""The --step view's model: the backward pass of a recorded run as plain data, step by step, at the
-recorded input values or at others. Other values re-evaluate the recorded graph (engine.Replay), not
-the cell: its statements ran once, and the branches it took on values are kept.
+"""The --step view's model: the Recording of a run as plain data, step by step, at the recorded input
+values or at others. Other values re-evaluate the recorded graph (engine.Replay), not the cell: its
+statements ran once, and the branches it took on values are kept; the new graph is recorded by the
+same code as the first (record.py), so this module only turns a Recording into frames.
 
 Nothing here imports anywidget: the widget (widget.py) only shows what this module computes."""
 from __future__ import annotations
@@ -15,10 +16,10 @@ from engine import Replay, Variable
 from . import extras
 from .fmt import fmt_short
 from .graph import MAX_NODES, nearest, to_svg
-from .paths import chain_rules
+from .model import Place, Recording
+from .record import record
 from .render import WORDS, compact_step, rule_sentence
 from .result import View
-from .trace import Tracer
 
 SLIDER_STEPS = 400  # positions of a slider between its ends
 
@@ -91,31 +92,32 @@ class StepModel:
 
 
 def step_model(recorded: Any, values: Optional[dict] = None, ranges: Optional[tuple] = None) -> StepModel:
-    """The model of a Recorded run at its own input values, or with ``values`` (input name -> number).
-    ``ranges`` keeps the sliders' ends of an earlier model (so they do not move with the values)."""
-    view = recorded.view
+    """The model of a Recorded run at its own input values (its Recording: nothing is computed again),
+    or with ``values`` (input name -> number): the recorded graph rebuilt at them and recorded anew
+    by the same code. ``ranges`` keeps the sliders' ends of an earlier model."""
     changes = {variable: np.array(float(values[name]))
                for name, variable in recorded.inputs if values and name in values}
+    if not changes:
+        return model_of(recorded.recording, recorded, recorded.inputs, ranges)
     new = Replay(recorded.target).rebuild(changes)
     old_of = {id(v): old for old, v in new.items()}
-    label = _renamed(recorded.label, old_of)
-    target = new[recorded.target]
-    tracer = Tracer(label, recorded.line)
-    order: list = []
-    with np.errstate(all="ignore"):
-        target.backward(retain_grad=True, hook=_recording(tracer, order))
-    keys: dict = {}
-    graph, _ = extras.graph_of(target, label, keys)
-    shown, _ = nearest(graph, MAX_NODES)
+    inputs = tuple((name, new.get(variable, variable)) for name, variable in recorded.inputs)
+    recording = record(new[recorded.target], _renamed(recorded.label, old_of), recorded.line,
+                       [(name, v) for name, v in inputs if v in old_of])
+    return model_of(recording, recorded, inputs, ranges)
+
+
+def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optional[tuple] = None) -> StepModel:
+    """The StepModel of a Recording: a view of it, as the static output is."""
+    view = recorded.view
     words = {**WORDS[view.lang], **UI_WORDS[view.lang]}
-    steps = tuple(_step(step, func, passed, keys, words, recorded.target_name, view.digits)
-                  for step, (func, passed) in zip(tracer.steps, order))
-    inputs = [(name, new.get(variable, variable)) for name, variable in recorded.inputs]  # not in it: no path
-    missing = tuple(name for name, variable in recorded.inputs if variable not in new)
-    return StepModel(recorded.target_name, to_svg(graph, view.digits),
-                     (keys[target], _grad_text(target.grad, view.digits) if target.grad is not None else ""),
-                     steps, _paths(shown, keys, target, label, recorded.target_name, view, words),
-                     _sliders(inputs, ranges), _notes(recorded, inputs, missing, words), UI_WORDS[view.lang])
+    target = recorded.target_name
+    steps = tuple(Step(place.function, place.output, place.inputs,
+                       tuple(compact_step(step, words, target, view.digits)), _moves(place, view.digits))
+                  for step, place in zip(recording.steps, recording.places))
+    seed = (recording.target_key, _grad_text(recording.seed, view.digits))
+    return StepModel(target, to_svg(recording.graph, view.digits), seed, steps, _paths(recording, target, view, words),
+                     _sliders(inputs, ranges), _notes(recorded, inputs, words), UI_WORDS[view.lang])
 
 
 def _renamed(label: Any, old_of: dict) -> Any:
@@ -126,35 +128,13 @@ def _renamed(label: Any, old_of: dict) -> Any:
     return new_label
 
 
-def _recording(tracer: Tracer, order: list) -> Any:
-    """A backward hook: the tracer's, and per function (it, [(input, gradient before, after)])."""
-    totals: dict = {}
-
-    def hook(func: Any, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
-        tracer(func, gys, gxs, accumulated)
-        passed = []
-        for x, gx in zip(func.inputs, gxs):
-            if gx is None:
-                continue
-            before = totals.get(id(x))
-            gx = np.asarray(gx.data if isinstance(gx, Variable) else gx)
-            totals[id(x)] = gx if before is None else before + gx
-            passed.append((x, before, totals[id(x)]))
-        order.append((func, passed))
-    return hook
-
-
-def _step(step: Any, func: Any, passed: list, keys: dict, words: dict, target: str, digits: int) -> Step:
-    outputs = [ref() for ref in func.outputs if ref() is not None]
-    grads = []
-    for x, before, after in passed:
-        if x in keys:  # drawn
-            text = _grad_text(after, digits)
-            now = text if before is None else f"{_grad_text(before, digits)} → {text}"
-            grads.append((keys[x], now, text))
-    return Step(keys.get(func, ""), keys.get(outputs[0], "") if outputs else "",
-                tuple(keys[x] for x in func.inputs if x in keys),
-                tuple(compact_step(step, words, target, digits)), tuple(grads))
+def _moves(place: Place, digits: int) -> tuple:
+    """(node key, text on this step, text after it) per gradient the step moves: '8 → 16', then '16'."""
+    moves = []
+    for key, before, after in place.moves:
+        text = _grad_text(after, digits)
+        moves.append((key, text if before is None else f"{_grad_text(before, digits)} → {text}", text))
+    return tuple(moves)
 
 
 def _grad_text(value: Any, digits: int) -> str:
@@ -164,30 +144,22 @@ def _grad_text(value: Any, digits: int) -> str:
     return f"[{', '.join(fmt_short(v, digits) for v in array.flat[:3])}{', …' if array.size > 3 else ''}]"
 
 
-def _paths(shown: Any, keys: dict, target: Variable, label: Any, target_name: str, view: View,
-           words: dict) -> dict:
+def _paths(recording: Recording, target: str, view: View, words: dict) -> dict:
     """Variable node key -> the chain-rule lines from it to the target (for the nodes drawn)."""
-    by_key = {key: v for v, key in keys.items() if isinstance(v, Variable)}
-    wanted = [(node.key, by_key[node.key]) for node in shown.nodes if node.kind == "variable"]
-    rules, _ = chain_rules(target, [(key, _Input(v)) for key, v in wanted], label, limit=None)
-    names = {node.key: node.text for node in shown.nodes}
+    shown, _ = nearest(recording.graph, MAX_NODES)
     paths = {}
-    for key, variable in wanted:
-        if variable is target:
-            paths[key] = [f"d{target_name}/d{target_name} = 1"]
-        elif key in rules:
-            lines, note = rule_sentence(target_name, names[key], rules[key], view)
-            paths[key] = lines + ([note] if note else [])
-        else:  # arrays, or a user's backward that cannot run on plain numbers
-            paths[key] = [words["no paths"]]
+    for node in shown.nodes:
+        if node.kind != "variable":
+            continue
+        rule = recording.node_rules.get(node.key)
+        if node.key == recording.target_key:
+            paths[node.key] = [f"d{target}/d{target} = 1"]
+        elif rule is not None and rule.written:
+            lines, note = rule_sentence(target, node.text, rule, view)
+            paths[node.key] = lines + ([note] if note else [])
+        else:  # arrays, or a local derivative that is not known
+            paths[node.key] = [words["no paths"]]
     return paths
-
-
-@dataclass(frozen=True)
-class _Input:
-    """What chain_rules reads of an input: its variable."""
-
-    variable: Variable
 
 
 def _sliders(inputs: list, ranges: Optional[tuple]) -> tuple:
@@ -204,10 +176,10 @@ def _sliders(inputs: list, ranges: Optional[tuple]) -> tuple:
     return tuple(sliders)
 
 
-def _notes(recorded: Any, inputs: list, missing: tuple, words: dict) -> tuple:
+def _notes(recorded: Any, inputs: tuple, words: dict) -> tuple:
     notes = [words["replay"]] if any(np.ndim(v.data) == 0 for _, v in inputs) else []
-    if missing:
-        notes.append(words["unused"].format(names=", ".join(missing), t=recorded.target_name))
+    if recorded.unused:
+        notes.append(words["unused"].format(names=", ".join(recorded.unused), t=recorded.target_name))
     if recorded.tested_lines:
         notes += extras.replay_notes(set(recorded.tested_lines), "--step")
     if any(np.ndim(v.data) for _, v in inputs):

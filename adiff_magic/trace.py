@@ -7,58 +7,15 @@ time one is read, and the substituted local derivatives (text) the first time ``
 read. A rendering reads only the steps it shows."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from engine import Function, Variable
 
+from .model import BackwardStep, Flow, Label, Local
 
-
-@dataclass(frozen=True, slots=True)
-class Label:
-    """How the cell refers to a variable: ``name`` (e.g. 'b' or 'exp(a)') and the line that made it."""
-
-    name: str
-    lineno: Optional[int]
-
-
-@dataclass(frozen=True, slots=True)
-class Local:
-    """One step's local derivative ∂output/∂input, kept as a template over the step's operands, so
-    that a rendering writes it in the cell's own letters and with its numbers at any precision."""
-
-    template: str  # over {x} (one input) or {a}, {b} (two), {y} (the output), and the function's fields;
-    # '' when the function gives none: then ``value`` is passed ÷ incoming
-    names: dict  # placeholder -> the operand as the cell writes it ('b', 'w*x'); None for a literal constant
-    numbers: dict  # placeholder -> its value (the function's fields included)
-    value: float  # the local derivative
-
-
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """The gradient one step passes to one input."""
-
-    input: str  # the input's label
-    local: Optional[Local]  # None where it is not one number (arrays, several outputs)
-    grad: np.ndarray  # the gradient passed: incoming gradient times local derivative
-    accumulated: bool  # added to a gradient the input already had from another path
-    total: np.ndarray  # the input's gradient after this step
-
-
-@dataclass(frozen=True, slots=True)
-class BackwardStep:
-    """One function's backward: who ran, with what incoming gradient, which rule, what it passed."""
-
-    index: int  # 1-based, in execution order
-    function: str  # e.g. 'Square'
-    output: str  # label of the function's output (e.g. 'y'), joined with ', ' for several
-    lineno: Optional[int]  # the cell line that called the function
-    source: str  # that line's text
-    gy: tuple  # incoming gradient(s), one per output
-    rule: str  # the local rule, e.g. 'd/dx x² = 2x'
-    flows: tuple  # a Flow per input
 
 
 Labeller = Callable[[Variable], Optional[Label]]  # None: a literal constant, not shown
@@ -75,6 +32,9 @@ class Tracer:
         self.line = line  # lineno -> the cell's source line
         self.steps: list = []
         self.totals: dict = {}  # Variable -> its gradient so far (kept as _kept stores it)
+        self.functions: list = []  # the Function of each step, while the recording is made
+        self.moves: list = []  # per step, (input index, passed, gradient before or None, after) per input
+        self.gys: list = []  # per step, the first incoming gradient as kept
         self._lines: dict = {}  # lineno -> line, asked of ``line`` once per line
 
     def __call__(self, func: Function, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
@@ -98,6 +58,7 @@ class Tracer:
         # the numbers of the local derivative: one-element inputs and output, else nothing is substituted
         xs = tuple([_scalar_now(x.data) for x in inputs]) if ys is not None else None
         flows = []
+        moves = []
         totals = self.totals
         for i in range(min(len(inputs), len(gxs), len(accumulated))):
             gx = gxs[i]
@@ -106,6 +67,7 @@ class Tracer:
             x = inputs[i]
             passed = gx if type(gx) is np.float64 else _kept(gx)
             acc = accumulated[i]
+            previous = None
             if not acc:
                 total = passed
             else:
@@ -115,6 +77,7 @@ class Tracer:
                 previous = totals.get(x)
                 total = previous + passed if previous is not None else _array(x.grad)
             totals[x] = total
+            moves.append((i, passed, previous, total))
             shown = label(x)
             if shown is not None:
                 flows.append((shown.name, i, passed, acc, total))
@@ -130,6 +93,13 @@ class Tracer:
         _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or NO_RULE,
                         tuple(flows), xs, ys, local))
         self.steps.append(step)
+        self.functions.append(func)
+        self.moves.append(moves)
+        self.gys.append(gy[0])
+
+    def release(self) -> None:
+        """Forget the Functions and the running totals (the recording is made): the graph can be freed."""
+        self.functions, self.totals = [], {}
 
 
 _F64 = np.dtype(np.float64)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from adiff_magic.extras import GRAPH_LIMIT
+from adiff_magic.record import GRAPH_LIMIT
 from adiff_magic.errors import CellError
 from adiff_magic.parser import parse
 from adiff_magic.result import View

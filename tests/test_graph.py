@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from adiff_magic.extras import Graph, GraphEdge, GraphNode
+from adiff_magic.model import Graph, GraphEdge, GraphNode
 from adiff_magic.graph import MAX_NODES, MAX_WIDTH, layout, to_png, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from adiff_magic.extras import GraphEdge
+from adiff_magic.model import GraphEdge
 from adiff_magic.fmt import fmt_array
 from adiff_magic.render import TRACE_HEAD, graph_bundle, to_html, to_mermaid, to_text
 from adiff_magic.result import GradResult, Row, View

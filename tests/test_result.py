@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from IPython.lib.pretty import RepresentationPrinter, pretty
 
-from adiff_magic.paths import ChainRule, Factor
+from adiff_magic.model import ChainRule, Factor
 from adiff_magic.render import to_html, to_text
 from adiff_magic.result import GradResult, Row, View
 from adiff_magic.trace import BackwardStep, Flow, Local

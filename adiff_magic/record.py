@@ -1,0 +1,133 @@
+"""Recorded run -> Recording: the one backward pass, with the Tracer as its hook, and everything the
+views read of it, taken while the graph is alive: the graph's nodes (values, gradients) and edges
+(local derivatives), where each step sits on the graph and the gradients it moves, and the chain rule.
+
+Local derivatives are computed in one place, ``trace.local_derivative``: the steps' (lazily, from the
+numbers the Tracer kept), the graph's edges and the chain rule's factors all come from it."""
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from engine import Variable, functions_of
+
+from .graph import MAX_NODES, nearest
+from .model import Graph, GraphEdge, GraphNode, Place, Recording
+from .paths import MAX_SENTENCES, Paths, is_scalar, node_name
+from .trace import Labeller, Tracer, local_derivative
+
+GRAPH_LIMIT = 1_000  # functions kept; a larger graph keeps those nearest the target, and says so (the picture
+# shows graph.MAX_NODES nodes of them)
+
+
+def record(target: Variable, label: Labeller, line: Callable[[Optional[int]], str], inputs: list,
+           functions: Optional[list] = None, limit: Optional[int] = MAX_SENTENCES) -> Recording:
+    """Run the ordinary backward from ``target`` (``retain_grad``: every variable keeps its gradient)
+    and record it. ``inputs``: (name, Variable) per input the chain rule is written for (at most
+    ``limit`` of them); ``functions``: the graph's functions, nearest first, if already walked.
+    An error raised by a backward propagates."""
+    tracer = Tracer(label, line)
+    with np.errstate(all="ignore"):  # nan and inf are flagged by the views instead
+        target.backward(retain_grad=True, hook=tracer)
+    try:
+        return _recording(target, tracer, inputs, functions, limit)
+    finally:
+        tracer.release()
+
+
+def _recording(target: Variable, tracer: Tracer, inputs: list, functions: Optional[list],
+               limit: Optional[int]) -> Recording:
+    local = _Locals(tracer)
+    if functions is None:
+        functions = list(functions_of(target))
+    keys: dict = {}
+    graph = graph_of(functions, tracer.label, local, keys)
+    paths = Paths.of(target, tracer.label, local, functions)
+    rules, node_rules, notes = {}, {}, []
+    if isinstance(paths, Paths):
+        rules, more = paths.rules(inputs, limit)
+        notes += more
+        node_rules, _ = paths.rules(_drawn_variables(graph, keys), None)
+    elif paths:
+        notes.append(paths)
+    places = tuple(_place(func, moves, keys) for func, moves in zip(tracer.functions, tracer.moves))
+    seed = np.array(target.grad.data if isinstance(target.grad, Variable) else target.grad)
+    return Recording(node_name(tracer.label, target), keys.get(target, ""), seed, tuple(tracer.steps), places,
+                     graph, len(functions), rules, node_rules, tuple(notes))
+
+
+class _Locals:
+    """(function, input index) -> its local derivative as the recorded step's numbers give it (None: not
+    one number, or not known), from ``trace.local_derivative``; asked only for the edges drawn and the
+    paths written, each once."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        self.steps = {func: (gy, moves) for func, gy, moves in zip(tracer.functions, tracer.gys, tracer.moves)}
+        self.found: dict = {}
+
+    def __call__(self, func: Any, index: int) -> Optional[float]:
+        if (func, index) not in self.found:
+            self.found[func, index] = self._value(func, index)
+        return self.found[func, index]
+
+    def _value(self, func: Any, index: int) -> Optional[float]:
+        if func not in self.steps:
+            return None  # its backward did not run (no gradient reached it)
+        gy, moves = self.steps[func]
+        passed = next((p for i, p, _, _ in moves if i == index), None)
+        if passed is None:
+            return 0.0  # the backward gave this input no gradient (None): it does not depend on it
+        local = local_derivative(func, index, gy, passed)
+        return None if local is None else local.value
+
+
+def graph_of(functions: list, label: Labeller, local: Callable[[Any, int], Optional[float]],
+             keys: Optional[dict] = None) -> Graph:
+    """The Graph made of ``functions`` (nearest the target first), at most GRAPH_LIMIT of them; ``keys``
+    (if given) is filled with each Variable's and Function's node key."""
+    functions = functions[:GRAPH_LIMIT]
+    keys = {} if keys is None else keys
+    nodes, edges = [], []
+
+    def node(obj: Any, kind: str, text: str, value: Any = None, grad: Any = None) -> str:
+        if obj not in keys:
+            keys[obj] = f"n{len(keys) + 1}"
+            nodes.append(GraphNode(keys[obj], kind, text, value, grad))
+        return keys[obj]
+
+    def variable(v: Variable) -> str:
+        grad = v.grad.data if isinstance(v.grad, Variable) else v.grad
+        return node(v, "variable", node_name(label, v), v.data, grad)
+
+    for func in functions:
+        key = node(func, "function", type(func).__name__)
+        scalar = is_scalar(func)
+        edges.extend(GraphEdge(variable(x), key, local(func, index) if scalar else None)
+                     for index, x in enumerate(func.inputs))
+        edges.extend(GraphEdge(key, variable(ref())) for ref in func.outputs if ref() is not None)
+    return Graph(tuple(nodes), tuple(edges))
+
+
+def graph_notes(recording: Recording) -> list:
+    """What --graph must say it left out."""
+    if recording.functions <= GRAPH_LIMIT:
+        return []
+    return [f"--graph keeps the {GRAPH_LIMIT:,} functions nearest the target out of {recording.functions:,}"]
+
+
+def _drawn_variables(graph: Graph, keys: dict) -> list:
+    """(node key, Variable) for the variables the --step picture draws (the MAX_NODES nearest the target)."""
+    shown, _ = nearest(graph, MAX_NODES)
+    by_key = {key: v for v, key in keys.items() if isinstance(v, Variable)}
+    return [(node.key, by_key[node.key]) for node in shown.nodes if node.kind == "variable"]
+
+
+def _place(func: Any, moves: list, keys: dict) -> "Place":
+    """Where a step sits on the graph, and the gradients it moves on it."""
+    outputs = [ref() for ref in func.outputs if ref() is not None]
+    inputs = func.inputs
+    moved = tuple((keys[inputs[i]], before, after) for i, _, before, after in moves if inputs[i] in keys)
+    return Place(keys.get(func, ""), keys.get(outputs[0], "") if outputs else "",
+                 tuple(keys[x] for x in inputs if x in keys), moved)
