@@ -1,9 +1,11 @@
 """The options that need more than the one backward pass, each a pure function of the recorded run
 that returns its own data and notes: --order differentiates again with ``engine.grad`` (no ``.grad``
-is read or written), --check and --plot re-evaluate the recorded graph with other input values
+is read or written; a user's backward also runs once more, on a copy, to check its result can be
+differentiated again), --check and --plot re-evaluate the recorded graph with other input values
 (``engine.Replay``: the cell's statements do not run again). --graph is drawn from the Recording."""
 from __future__ import annotations
 
+import copy
 import io
 from dataclasses import dataclass
 from itertools import islice
@@ -11,7 +13,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from engine import Replay, Variable, functions_of, grad, is_engine_function
+from engine import Replay, Variable, functions_of, grad, is_engine_function, using_config
 
 from .errors import CellError
 
@@ -36,11 +38,12 @@ def higher_derivatives(target: Variable, name: str, inputs: list, order: int,
                        progress: Progress = no_progress) -> tuple:
     """({input: [1st, ..., order-th derivative of the target]}, notes) for each scalar input.
 
-    A derivative that cannot be computed is None, and a note says why.
+    A derivative that cannot be computed is None, and a note says why: one from a user's backward whose
+    result's graph does not follow its inputs (it read their .data) is not differentiated again.
     """
     if target.data.ndim:
         raise CellError(f"--order needs a scalar target; '{name}' has shape {target.data.shape}", category="option")
-    derivatives, notes = {}, []
+    derivatives, notes, stopped = {}, [], False
     for input_name, binding in inputs:
         if binding.variable.data.ndim:
             notes.append(f"--order skips '{input_name}': it is not a scalar")
@@ -50,34 +53,30 @@ def higher_derivatives(target: Variable, name: str, inputs: list, order: int,
         derivatives[input_name] = values + [None] * (order - len(values))
         if why:
             notes.append(f"--order for '{input_name}' stops at order {len(values)}: {why}")
+            stopped = True
     user_functions = sorted({type(f).__name__ for f in functions_of(target) if not is_engine_function(f)})
-    if user_functions:
-        notes.append(f"higher derivatives through {', '.join(user_functions)} are exact only if its backward "
-                     "is written with engine functions of its inputs")
+    if user_functions and not stopped:
+        notes.append(f"--order through {', '.join(user_functions)}: each result of a backward of the notebook's "
+                     "was checked to follow its inputs before it was differentiated again (its graph, re-evaluated "
+                     f"with them moved by {ORDER_MOVE:g}·max(1, |input|), gives what the backward gives there)")
     return derivatives, notes
 
 
 def _derivatives(y: Variable, x: Variable, order: int, reached: Callable[[int], None]) -> tuple:
     """The first ``order`` derivatives of y with respect to x, and why they stopped early ('' if not)."""
     values: list = []
-    detached: list = []
-
-    def watch(func: Any, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
-        if any(gx is not None and not isinstance(gx, Variable) for gx in gxs):
-            detached.append(type(func).__name__)
-
     derivative = y
-    for k in range(order):
+    for k in range(1, order + 1):
+        watch = _Watch(follow=k < order)  # the last derivative is not differentiated again
         try:
             derivative, = grad(derivative, x, create_graph=True, hook=watch)
         except Exception as error:  # a user's backward that works on arrays only
             return values, f"differentiating again failed: {type(error).__name__}: {error}"
         values.append(float(derivative.data))
-        reached(k + 1)
-        if detached:
-            return values, (f"{detached[0]}.backward returned a plain array, not a Variable, so its result "
-                            "cannot be differentiated again")
-        if k + 1 < order and _larger_than(derivative, MAX_DERIVATIVE_FUNCTIONS):
+        reached(k)
+        if watch.why:
+            return values, watch.why
+        if k < order and _larger_than(derivative, MAX_DERIVATIVE_FUNCTIONS):
             return values, (f"the graph of that derivative already has over {MAX_DERIVATIVE_FUNCTIONS:,} "
                             "functions, and it grows with each order")
     return values, ""
@@ -85,6 +84,84 @@ def _derivatives(y: Variable, x: Variable, order: int, reached: Callable[[int], 
 
 def _larger_than(y: Variable, limit: int) -> bool:
     return len(list(islice(functions_of(y), limit))) == limit
+
+
+class _Watch:
+    """A grad hook that finds, while ``follow``, the first backward whose result cannot be differentiated
+    again, and says why (in ``why``): a plain array, or a user's result that does not follow its inputs."""
+
+    def __init__(self, follow: bool) -> None:
+        self.follow = follow
+        self.why = ""
+
+    def __call__(self, func: Any, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
+        if self.why or not self.follow:
+            return
+        if any(gx is not None and not isinstance(gx, Variable) for gx in gxs):
+            self.why = (f"{type(func).__name__}.backward returned a plain array, not a Variable, so its result "
+                        "cannot be differentiated again")
+        elif not is_engine_function(func):
+            self.why = _unfollowed(func, gys, gxs)
+
+
+ORDER_MOVE = 1e-3  # a user's backward runs again with its inputs and incoming gradients v moved by this·max(1, |v|)
+ORDER_RTOL = 1e-12  # and its result's graph, re-evaluated there, must agree to this (it is the same arithmetic)
+
+
+def _unfollowed(func: Any, gys: tuple, gxs: tuple) -> str:
+    """'' if each result of func's backward, its graph re-evaluated with the inputs and incoming gradients
+    moved, equals the backward run again on those; else why that result cannot be differentiated again."""
+    name = type(func).__name__
+    changes = {v: v.data + ORDER_MOVE * np.maximum(1.0, np.abs(v.data)) for v in func.inputs + gys}
+    try:
+        again = _run_again(func, gys, changes)
+    except Exception as error:
+        return (f"{name}.backward fails with its inputs moved by {ORDER_MOVE:g} ({type(error).__name__}: {error}), "
+                "so whether its result can be differentiated again cannot be checked")
+    for gx, expected in zip(gxs, again):
+        if gx is None:
+            continue
+        expected = expected.data if isinstance(expected, Variable) else np.asarray(expected, dtype=float)
+        if not (np.all(np.isfinite(gx.data)) and np.all(np.isfinite(expected))):
+            return (f"{name}.backward gives inf or nan here, so whether its result can be differentiated again "
+                    "cannot be checked")
+        if not np.allclose(_reevaluate(gx, changes), expected, rtol=ORDER_RTOL, atol=0.0):
+            return (f"{name}.backward builds its result from its inputs' arrays (.data), not from the inputs as "
+                    "Variables, so its result cannot be differentiated again")
+    return ""
+
+
+def _run_again(func: Any, gys: tuple, changes: dict) -> tuple:
+    """func's backward run on a copy of func called with the changed inputs, given the changed gradients;
+    the outputs' new arrays are added to ``changes``."""
+    twin = copy.copy(func)  # its forward may store what its backward reads
+    with using_config("enable_backprop", True), np.errstate(all="ignore"):
+        made = twin(*[Variable(changes[x]) for x in func.inputs])
+        again = twin.backward(*[Variable(changes[gy]) for gy in gys])
+    made = made if type(made) is tuple else (made,)
+    changes.update({ref(): y.data for ref, y in zip(func.outputs, made) if ref() is not None})
+    return again if type(again) is tuple else (again,)
+
+
+def _reevaluate(v: Variable, changes: dict) -> np.ndarray:
+    """v's array with ``changes`` (Variable -> array) made below it: its recorded functions down to them run again."""
+    functions, seen, stack = [], set(), [v]
+    while stack:
+        u = stack.pop()
+        if u in changes or u.creator is None or id(u.creator) in seen:
+            continue
+        seen.add(id(u.creator))
+        functions.append(u.creator)
+        stack.extend(u.creator.inputs)
+    data = dict(changes)
+    with np.errstate(all="ignore"):
+        for func in sorted(functions, key=lambda f: f.generation):
+            ys = (func if is_engine_function(func) else copy.copy(func)).forward(
+                *[data[x] if x in data else x.data for x in func.inputs])
+            for ref, y in zip(func.outputs, ys if type(ys) is tuple else (ys,)):
+                if ref() is not None:
+                    data[ref()] = y
+    return data[v] if v in data else v.data
 
 
 # ================================================================ --check

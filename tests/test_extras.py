@@ -9,6 +9,7 @@ from adiff_magic.errors import CellError
 from adiff_magic.parser import parse
 from adiff_magic.result import View
 from adiff_magic.runner import Options, run
+from engine import Function
 
 
 def run_cell(source: str, namespace=None, **options):
@@ -113,3 +114,24 @@ def test_plot_reads_in_both_themes(seed_cell):
     result, _ = run_cell(seed_cell, plot=True)
     pixels = imread(_io.BytesIO(result.plot_png), format="png")
     assert pixels.shape[2] == 4 and pixels[0, 0, 3] == 0.0
+
+
+class PickySquare(Function):
+    """x², its backward written with Variables but refusing to run anywhere but x = 0.5."""
+
+    def forward(self, x):
+        return x ** 2
+
+    def backward(self, gy):
+        x, = self.inputs
+        if float(x.data) != 0.5:
+            raise ValueError("only at 0.5")
+        return 2 * x * gy
+
+
+def test_order_through_a_backward_that_cannot_run_nearby_is_na_and_says_so():
+    # its result cannot be checked to follow its input, so it is not differentiated again
+    result, _ = run_cell("x = 0.5\ny = PickySquare()(x)\n", {"PickySquare": PickySquare}, order=3)
+    assert result.derivatives == {"x": [1.0, None, None]}  # 2x; 2 would be right but is not vouched for
+    assert any("stops at order 1: PickySquare.backward fails with its inputs moved" in note and "only at 0.5" in note
+               for note in result.notes)

@@ -799,6 +799,199 @@ def test_order_through_a_backward_on_arrays_says_it_cannot_go_on(ip, grad):
     assert any("TripleOnArrays.backward returned a plain array" in note for note in result.notes)
 
 
+# ---- --order through a user Function: right, or n/a with a note naming the class (never a wrong number)
+# Expected values by hand or sympy at x = 0.5: x³ → 3x², 6x, 6 = 0.75, 3, 6; sinh(x²) → 2x·cosh x²,
+# 2cosh x² + 4x²·sinh x², 4x(2x²·cosh x² + 3sinh x²), ...
+
+SINH_X2 = [1.0314130998795732, 2.3154385165673146, 2.547087000728583, 15.660917317061067]  # sympy
+
+
+class BookCube(Function):
+    """x³ as the book writes it: the backward reads .data, so its result cannot be differentiated again."""
+
+    def forward(self, x):
+        return x ** 3
+
+    def backward(self, gy):
+        return 3 * self.inputs[0].data ** 2 * gy
+
+
+class Cube(Function):
+    """x³ with a backward built from its input's Variable."""
+
+    def forward(self, x):
+        return x ** 3
+
+    def backward(self, gy):
+        x, = self.inputs
+        return 3 * x ** 2 * gy
+
+
+class HalfBookCube(Function):
+    """x³ whose backward is right but built partly from .data: 3·x.data·x."""
+
+    def forward(self, x):
+        return x ** 3
+
+    def backward(self, gy):
+        x, = self.inputs
+        return 3 * x.data * x * gy
+
+
+class BookSinh(Function):
+    """sinh as the book writes it: cosh of the input's data."""
+
+    def forward(self, x):
+        return np.sinh(x)
+
+    def backward(self, gy):
+        return np.cosh(self.inputs[0].data) * gy
+
+
+class Sinh(Function):
+    """sinh with a backward built from engine functions of its input."""
+
+    def forward(self, x):
+        return np.sinh(x)
+
+    def backward(self, gy):
+        from engine import exp
+        x, = self.inputs
+        return (exp(x) + exp(-x)) / 2 * gy
+
+
+class Double(Function):
+    """2x: its backward does not need its input at all, and is right at every order."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, gy):
+        return 2 * gy
+
+
+class BookReLU(Function):
+    """relu as the book writes it: a mask of the input's data, which is right at every order away from 0."""
+
+    def forward(self, x):
+        return np.maximum(x, 0.0)
+
+    def backward(self, gy):
+        return (self.inputs[0].data > 0) * gy
+
+
+class BookCos(Function):
+    """cos as the book writes it."""
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, gy):
+        return -np.sin(self.inputs[0].data) * gy
+
+
+class SinOfBookCos(Function):
+    """sin whose backward is a BookCos of its input: right at order 2, not at order 3."""
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, gy):
+        x, = self.inputs
+        return BookCos()(x) * gy
+
+
+USER_FUNCTIONS = {f.__name__: f for f in (BookCube, Cube, HalfBookCube, BookSinh, Sinh, Double, BookReLU,
+                                          BookCos, SinOfBookCos)}
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_order_through_a_book_style_backward_is_na_and_says_why(grad, order):
+    cell = """
+        class Cube(Function):
+            def forward(self, x):
+                return x ** 3
+            def backward(self, gy):
+                return 3 * self.inputs[0].data ** 2 * gy
+        x = 0.5
+        y = Cube()(x)
+    """
+    result = grad(cell, f"--order {order}")
+    assert result.derivatives == {"x": [0.75] + [None] * (order - 1)}  # 3x²; 6x = 3 is not what backprop gives
+    row = text_table(repr(result))["x"]
+    assert [row["d²y/d(name)²"]] + ([row["d³y/d(name)³"]] if order == 3 else []) == ["n/a"] * (order - 1)
+    assert html_table(result._repr_html_())["x"]["d²y/d(name)²"] == "n/a"
+    note = next(note for note in result.notes if "stops at order 1" in note)
+    assert "Cube.backward" in note and ".data" in note and "'x'" in note
+    assert "Cube.backward" in result._repr_html_() and "stops at order 1" in repr(result).replace("\n", " ")
+
+
+def test_order_through_a_backward_built_from_variables_is_exact(ip, grad):
+    ip.user_ns.update(USER_FUNCTIONS)
+    result = grad("x = 0.5\ny = Cube()(x)\n", "--order 3")
+    assert result.derivatives == {"x": [0.75, 3.0, 6.0]}  # 3x², 6x, 6
+    assert not any("stops at order" in note for note in result.notes)
+    assert any("through Cube" in note and "checked to follow its inputs" in note for note in result.notes)
+    result = grad("x = 0.5\ny = Sinh()(x * x)\n", "--order 4")
+    assert result.derivatives["x"] == pytest.approx(SINH_X2, rel=1e-13)
+
+
+@pytest.mark.parametrize("cell, expected, culprit", [
+    ("x = 0.5\ny = BookCube()(x)\n", [0.75, None, None], "BookCube"),
+    ("x = 0.5\ny = HalfBookCube()(x)\n", [0.75, None, None], "HalfBookCube"),  # backprop's 3x at order 2 is wrong
+    ("x = 0.5\ny = BookSinh()(x * x)\n", [SINH_X2[0], None, None], "BookSinh"),
+    ("x = 0.5\ny = SinOfBookCos()(x)\n", [math.cos(0.5), -math.sin(0.5), None], "BookCos"),
+    ("x = 0.5\ny = exp(BookCube()(x)) + Cube()(x)\n", [0.75 * math.exp(0.125) + 0.75, None, None], "BookCube"),
+    ("x = 0.0\ny = BookCube()(x)\n", [0.0, None, None], "BookCube"),  # 3x², 6x, 6: the third is not 0
+    # the incoming gradient is -sin(x³) = 0 here, at every order: cos(x³) = 1 - x⁶/2 + ... has d⁶ = -360, not 0
+    ("x = 0.0\ny = cos(BookCube()(x))\n", [0.0, None, None], "BookCube"),
+])
+def test_order_through_a_backward_on_data_stops_where_it_goes_wrong(ip, grad, cell, expected, culprit):
+    ip.user_ns.update(USER_FUNCTIONS)
+    result = grad(cell, "--order 3")
+    reached = sum(d is not None for d in expected)
+    found = result.derivatives["x"]
+    assert found[:reached] == pytest.approx(expected[:reached], rel=1e-14) and found[reached:] == expected[reached:]
+    note = next(note for note in result.notes if f"stops at order {reached}:" in note)
+    assert f"{culprit}.backward" in note
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("x = 0.5\ny = Double()(x)\n", [2.0, 0.0, 0.0]),
+    ("x = 0.5\ny = Double()(x) * x\n", [2.0, 4.0, 0.0]),  # 2x²: 4x, 4, 0
+    ("x = 0.5\ny = Cube()(Double()(x))\n", [6.0, 24.0, 48.0]),  # 8x³: 24x², 48x, 48
+    ("x = 0.5\ny = BookReLU()(x) * x\n", [1.0, 2.0, 0.0]),  # x² for x > 0: its .data is only a mask
+])
+def test_order_through_a_user_function_shows_the_derivatives_that_vanish(ip, grad, cell, expected):
+    ip.user_ns.update(USER_FUNCTIONS)
+    result = grad(cell, "--order 3")
+    assert result.derivatives == {"x": expected}
+    assert not any("stops at order" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("function, expected", [("BookCube", [1.5, None]), ("Cube", [1.5, 6.0])])
+def test_order_with_check_and_wrt_through_a_user_function(ip, grad, function, expected):
+    ip.user_ns.update(USER_FUNCTIONS)
+    result = grad(f"x = 0.5\nw = 2.0\ny = {function}()(x) * w\n", "--order 2 --check --wrt x")
+    assert result.derivatives == {"x": expected}  # 3x²w, 6xw
+    assert result.check_passed == {"x": True}  # the first order is right either way
+    assert float(ip.user_ns["w"].grad) == 0.125  # x³, the one ordinary backward pass
+
+
+def test_order_without_a_user_function_checks_no_backward(grad, monkeypatch):
+    import adiff_magic.extras
+
+    def no_check(*args):
+        raise AssertionError("an engine function's backward is not run again for --order")
+
+    monkeypatch.setattr(adiff_magic.extras, "_unfollowed", no_check)
+    result = grad("x = 0.5\ny = sin(x) * exp(x)\n", "--order 4")
+    # sympy, the 1st to 4th: (sin x + cos x)eˣ, 2cos x·eˣ, 2(cos x - sin x)eˣ, -4 sin x·eˣ
+    expected = [2.237328119797784, 2.8937780731683382, 1.3128999067411085, -3.1617563328544596]
+    assert result.derivatives["x"] == pytest.approx(expected, rel=1e-14)
+    assert not any("--order" in note for note in result.notes)
+
+
 def test_order_with_graph_labels_first_order_gradients(ip, grad):
     result = grad("x = 0.5\na = sin(x)\ny = a * exp(x)\n", "--order 2 --graph")
     first = math.cos(0.5) * math.exp(0.5) + math.sin(0.5) * math.exp(0.5)  # (sin x · eˣ)'
