@@ -20,7 +20,7 @@ from .model import ChainRule, Factor
 
 MAX_PATHS = 4  # more paths per input are counted, not written out
 MAX_SENTENCES = 6  # inputs whose paths are written out; the others keep their count and gradient
-MAX_FUNCTIONS = 200_000  # a larger graph gets no sentence (a note says so)
+MAX_FUNCTIONS = 20_000  # a larger graph gets no sentence (a note says so): counting its paths costs ~10 µs a function
 
 
 Labeller = Callable[[Variable], Optional[Any]]  # Variable -> Label (with .name), None for a constant

@@ -61,10 +61,12 @@ def _recording(target: Variable, tracer: Tracer, inputs: list, functions: Option
 class _Locals:
     """(function, input index) -> its local derivative as the recorded step's numbers give it (None: not
     one number, or not known), from ``trace.local_derivative``; asked only for the edges drawn and the
-    paths written, each once."""
+    paths written, each once. The steps are indexed as far as the functions asked for need: those
+    nearest the target ran first."""
 
     def __init__(self, tracer: Tracer) -> None:
-        self.steps = {func: (gy, moves) for func, gy, moves in zip(tracer.functions, tracer.gys, tracer.moves)}
+        self.tracer = tracer
+        self.steps: dict = {}  # Function -> (its incoming gradient, its moves), for the steps indexed so far
         self.found: dict = {}
 
     def __call__(self, func: Any, index: int) -> Optional[float]:
@@ -72,10 +74,18 @@ class _Locals:
             self.found[func, index] = self._value(func, index)
         return self.found[func, index]
 
+    def _step(self, func: Any) -> Optional[tuple]:
+        tracer, steps = self.tracer, self.steps
+        while func not in steps and len(steps) < len(tracer.functions):
+            k = len(steps)
+            steps[tracer.functions[k]] = (tracer.gys[k], tracer.moves[k])
+        return steps.get(func)
+
     def _value(self, func: Any, index: int) -> Optional[float]:
-        if func not in self.steps:
+        step = self._step(func)
+        if step is None:
             return None  # its backward did not run (no gradient reached it)
-        gy, moves = self.steps[func]
+        gy, moves = step
         passed = next((p for i, p, _, _ in moves if i == index), None)
         if passed is None:
             return 0.0  # the backward gave this input no gradient (None): it does not depend on it
@@ -124,10 +134,15 @@ def _drawn_variables(graph: Graph, keys: dict) -> list:
     return [(node.key, by_key[node.key]) for node in shown.nodes if node.kind == "variable"]
 
 
-def _place(func: Any, moves: list, keys: dict) -> "Place":
+UNDRAWN = Place("", "", (), ())  # a step on the part of the graph that is not drawn
+
+
+def _place(func: Any, moves: list, keys: dict) -> Place:
     """Where a step sits on the graph, and the gradients it moves on it."""
+    if func not in keys:
+        return UNDRAWN  # its inputs are not drawn either: the graph keeps whole functions, nearest first
     outputs = [ref() for ref in func.outputs if ref() is not None]
     inputs = func.inputs
     moved = tuple((keys[inputs[i]], before, after) for i, _, before, after in moves if inputs[i] in keys)
-    return Place(keys.get(func, ""), keys.get(outputs[0], "") if outputs else "",
-                 tuple(keys[x] for x in inputs if x in keys), moved)
+    return Place(keys[func], keys.get(outputs[0], "") if outputs else "", tuple(keys[x] for x in inputs if x in keys),
+                 moved)

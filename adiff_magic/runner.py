@@ -277,11 +277,11 @@ def _made_inside(functions: list, named: dict, operations: dict) -> dict:
     (numbered 'sin(…) [2] in neuron(x)' when one call makes several). One pass, nearest first."""
     anchors: dict = {}  # Variable -> the Label of the cell's expression it is part of
     for func in functions:  # nearest the target first: a function's output is seen before its inputs
-        output = next((y for y in (ref() for ref in func.outputs) if y is not None), None)
-        anchor = operations.get(output) or named.get(output) or anchors.get(output)
         for x in func.inputs:
-            if x.creator is not None and x not in named and x not in operations and x.name is None:
-                anchors.setdefault(x, anchor)
+            if x.creator is None or x in operations or x in named or x.name is not None or x in anchors:
+                continue  # the common case: a leaf, or labelled by a hook
+            output = next((y for y in (ref() for ref in func.outputs) if y is not None), None)
+            anchors[x] = operations.get(output) or named.get(output) or anchors.get(output)
     by_text: dict = {}
     for x in sorted(anchors, key=lambda v: v.generation):  # in the order they were made
         if anchors[x] is not None:

@@ -26,7 +26,7 @@ SLIDER_STEPS = 400  # positions of a slider between its ends
 UI_WORDS = {
     "en": {
         "prev": "previous step", "next": "next step", "play": "play", "pause": "pause",
-        "step_of": "step {k} of {n}", "before": "before the backward pass ({n} steps)",
+        "step_of": "step {k} of {n}", "before": "before the backward pass ({n} step{s})",
         "paths_hint": "click a variable for its chain rule", "inputs": "inputs",
         "view": "step through the backward pass", "start": "the target's gradient is seeded with 1; "
         "press ▶ (or →) to run the first step",
@@ -35,10 +35,12 @@ UI_WORDS = {
                     "backward runs on plain numbers",
         "arrays": "sliders are given for inputs that are single numbers",
         "unused": "no path from {names} to {t}: {t} does not depend on it, so moving it changes nothing",
+        "fewer steps": "the view steps through the {k:,} steps on the part of the graph it draws, nearest the "
+                       "target; all {n:,} ran (they are in result.steps)",
     },
     "ko": {
         "prev": "이전 단계 previous step", "next": "다음 단계 next step", "play": "재생 play", "pause": "멈춤 pause",
-        "step_of": "{n}단계 중 {k} step {k} of {n}", "before": "역전파 전 before the backward pass ({n}단계 steps)",
+        "step_of": "{n}단계 중 {k} step {k} of {n}", "before": "역전파 전 before the backward pass ({n}단계 step{s})",
         "paths_hint": "변수를 누르면 연쇄 법칙 click a variable for its chain rule", "inputs": "입력 inputs",
         "view": "역전파 단계별 보기 step through the backward pass",
         "start": "목표의 기울기는 1로 시작 the target's gradient is seeded with 1; ▶ (또는 →)",
@@ -47,6 +49,8 @@ UI_WORDS = {
         "arrays": "슬라이더는 스칼라 입력에만 sliders are given for inputs that are single numbers",
         "unused": "{names}에서 {t}까지 경로 없음 no path from {names} to {t}: {t} does not depend on it, so "
                   "moving it changes nothing",
+        "fewer steps": "그린 부분의 {k:,}단계만 the view steps through the {k:,} steps on the part of the graph it "
+                       "draws; all {n:,} ran (result.steps)",
     },
 }
 
@@ -112,12 +116,17 @@ def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optiona
     view = recorded.view
     words = {**WORDS[view.lang], **UI_WORDS[view.lang]}
     target = recorded.target_name
+    shown, _ = nearest(recording.graph, MAX_NODES)
+    drawn = {node.key for node in shown.nodes}
     steps = tuple(Step(place.function, place.output, place.inputs,
                        tuple(compact_step(step, words, target, view.digits)), _moves(place, view.digits))
-                  for step, place in zip(recording.steps, recording.places))
+                  for step, place in zip(recording.steps, recording.places) if place.function in drawn)
     seed = (recording.target_key, _grad_text(recording.seed, view.digits))
-    return StepModel(target, to_svg(recording.graph, view.digits), seed, steps, _paths(recording, target, view, words),
-                     _sliders(inputs, ranges), _notes(recorded, inputs, words), UI_WORDS[view.lang])
+    notes = _notes(recorded, inputs, words)
+    if len(steps) < len(recording.steps):
+        notes += (words["fewer steps"].format(k=len(steps), n=len(recording.steps)),)
+    return StepModel(target, to_svg(recording.graph, view.digits), seed, steps, _paths(shown, recording, target, view, words),
+                     _sliders(inputs, ranges), notes, UI_WORDS[view.lang])
 
 
 def _renamed(label: Any, old_of: dict) -> Any:
@@ -144,9 +153,8 @@ def _grad_text(value: Any, digits: int) -> str:
     return f"[{', '.join(fmt_short(v, digits) for v in array.flat[:3])}{', …' if array.size > 3 else ''}]"
 
 
-def _paths(recording: Recording, target: str, view: View, words: dict) -> dict:
+def _paths(shown: Any, recording: Recording, target: str, view: View, words: dict) -> dict:
     """Variable node key -> the chain-rule lines from it to the target (for the nodes drawn)."""
-    shown, _ = nearest(recording.graph, MAX_NODES)
     paths = {}
     for node in shown.nodes:
         if node.kind != "variable":

@@ -44,7 +44,8 @@ class StepView(anywidget.AnyWidget):
         self.observe(self._on_values, names="values")
 
     def __repr__(self) -> str:  # what a page without widgets shows (a terminal, nbconvert, no kernel)
-        return (f"<the --step view of the backward pass of {self.target}: {self.total} steps; it needs a "
+        steps = f"{self.total} step{'s' if self.total != 1 else ''}"
+        return (f"<the --step view of the backward pass of {self.target}: {steps}; it needs a "
                 "live kernel and a widget frontend (the output above stands alone)>")
 
     def _show(self, model: StepModel) -> None:

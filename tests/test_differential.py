@@ -555,7 +555,20 @@ def test_grad_matches_oracle(ip, cell, line):
             expect(v.grad is not None and close(v.grad, grad, *grad_tol),
                    f"notebook {b.name}.grad {plain(v.grad)}, expected the first-order {grad}")
 
+    # ---- the --step view of the same cell under the same options: the same numbers as the static views
+    view = run_magic(ip, f"{line} --step -o {STEPPED}", cell.source)
+    model = view._model
+    final = step_grads(model, len(model.steps))
+    for label, got in r.grads.items():
+        if label in final and final[label] and np.ndim(got) == 0:
+            expect(close(float(final[label]), float(got), 1e-5, 1e-9),
+                   f"--step view: {label} ends on {final[label]}, the table has {float(got)}")
+    expect(ip.user_ns[STEPPED].grads.keys() == r.grads.keys(), "--step: the stored result's gradients differ")
+
     assert not problems, "\n".join(problems)
+
+
+STEPPED = "_stepped_result"  # where the --step run of a case keeps its GradResult
 
 
 # ================================================================ the --step view over the whole corpus (issue 11)

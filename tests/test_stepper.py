@@ -125,3 +125,14 @@ def test_an_input_that_misses_the_target_shows_no_path(cell):
     if missing[0] in scalars:  # moving it changes nothing
         moved = step_model(rec, {missing[0]: 3.0}, model.inputs)
         assert moved.at(len(moved.steps))["grads"] == final
+
+
+def test_a_long_run_steps_through_the_part_drawn_and_says_so():
+    # every view bounded: 2,000 backward steps, the picture draws the 60 nodes nearest the target
+    rec = recorded("x = 0.5\ny = x\nfor k in range(1000):\n    y = sin(y) + x\n")
+    model = step_model(rec)
+    drawn = set(names(model.svg))
+    assert 0 < len(model.steps) < 60 and all(step.function in drawn for step in model.steps)
+    assert any(f"steps through the {len(model.steps):,} steps on the part of the graph it draws" in note
+               and "all 2,000 ran" in note for note in model.notes)
+    assert len(model.paths) <= 60

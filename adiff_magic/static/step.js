@@ -115,7 +115,8 @@ function render({ model, el }) {
       if (off && button === document.activeElement) root.focus(); // the keys keep working
       button.disabled = off;
     }
-    counter.textContent = word(step ? "step_of" : "before").replaceAll("{k}", step).replaceAll("{n}", total);
+    counter.textContent = word(step ? "step_of" : "before").replaceAll("{k}", step).replaceAll("{n}", total)
+    .replaceAll("{s}", total === 1 ? "" : "s");
   }
 
   function drawSvg() {

@@ -131,6 +131,64 @@ BIG_CELLS = [  # name, what is measured, how, repeats, target (s, or bytes for "
 ]
 
 
+def per_pass_loop(passes: int) -> str:
+    """Issue 15's loop: a new input (the learning rate) on each pass, so 2^passes paths from w#1."""
+    return f"w = 1.0\nfor i in range({passes}):\n    lr = 0.01\n    w = w - lr * w\nloss = w\n"
+
+
+MANY_INPUTS = "".join(f"x{i} = {0.01 * (i + 1)}\n" for i in range(200)) + \
+    "y = " + " + ".join(f"sin(x{i}) * x{(i + 1) % 200}" for i in range(200)) + "\n"  # 200 inputs, one line
+
+
+def step_model_ratio(cell: str, repeats: int) -> tuple:
+    """(static, step): median seconds of the static output (run_recorded, then text and HTML) and of
+    building the --step model from the same recorded run."""
+    from adiff_magic.runner import run_recorded
+    from adiff_magic.stepper import step_model
+
+    recorded = run_recorded(parse(cell), {})[2]
+    static = median_time(lambda: pipeline(cell), repeats)
+    step = median_time(lambda: step_model(recorded), repeats)
+    return static, step
+
+
+def views_bounded(ip: InteractiveShell) -> list:
+    """Issue 15's rows: a loop with a per-pass input (time, growth, output), 200 inputs (output),
+    and the --step model against the static output. Print them; return the verdicts."""
+    verdicts = []
+    print(f"\n  {'bounded views':36} {'median':>9} {'text':>9} {'html':>9} {'target':>22}  verdict")
+    times = {}
+    for passes, target in ((1000, 0.5), (3000, 1.5)):
+        cell = per_pass_loop(passes)
+        times[passes] = median_time(lambda: shell_magic(ip, cell), 3)
+        verdicts.append(_row(ip, f"loop, an input per pass, {passes:,} passes", cell, times[passes], target))
+    growth = times[3000] / times[1000]
+    verdicts.append(growth <= 3.5)
+    print(f"  {'  time(3,000) / time(1,000)':36} {growth:8.2f}× {'':>9} {'':>9} {'≤3.5×':>22}  "
+          f"{'PASS' if growth <= 3.5 else 'FAIL'}")
+    verdicts.append(_row(ip, "200 inputs, one line", MANY_INPUTS, median_time(lambda: shell_magic(ip, MANY_INPUTS), 3),
+                         None))
+    for name, cell in (("seed cell", SEED), ("loop, an input per pass, 1,000", per_pass_loop(1000)),
+                       ("800-line straight-line cell", chain(800))):
+        static, step = step_model_ratio(cell, 3)
+        ok = step <= 2 * static
+        verdicts.append(ok)
+        print(f"  {'--step model: ' + name:36} {step * 1000:7.1f}ms {'':>9} {'':>9} "
+              f"{f'≤2× static ({static * 1000:.1f} ms)':>22}  {'PASS' if ok else 'FAIL'}  ({step / static:.2f}×)")
+    return verdicts
+
+
+def _row(ip: InteractiveShell, name: str, cell: str, seconds: float, target: float | None) -> bool:
+    """One row: time (against ``target`` if any) and the text and HTML each ≤ 100 KB."""
+    data, _ = ip.display_formatter.format(ip.run_cell_magic("grad", "", cell))
+    text, html = len(data["text/plain"].encode()), len(data["text/html"].encode())
+    ok = (target is None or seconds <= target) and text <= 100_000 and html <= 100_000
+    wanted = (f"≤{target * 1000:g} ms, " if target else "") + "≤100 KB each"
+    print(f"  {name:36} {seconds * 1000:7.0f}ms {text / 1000:7.1f}KB {html / 1000:7.1f}KB {wanted:>22}  "
+          f"{'PASS' if ok else 'FAIL'}")
+    return ok
+
+
 def big_cells(ip: InteractiveShell) -> list:
     """Print one row per BIG_CELLS entry; return the verdicts."""
     print(f"\n  {'big cell':36} {'measure':>9} {'median':>11} {'output':>9} {'target':>10}  verdict")
@@ -175,6 +233,8 @@ def main() -> None:
     print(f"\n{sum(verdicts)}/{len(verdicts)} targets met (the verdict uses the shell time)")
     big = big_cells(ip)
     print(f"\n{sum(big)}/{len(big)} big-cell targets met (each verdict on its own measure)")
+    bounded = views_bounded(ip)
+    print(f"\n{sum(bounded)}/{len(bounded)} bounded-view targets met")
 
 
 if __name__ == "__main__":
