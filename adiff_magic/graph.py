@@ -807,19 +807,39 @@ def _png(scene: _Scene) -> bytes | None:
     mask = Image.new("L", (scene.width * SCALE, scene.height * SCALE))
     draw = ImageDraw.Draw(mask)
     for shape in (shape for group in scene.groups if not isinstance(group[0], _Rect) for shape in group):
-        _paint(draw, shape, 0, 0, ink=255)
+        points = [_scaled(x, y) for x, y in shape.points]
+        if isinstance(shape, _Line):
+            draw.line(points, fill=255, width=round(shape.width * SCALE), joint="curve")
+        else:
+            draw.polygon(points, fill=255)
     image = Image.new("RGBA", (scene.width, scene.height), LINE)
     image.putalpha(mask.reduce(SCALE))
-    for group in (group for group in scene.groups if isinstance(group[0], _Rect)):
-        rect, out = group[0], group[0].stroke / 2
+    for rect, *texts in (group for group in scene.groups if isinstance(group[0], _Rect)):
+        out = rect.stroke / 2
         left, top = max(0, math.floor(rect.x - out)), max(0, math.floor(rect.y - out))
         size = (math.ceil(rect.x + rect.width + out) - left, math.ceil(rect.y + rect.height + out) - top)
         tile = Image.new("RGBA", (size[0] * SCALE, size[1] * SCALE))
-        draw = ImageDraw.Draw(tile)
-        for shape in group:
-            _paint(draw, shape, left, top)
+        _paint(ImageDraw.Draw(tile), rect, texts, left, top)
         image.alpha_composite(tile.reduce(SCALE), (left, top))
     return _encoded(np.asarray(image))
+
+
+def _scaled(x: float, y: float, left: float = 0, top: float = 0, shift: float = -0.5) -> tuple:
+    """(x, y) in SCALE times the scene's px from (left, top); Pillow's (i, j) is the centre of pixel (i, j)."""
+    return (x - left) * SCALE + shift, (y - top) * SCALE + shift
+
+
+def _paint(draw: Any, rect: _Rect, texts: list, left: float, top: float) -> None:
+    """A fill, its border (along its edge, as in the SVG: Pillow's is inside) and its texts."""
+    fill, stroke = LIGHT[rect.role]
+    out = rect.stroke / 2
+    corners = [*_scaled(rect.x - out, rect.y - out, left, top, 0),  # the first pixels inside, and the last
+               *_scaled(rect.x + rect.width + out, rect.y + rect.height + out, left, top, -1)]
+    draw.rounded_rectangle(corners, (rect.radius + out) * SCALE, fill=fill, outline=stroke,
+                           width=round(rect.stroke * SCALE))
+    for text in texts:
+        draw.text(_scaled(text.x, text.y, left, top, 0), text.text, fill=LIGHT[text.role][0], anchor="ms",
+                  font=_font(round(text.size * SCALE), text.bold))
 
 
 def _encoded(pixels: np.ndarray) -> bytes:
@@ -835,27 +855,6 @@ def _encoded(pixels: np.ndarray) -> bytes:
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _paint(draw: Any, shape: Any, left: float, top: float, ink: Any = None) -> None:
-    """One shape, in SCALE times the scene's px from (left, top), in its colours or in ``ink``."""
-    def at(x: float, y: float, shift: float = -0.5) -> tuple:  # Pillow's (i, j) is the centre of pixel (i, j)
-        return (x - left) * SCALE + shift, (y - top) * SCALE + shift
-
-    if isinstance(shape, _Rect):  # the SVG strokes along the rectangle's edge, Pillow inside it
-        fill, stroke = LIGHT[shape.role]
-        out = shape.stroke / 2
-        right, bottom = shape.x + shape.width + out, shape.y + shape.height + out
-        corners = [*at(shape.x - out, shape.y - out, 0), *at(right, bottom, -1)]  # the pixels inside
-        draw.rounded_rectangle(corners, (shape.radius + out) * SCALE, fill=fill, outline=stroke,
-                               width=round(shape.stroke * SCALE))
-    elif isinstance(shape, _Text):
-        draw.text(at(shape.x, shape.y, 0), shape.text, fill=LIGHT[shape.role][0], anchor="ms",
-                  font=_font(round(shape.size * SCALE), shape.bold))
-    elif isinstance(shape, _Line):
-        draw.line([at(*p) for p in shape.points], fill=ink or LINE, width=round(shape.width * SCALE), joint="curve")
-    else:
-        draw.polygon([at(*p) for p in shape.points], fill=ink or LINE)
 
 
 @functools.cache
