@@ -1,4 +1,5 @@
-"""Tests for adiff_magic.graph: the --graph picture's layout, SVG and PNG, on graphs built by hand."""
+"""Tests for adiff_magic.graph: the --graph picture's layout, SVG and PNG, on graphs built by hand (and one
+--graph in a fresh process, which must not import matplotlib)."""
 import io
 import math
 import re
