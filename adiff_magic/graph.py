@@ -5,9 +5,13 @@ Every text sits on a fill the picture draws itself and the lines are a mid grey,
 on a white page and on a near-black one alike; the background stays transparent."""
 from __future__ import annotations
 
+import functools
 import html
-import io
+import importlib.util
 import math
+import os
+import struct
+import zlib
 from bisect import bisect_right, insort
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -720,9 +724,18 @@ def _node_shapes(node: Any, box: Box, role: str, digits: int) -> tuple:
 # ================================================================ SVG
 
 
+def pictures(graph: Graph, digits: int = 6) -> tuple[str, bytes | None]:
+    """(to_svg, to_png) of the graph, laid out once."""
+    scene = _scene(graph, digits)
+    return _svg(scene), _png(scene)
+
+
 def to_svg(graph: Graph, digits: int = 6) -> str:
     """A standalone SVG document of the graph: names, values, gradients and local derivatives."""
-    scene = _scene(graph, digits)
+    return _svg(_scene(graph, digits))
+
+
+def _svg(scene: _Scene) -> str:
     w, h = scene.width, scene.height
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
             f'font-family="{FONT}" role="img">')
@@ -774,41 +787,87 @@ def _escape(text: str) -> str:
 # ================================================================ PNG
 
 
-DPI = 100
+SCALE = 2  # the PNG is painted at twice its size and halved: smooth edges, where Pillow draws none
+FONT_FILES = {False: "DejaVuSans.ttf", True: "DejaVuSans-Bold.ttf"}
 
 
 def to_png(graph: Graph, digits: int = 6) -> bytes | None:
-    """The same picture as a PNG with a transparent background (light palette); None without matplotlib."""
-    try:  # not pyplot: the notebook's own plotting state is left alone
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.patches import FancyBboxPatch, Polygon
+    """The same picture as a PNG with a transparent background (light palette); None without Pillow."""
+    return _png(_scene(graph, digits))
+
+
+def _png(scene: _Scene) -> bytes | None:
+    try:
+        from PIL import Image, ImageDraw
     except ImportError:
         return None
-    scene = _scene(graph, digits)
-    figure = Figure(figsize=(scene.width / DPI, scene.height / DPI), dpi=DPI)
-    FigureCanvasAgg(figure)
-    axes = figure.add_axes((0, 0, 1, 1))
-    axes.set_xlim(0, scene.width)
-    axes.set_ylim(scene.height, 0)  # y down, as in the SVG: one unit is one pixel
-    axes.set_axis_off()
-    pt = 72 / DPI  # matplotlib sizes are in points
-    shapes = (shape for group in scene.groups for shape in group)
-    for z, shape in enumerate(shapes):  # painted in the SVG's order, whatever matplotlib's default layers
-        if isinstance(shape, _Rect):
-            fill, stroke = LIGHT[shape.role]
-            axes.add_patch(FancyBboxPatch((shape.x, shape.y), shape.width, shape.height, zorder=z,
-                                          boxstyle=f"round,pad=0,rounding_size={shape.radius}",
-                                          facecolor=fill, edgecolor=stroke, linewidth=shape.stroke * pt))
-        elif isinstance(shape, _Text):
-            axes.text(shape.x, shape.y, shape.text, fontsize=shape.size * pt, color=LIGHT[shape.role][0], zorder=z,
-                      ha="center", va="baseline", family="sans-serif", weight="bold" if shape.bold else "normal")
-        elif isinstance(shape, _Line):
-            xs, ys = zip(*shape.points)
-            axes.plot(xs, ys, color=LINE, linewidth=shape.width * pt, solid_capstyle="round",
-                      solid_joinstyle="round", zorder=z)
+    # The scene draws every edge before any fill. The edges, all one grey, are painted into one mask
+    # (how much of each pixel they cover); then each fill with its texts on a tile of its own size,
+    # laid over them. No canvas of the whole picture in colour at twice its size: a tall one is large.
+    mask = Image.new("L", (scene.width * SCALE, scene.height * SCALE))
+    draw = ImageDraw.Draw(mask)
+    for shape in (shape for group in scene.groups if not isinstance(group[0], _Rect) for shape in group):
+        points = [_scaled(x, y) for x, y in shape.points]
+        if isinstance(shape, _Line):
+            draw.line(points, fill=255, width=round(shape.width * SCALE), joint="curve")
         else:
-            axes.add_patch(Polygon(shape.points, closed=True, facecolor=LINE, edgecolor="none", zorder=z))
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, transparent=True)
-    return buffer.getvalue()
+            draw.polygon(points, fill=255)
+    image = Image.new("RGBA", (scene.width, scene.height), LINE)
+    image.putalpha(mask.reduce(SCALE))
+    for rect, *texts in (group for group in scene.groups if isinstance(group[0], _Rect)):
+        out = rect.stroke / 2
+        left, top = max(0, math.floor(rect.x - out)), max(0, math.floor(rect.y - out))
+        size = (math.ceil(rect.x + rect.width + out) - left, math.ceil(rect.y + rect.height + out) - top)
+        tile = Image.new("RGBA", (size[0] * SCALE, size[1] * SCALE))
+        _paint(ImageDraw.Draw(tile), rect, texts, left, top)
+        image.alpha_composite(tile.reduce(SCALE), (left, top))
+    return _encoded(np.asarray(image))
+
+
+def _scaled(x: float, y: float, left: float = 0, top: float = 0, shift: float = -0.5) -> tuple:
+    """(x, y) in SCALE times the scene's px from (left, top); Pillow's (i, j) is the centre of pixel (i, j)."""
+    return (x - left) * SCALE + shift, (y - top) * SCALE + shift
+
+
+def _paint(draw: Any, rect: _Rect, texts: list, left: float, top: float) -> None:
+    """A fill, its border (along its edge, as in the SVG: Pillow's is inside) and its texts."""
+    fill, stroke = LIGHT[rect.role]
+    out = rect.stroke / 2
+    corners = [*_scaled(rect.x - out, rect.y - out, left, top, 0),  # the first pixels inside, and the last
+               *_scaled(rect.x + rect.width + out, rect.y + rect.height + out, left, top, -1)]
+    draw.rounded_rectangle(corners, (rect.radius + out) * SCALE, fill=fill, outline=stroke,
+                           width=round(rect.stroke * SCALE))
+    for text in texts:
+        draw.text(_scaled(text.x, text.y, left, top, 0), text.text, fill=LIGHT[text.role][0], anchor="ms",
+                  font=_font(round(text.size * SCALE), text.bold))
+
+
+def _encoded(pixels: np.ndarray) -> bytes:
+    """RGBA pixels as a PNG file: the rows unfiltered, deflated at level 3. Pillow's encoder tries four
+    filters on every row: three times slower on a tall picture, and its file is no smaller."""
+    height, width, _ = pixels.shape
+    rows = np.zeros((height, 1 + 4 * width), np.uint8)  # each row starts with its filter, 0: none
+    rows[:, 1:] = pixels.reshape(height, -1)
+    header = struct.pack(">2I5B", width, height, 8, 6, 0, 0, 0)  # 8 bits a channel, RGBA, no interlace
+    return b"\x89PNG\r\n\x1a\n" + b"".join(_chunk(kind, data) for kind, data in (
+        (b"IHDR", header), (b"IDAT", zlib.compress(rows, 3)), (b"IEND", b"")))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@functools.cache
+def _font(size: int, bold: bool) -> Any:
+    """DejaVu Sans, as the SVG asks for: the system's, else matplotlib's copy, else Pillow's own font."""
+    from PIL import ImageFont
+
+    spec = importlib.util.find_spec("matplotlib")  # found, not imported
+    folders = (spec.submodule_search_locations or []) if spec else []
+    name = FONT_FILES[bold]  # alone, Pillow looks for it in the system's font folders
+    for font in [name] + [os.path.join(folder, "mpl-data", "fonts", "ttf", name) for folder in folders]:
+        try:
+            return ImageFont.truetype(font, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size)

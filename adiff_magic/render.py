@@ -482,13 +482,12 @@ def _graph(result: "GradResult") -> Any:
 
 
 def graph_bundle(result: "GradResult") -> dict:
-    """The picture as image/svg+xml, with a PNG of it for untrusted notebooks (when matplotlib is there)
+    """The picture as image/svg+xml, with a PNG of it for untrusted notebooks (when Pillow is there)
     and the text rendering as text/plain."""
-    from .graph import to_png, to_svg
+    from .graph import pictures
 
-    graph = _graph(result)
-    bundle = {"image/svg+xml": to_svg(graph, result.view.digits)}
-    png = to_png(graph, result.view.digits)
+    svg, png = pictures(_graph(result), result.view.digits)
+    bundle = {"image/svg+xml": svg}
     if png is not None:
         bundle["image/png"] = png
     bundle["text/plain"] = graph_text(result)

@@ -1,9 +1,13 @@
-"""Tests for adiff_magic.graph: the --graph picture's layout, SVG and PNG, on graphs built by hand."""
+"""Tests for adiff_magic.graph: the --graph picture's layout, SVG and PNG, on graphs built by hand (and one
+--graph in a fresh process, which must not import matplotlib)."""
 import io
 import math
 import re
+import subprocess
 import sys
+import textwrap
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,7 @@ from adiff_magic.model import Graph, GraphEdge, GraphNode
 from adiff_magic.graph import MAX_NODES, MAX_WIDTH, layout, to_png, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # ================================================================ graphs
@@ -566,31 +571,90 @@ def test_an_empty_graph_is_a_small_picture_that_says_so():
 # ================================================================ PNG
 
 
-def test_png_is_the_same_size_with_a_transparent_background():
-    image = pytest.importorskip("matplotlib.image")
-    data = to_png(seed())
-    assert data.startswith(b"\x89PNG\r\n\x1a\n")
-    pixels = image.imread(io.BytesIO(data))
-    root = parse(to_svg(seed()))
+def png_pixels(graph):
+    """The graph's PNG as Pillow reads it: rows of (red, green, blue, alpha), 0 to 255."""
+    from PIL import Image
+
+    data = to_png(graph)
+    Image.open(io.BytesIO(data)).verify()  # its chunks and their checksums
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "PNG" and image.mode == "RGBA"
+    return np.asarray(image).astype(int)
+
+
+def ink(pixels):
+    """Where the texts are: opaque and darker than every line and border (each has a channel ≥ 138)."""
+    return (pixels[..., :3].max(axis=2) < 100) & (pixels[..., 3] == 255)
+
+
+def check_texts(root, pixels, widths=(0.4, 0.85)):
+    """Every text of the SVG is written in the PNG at its place: centred on its x, on its baseline, a
+    line of its font size; and no ink is outside the fills. ``widths``: per character, in font sizes."""
+    written = ink(pixels)
+    rects = [rect_of(r) for r in root.iter(SVG + "rect")]
+    fills = np.zeros(written.shape, bool)
+    for x, y, width, height in rects:
+        fills[int(y):math.ceil(y + height), int(x):math.ceil(x + width)] = True
+    assert written.any() and not (written & ~fills).any()
+    for text in root.iter(SVG + "text"):
+        x, y, size = (float(text.get(k)) for k in ("x", "y", "font-size"))
+        left, _, width, _ = next(r for r in rects if r[0] < x < r[0] + r[2] and r[1] < y < r[1] + r[3])
+        rows, columns = np.nonzero(written[int(y - size):int(y + size / 3), int(left):math.ceil(left + width)])
+        words = "".join(text.itertext())
+        assert len(rows), words
+        assert 0.5 <= (rows.max() - rows.min() + 1) / size <= 1.0, words  # from the tallest letter to the lowest
+        assert -3 <= int(y - size) + rows.max() - y <= 3, words  # the baseline, or a descender just below it
+        assert widths[0] <= (columns.max() - columns.min() + 1) / size / len(words) <= widths[1], words
+        assert abs(int(left) + (columns.min() + columns.max() + 1) / 2 - x) <= 2, words  # text-anchor: middle
+
+
+@pytest.mark.parametrize("make", [seed, logistic_regression])
+def test_png_is_the_svgs_picture_at_its_size_on_a_transparent_background(make):
+    pixels = png_pixels(make())
+    root = parse(to_svg(make()))
     assert pixels.shape == (int(root.get("height")), int(root.get("width")), 4)
-    assert pixels[0, 0, 3] == 0 and pixels[-1, -1, 3] == 0
-    assert (pixels[..., 3] > 0).mean() > 0.1  # boxes, texts and lines are drawn
-    box = layout(seed()).boxes["a"]
-    inside = pixels[int(box.y + box.height / 2), int(box.x + 4)]  # the variable's light fill, opaque
-    assert inside[3] == 1 and inside[:3].min() > 0.85
+    assert (pixels[[0, 0, -1, -1], [0, -1, 0, -1], 3] == 0).all()  # the four corners
+    rects = [rect_of(r) for r in root.iter(SVG + "rect")]
+    filled = sum(width * height for _, _, width, height in rects) / (pixels.shape[0] * pixels.shape[1])
+    assert filled <= (pixels[..., 3] > 0).mean() <= filled + 0.1  # the fills, and a few lines between them
+    for rect, (x, y, width, height) in zip(root.iter(SVG + "rect"), rects):
+        fill = [int(rect.get("fill")[i:i + 2], 16) for i in (1, 3, 5)]
+        inside = pixels[int(y + height / 2), int(x + 3)]  # just inside the border
+        assert inside[3] == 255 and abs(inside[:3] - fill).max() <= 1
+    check_texts(root, pixels)
 
 
-def test_a_top_to_bottom_png_is_the_svgs_size():
-    image = pytest.importorskip("matplotlib.image")
-    pixels = image.imread(io.BytesIO(to_png(logistic_regression())))
-    root = parse(to_svg(logistic_regression()))
-    assert pixels.shape == (int(root.get("height")), int(root.get("width")), 4)
-    assert pixels.shape[0] > pixels.shape[1]  # taller than wide
+def test_png_writes_in_pillows_own_font_without_dejavu_sans(monkeypatch):
+    from adiff_magic import graph
+
+    monkeypatch.setattr(graph, "FONT_FILES", {False: "no such font.ttf", True: "no such font.ttf"})
+    graph._font.cache_clear()
+    try:
+        assert "DejaVu" not in graph._font(24, False).getname()[0]
+        check_texts(parse(to_svg(seed())), png_pixels(seed()), widths=(0.3, 0.85))  # a narrower font
+    finally:
+        graph._font.cache_clear()
 
 
-def test_png_is_none_without_matplotlib(monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+def test_png_is_none_without_pillow(monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)
     assert to_png(seed()) is None
+
+
+def test_drawing_the_graph_imports_no_matplotlib():
+    code = textwrap.dedent("""
+        import sys
+        from IPython.core.interactiveshell import InteractiveShell
+        from IPython.utils.capture import capture_output
+        ip = InteractiveShell.instance()
+        ip.run_line_magic("load_ext", "adiff_magic")
+        with capture_output() as captured:
+            ip.run_cell_magic("grad", "--graph", "x = 0.5\\na = square(x)\\nb = exp(a)\\ny = square(b)\\n")
+        print(sorted(captured.outputs[0].data), "matplotlib" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "['image/png', 'image/svg+xml', 'text/plain'] False"
 
 
 def test_nodes_and_edges_carry_their_keys_for_the_step_view():

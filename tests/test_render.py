@@ -1,6 +1,7 @@
 """Tests for adiff_magic.render: text and HTML from a GradResult built by hand."""
 import html
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -122,6 +123,14 @@ def test_graph_bundle_has_the_svg_and_the_same_graph_as_text_and_mermaid():
     assert "x, value 0.5, grad 1 (× 1)  ->  Square  ->  a, value 0.25, grad 1" in bundle["text/plain"]
     mermaid = to_mermaid(result)
     assert mermaid.startswith("flowchart LR") and "n2 --> n1" in mermaid and "n1 --> n3" in mermaid
+
+
+def test_graph_bundle_has_the_png_only_with_pillow(monkeypatch):
+    nodes = (("n1", "function", "Square", None, None), ("n2", "variable", "x", np.array(0.5), np.array(1.0)))
+    result = seed_result(graph=(nodes, (GraphEdge("n2", "n1", 1.0),)))
+    assert graph_bundle(result)["image/png"].startswith(b"\x89PNG\r\n\x1a\n")
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
+    assert set(graph_bundle(result)) == {"image/svg+xml", "text/plain"}
 
 
 def test_mermaid_labels_cannot_break_out_of_their_quotes():

@@ -14,11 +14,18 @@ measure its target is about, medians too:
             minus the same backward with a hook that does nothing, plus rendering the result
             (text and HTML), over the number of steps
   output    the text/plain plus text/html bytes of the whole magic in the shell
+
+Then --graph on two cells of 60 nodes, the most a picture shows:
+  warm      the whole magic with --graph, its display (SVG, PNG, text) captured, and its ratio to
+            the same cell without --graph, both medians in this run
+  cold      the first --graph in a fresh process: IPython and the extension loaded, nothing drawn yet
 """
 from __future__ import annotations
 
 import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 from typing import Callable
@@ -26,6 +33,7 @@ from typing import Callable
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from IPython.utils.capture import capture_output  # noqa: E402
 
 from adiff_magic.parser import parse  # noqa: E402
 from adiff_magic.render import to_html, to_text  # noqa: E402
@@ -214,6 +222,60 @@ def big_cells(ip: InteractiveShell) -> list:
     return verdicts
 
 
+NET_60 = ("x = 0.5\nw1 = 0.3\nb1 = 0.1\nw2 = -0.7\nb2 = 0.2\nh1 = tanh(w1 * x + b1)\nh2 = sigmoid(w2 * x + b2)\n"
+          "h3 = sin(h1 * h2)\nz = h1 * 1.5 + h2 * 0.5 - h3\nloss = square(z - 1.0) + exp(-z) + log(1 + square(h3))\n"
+          "loss = loss + square(w1) + 0.5 * w2\n")
+LOOP_60 = "x = 0.5\nw = 2.0\ny = x\nfor k in range(9):\n    y = tanh(y * w) + x\nloss = exp(square(y))\n"
+GRAPH_CELLS = [("a small net, 25 functions", NET_60), ("a loop of 9 steps, 29 functions", LOOP_60)]  # 60 nodes each
+GRAPH_WARM, GRAPH_COLD = 0.150, 1.0  # s
+COLD = """
+import time
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+ip = InteractiveShell.instance()
+ip.run_line_magic("load_ext", "adiff_magic")
+start = time.perf_counter()
+with capture_output():
+    ip.run_cell_magic("grad", "--graph", {cell!r})
+print(time.perf_counter() - start)
+"""
+
+
+def graph_magic(ip: InteractiveShell, cell: str, line: str) -> str:
+    """The magic through IPython, its displays captured; return the picture's size, 'W×H px' (with --graph)."""
+    with capture_output() as captured:
+        ip.run_cell_magic("grad", line, cell)
+    svg = next((o.data["image/svg+xml"] for o in captured.outputs if "image/svg+xml" in o.data), "")
+    return "×".join(re.findall(r'(?:width|height)="(\d+)"', svg)[:2]) + " px"
+
+
+def cold_first_graph(cell: str) -> float:
+    """Seconds of the first --graph in a fresh process (IPython and the extension already loaded)."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    done = subprocess.run([sys.executable, "-c", COLD.format(cell=cell)], cwd=root, capture_output=True,
+                          text=True, check=True)
+    return float(done.stdout)
+
+
+def graph_rows(ip: InteractiveShell) -> list:
+    """Print the warm rows of --graph and the cold one; return the verdicts."""
+    print(f"\n  {'--graph, cells of 60 nodes':36} {'measure':>9} {'median':>11} {'ratio':>9} "
+          f"{'target':>10}  verdict   picture, and the cell without --graph")
+    verdicts = []
+    for name, cell in GRAPH_CELLS:
+        drawn = median_time(lambda: graph_magic(ip, cell, "--graph"), 15)
+        plain = median_time(lambda: graph_magic(ip, cell, ""), 15)
+        verdicts.append(drawn <= GRAPH_WARM)
+        print(f"  {name:36} {'warm':>9} {drawn * 1000:7.0f}ms {drawn / plain:8.0f}× "
+              f"{f'≤{GRAPH_WARM * 1000:g} ms':>10}  {'PASS' if verdicts[-1] else 'FAIL'}      "
+              f"{graph_magic(ip, cell, '--graph')}, {plain * 1000:.1f} ms")
+    cold = statistics.median(cold_first_graph(LOOP_60) for _ in range(3))
+    verdicts.append(cold <= GRAPH_COLD)
+    print(f"  {'  the loop, first in a new process':36} {'cold':>9} {cold * 1000:7.0f}ms {'':>9} "
+          f"{f'≤{GRAPH_COLD * 1000:g} ms':>10}  {'PASS' if verdicts[-1] else 'FAIL'}")
+    return verdicts
+
+
 def main() -> None:
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "adiff_magic")
@@ -235,6 +297,8 @@ def main() -> None:
     print(f"\n{sum(big)}/{len(big)} big-cell targets met (each verdict on its own measure)")
     bounded = views_bounded(ip)
     print(f"\n{sum(bounded)}/{len(bounded)} bounded-view targets met")
+    drawn = graph_rows(ip)
+    print(f"\n{sum(drawn)}/{len(drawn)} --graph targets met")
 
 
 if __name__ == "__main__":
