@@ -724,10 +724,18 @@ def _node_shapes(node: Any, box: Box, role: str, digits: int) -> tuple:
 # ================================================================ SVG
 
 
-def pictures(graph: Graph, digits: int = 6) -> tuple[str, bytes | None]:
-    """(to_svg, to_png) of the graph, laid out once."""
+def pictures(graph: Graph, digits: int = 6, progress: Any = None) -> tuple[str, bytes | None]:
+    """(to_svg, to_png) of the graph, laid out once; ``progress(what, done, total)`` hears of each stage."""
+    progress = progress or (lambda what, done, total: None)
+    what = "--graph: laying out and drawing the picture"
+    progress(what, 0, 3)
     scene = _scene(graph, digits)
-    return _svg(scene), _png(scene)
+    progress(what, 1, 3)
+    svg = _svg(scene)
+    progress(what, 2, 3)
+    png = _png(scene)
+    progress(what, 3, 3)
+    return svg, png
 
 
 def to_svg(graph: Graph, digits: int = 6) -> str:

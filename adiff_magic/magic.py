@@ -178,9 +178,9 @@ class GradMagics(Magics):
                 namespace[name] = scope[name]
         if out:
             namespace[out] = result
-        return self._show(result, args.quiet, view)
+        return self._show(result, args.quiet, view, progress)
 
-    def _show(self, result: GradResult, quiet: bool, view: Any = None) -> Any:
+    def _show(self, result: GradResult, quiet: bool, view: Any = None, progress: Any = None) -> Any:
         if quiet:
             return None
         if result.view.graph and result.graph:
@@ -188,7 +188,7 @@ class GradMagics(Magics):
 
             # unconfined: shown at its own size (the output scrolls), not shrunk to the cell's width
             # with its text; JupyterLab reads this for SVG and PNG alike
-            display(graph_bundle(result), raw=True,
+            display(graph_bundle(result, progress), raw=True,
                     metadata={"image/svg+xml": {"unconfined": True}, "image/png": {"unconfined": True}})
         if result.plot_png is not None:
             display({"image/png": result.plot_png, "text/plain": "<plot of the target and its tangent>"}, raw=True)

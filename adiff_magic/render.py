@@ -481,12 +481,12 @@ def _graph(result: "GradResult") -> Any:
     return Graph(tuple(GraphNode(*node) for node in nodes), tuple(GraphEdge(*edge) for edge in edges))
 
 
-def graph_bundle(result: "GradResult") -> dict:
+def graph_bundle(result: "GradResult", progress: Any = None) -> dict:
     """The picture as image/svg+xml, with a PNG of it for untrusted notebooks (when Pillow is there)
-    and the text rendering as text/plain."""
+    and the text rendering as text/plain; ``progress`` hears of each stage of the drawing."""
     from .graph import pictures
 
-    svg, png = pictures(_graph(result), result.view.digits)
+    svg, png = pictures(_graph(result), result.view.digits, progress)
     bundle = {"image/svg+xml": svg}
     if png is not None:
         bundle["image/png"] = png
@@ -556,9 +556,9 @@ def _sentence(rule: Any, named: bool, words: dict, digits: int) -> Any:
     paths = rule.named if named else rule.paths
     if not paths:
         return None
-    symbols = " + ".join(_factors([f"∂{as_operand(f.output)}/∂{as_operand(f.input)}" for f in path], " · ", words)
+    symbols = " + ".join(_factors(path, lambda f: f"∂{as_operand(f.output)}/∂{as_operand(f.input)}", " · ", words)
                          for path in paths)
-    numbers = " + ".join(_factors([_factor(f.value, digits) for f in path], " × ", words) for path in paths)
+    numbers = " + ".join(_factors(path, lambda f: _factor(f.value, digits), " × ", words) for path in paths)
     steps = [numbers]
     if len(paths) > 1 and any(len(path) > 1 for path in paths):
         steps.append(" + ".join(_factor(p, digits) for p in rule.products(named)))
@@ -579,8 +579,10 @@ def _factor(value: float, digits: int) -> str:
 PATH_ENDS = 3  # a path of more factors than twice this shows its first and last three, and how many are left out
 
 
-def _factors(texts: list, joiner: str, words: dict) -> str:
-    if len(texts) <= 2 * PATH_ENDS + 1:
-        return joiner.join(texts)
-    hidden = words["more factors"].format(n=len(texts) - 2 * PATH_ENDS)
-    return joiner.join(texts[:PATH_ENDS] + [hidden] + texts[-PATH_ENDS:])
+def _factors(path: tuple, text: Any, joiner: str, words: dict) -> str:
+    """The path's factors written by ``text``, joined; only its ends when it is long (the rest is not
+    written at all: a path may have thousands of factors)."""
+    if len(path) <= 2 * PATH_ENDS + 1:
+        return joiner.join(text(f) for f in path)
+    hidden = words["more factors"].format(n=len(path) - 2 * PATH_ENDS)
+    return joiner.join([text(f) for f in path[:PATH_ENDS]] + [hidden] + [text(f) for f in path[-PATH_ENDS:]])

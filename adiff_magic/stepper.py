@@ -17,11 +17,13 @@ from . import extras
 from .fmt import fmt_short
 from .graph import MAX_NODES, nearest, to_svg
 from .model import Place, Recording
+from .paths import written_first
 from .record import record
 from .render import WORDS, compact_step, rule_sentence
 from .result import View
 
 SLIDER_STEPS = 400  # positions of a slider between its ends
+MAX_SLIDERS = 10  # scalar inputs past these get no slider (the note says so)
 
 UI_WORDS = {
     "en": {
@@ -35,6 +37,8 @@ UI_WORDS = {
                     "backward runs on plain numbers",
         "arrays": "sliders are given for inputs that are single numbers",
         "unused": "no path from {names} to {t}: {t} does not depend on it, so moving it changes nothing",
+        "fewer sliders": "sliders for {k} of the {n:,} scalar inputs: the names the cell binds last, then the "
+                         "largest |gradient|",
         "fewer steps": "the view steps through the {k:,} steps on the part of the graph it draws, nearest the "
                        "target; all {n:,} ran (they are in result.steps)",
     },
@@ -49,6 +53,7 @@ UI_WORDS = {
         "arrays": "슬라이더는 스칼라 입력에만 sliders are given for inputs that are single numbers",
         "unused": "{names}에서 {t}까지 경로 없음 no path from {names} to {t}: {t} does not depend on it, so "
                   "moving it changes nothing",
+        "fewer sliders": "슬라이더는 스칼라 입력 {n:,}개 중 {k}개 sliders for {k} of the {n:,} scalar inputs",
         "fewer steps": "그린 부분의 {k:,}단계만 the view steps through the {k:,} steps on the part of the graph it "
                        "draws; all {n:,} ran (result.steps)",
     },
@@ -170,13 +175,13 @@ def _paths(shown: Any, recording: Recording, target: str, view: View, words: dic
     return paths
 
 
-def _sliders(inputs: list, ranges: Optional[tuple]) -> tuple:
-    """A slider per input that is a single number: around its value, or with the ends it had."""
+def _sliders(inputs: tuple, ranges: Optional[tuple]) -> tuple:
+    """A slider per input that is a single number, MAX_SLIDERS at most (those the chain rule writes first;
+    the same ones as ``ranges``, an earlier model's sliders, if given): around its value, or with the
+    ends it had."""
     ends = {spec["name"]: (spec["min"], spec["max"]) for spec in ranges or ()}
     sliders = []
-    for name, variable in inputs:
-        if np.ndim(variable.data):
-            continue
+    for name, variable in _slid(inputs, set(ends) if ranges else None):
         value = float(variable.data)
         reach = 2 * max(1.0, abs(value))
         low, high = ends.get(name, (value - reach, value + reach))
@@ -184,8 +189,18 @@ def _sliders(inputs: list, ranges: Optional[tuple]) -> tuple:
     return tuple(sliders)
 
 
+def _slid(inputs: tuple, names: Optional[set]) -> list:
+    """The (name, Variable) pairs that get a slider, in the cell's order."""
+    scalars = [(name, v) for name, v in inputs if np.ndim(v.data) == 0]
+    chosen = names if names is not None else {name for name, _ in written_first(scalars)[:MAX_SLIDERS]}
+    return [(name, v) for name, v in scalars if name in chosen]
+
+
 def _notes(recorded: Any, inputs: tuple, words: dict) -> tuple:
-    notes = [words["replay"]] if any(np.ndim(v.data) == 0 for _, v in inputs) else []
+    scalars = sum(np.ndim(v.data) == 0 for _, v in inputs)
+    notes = [words["replay"]] if scalars else []
+    if scalars > MAX_SLIDERS:
+        notes.append(words["fewer sliders"].format(k=MAX_SLIDERS, n=scalars))
     if recorded.unused:
         notes.append(words["unused"].format(names=", ".join(recorded.unused), t=recorded.target_name))
     if recorded.tested_lines:

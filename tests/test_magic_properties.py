@@ -488,3 +488,47 @@ def test_random_cells_through_the_magic(quiet_shell, program):
     finally:
         for name in assigned + list(notebook) + [RESULT]:
             ip.user_ns.pop(name, None)
+
+
+# ---------------------------------------------------------------- every view bounded (issue 15)
+
+VIEW_BOUND = 100_000  # bytes: text, HTML, the picture's SVG and the --step view's state, each
+PNG_BOUND = 1_000_000  # bytes: the picture's PNG fallback
+
+FAMILIES = {  # cells that grow with n in every way a cell can: passes, inputs, depth, paths, elements
+    "an input per pass": lambda n: f"w = 1.0\nfor i in range({n}):\n    lr = 0.01\n    w = w - lr * w\nloss = w\n",
+    "n inputs on one line": lambda n: "".join(f"x{i} = {0.01 * (i + 1)}\n" for i in range(n))
+    + "y = " + " + ".join(f"sin(x{i}) * x{(i + 1) % n}" for i in range(n)) + "\n",
+    "a chain n deep": lambda n: f"x = 0.5\ny = x\nfor k in range({n}):\n    y = sin(y)\n",
+    "2^n paths": lambda n: f"x = 1.0\ny = x\nfor k in range({n}):\n    y = y + y + x\n",
+    "n elements": lambda n: f"x = np.linspace(0, 1, {n})\ny = sum(sin(x) * x)\n",
+    "a def called n times": lambda n: "def neuron(v, w):\n    return tanh(v * w + 0.1)\n"
+    + f"h = 0.5\nfor k in range({n}):\n    w = 0.9\n    h = neuron(h, w)\n",
+}
+
+
+def view_sizes(ip, cell: str) -> dict:
+    """Bytes of each view of the cell under --graph --step: text, HTML, SVG, PNG and the widget's state."""
+    import json
+
+    from adiff_magic.render import graph_bundle
+
+    with capture_output():
+        view = ip.run_cell_magic("grad", f"--graph --step -o {RESULT}", cell)
+    result = ip.user_ns[RESULT]
+    data, _ = ip.display_formatter.format(result)
+    bundle = graph_bundle(result)
+    state = {key: value for key, value in view.get_state().items() if not key.startswith("_")}
+    return {"text": len(data["text/plain"].encode()), "html": len(data["text/html"].encode()),
+            "svg": len(bundle["image/svg+xml"].encode()), "png": len(bundle.get("image/png", b"")),
+            "state": len(json.dumps(state, default=str).encode())}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_view_is_bounded_whatever_the_cell_does(ip, family):
+    ip.run_cell("import numpy as np")
+    small, large = (view_sizes(ip, FAMILIES[family](n)) for n in (40, 800))
+    for view, size in large.items():
+        assert size <= (PNG_BOUND if view == "png" else VIEW_BOUND), (family, view, size)
+        # twenty times the cell, and no view grows by more than a few labels' worth
+        assert size <= 1.25 * small[view] + 2_000, (family, view, small[view], size)

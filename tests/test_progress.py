@@ -29,3 +29,24 @@ def test_after_the_delay_one_line_is_updated_in_place_and_the_last_step_always_s
     assert re.fullmatch(r"--check: central differences: 1 of 10 \(\d+\.\d s\)", texts[0])
     assert re.fullmatch(r"--check: central differences: 10 of 10 \(\d+\.\d s\)", texts[1])
     assert line.handle is not None  # one display, updated in place
+
+
+def test_a_slow_graph_picture_says_what_it_is_doing(ip, monkeypatch):
+    # issue 15: the first --graph in a fresh kernel took 24.5 s with no word shown; the picture is drawn
+    # after the cell's passes, so its stages report to the same progress line
+    import time
+
+    from adiff_magic import graph, magic
+
+    slow_scene = graph._scene
+
+    def slow(*args, **kwargs):
+        time.sleep(1.05)  # a layout past the line's one-second delay
+        return slow_scene(*args, **kwargs)
+
+    monkeypatch.setattr(graph, "_scene", slow)
+    monkeypatch.setattr(magic, "ProgressLine", lambda: ProgressLine(delay=1.0, interval=0.0))
+    with capture_output() as captured:
+        ip.run_cell_magic("grad", "--graph", "x = 0.5\ny = sin(x)\n")
+    texts = [t for t in shown(captured.outputs) if t.startswith("--graph")]
+    assert texts and re.fullmatch(r"--graph: laying out and drawing the picture: 3 of 3 \(\d+\.\d s\)", texts[-1])

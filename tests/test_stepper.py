@@ -136,3 +136,13 @@ def test_a_long_run_steps_through_the_part_drawn_and_says_so():
     assert any(f"steps through the {len(model.steps):,} steps on the part of the graph it draws" in note
                and "all 2,000 ran" in note for note in model.notes)
     assert len(model.paths) <= 60
+
+
+def test_sliders_for_a_handful_of_inputs_and_a_note_for_the_rest():
+    rec = recorded("w = 1.0\nfor i in range(30):\n    lr = 0.01\n    w = w - lr * w\nloss = w\n")
+    model = step_model(rec)
+    names_ = [spec["name"] for spec in model.inputs]
+    assert {"w#1", "lr#1", "lr"} <= set(names_)  # the last name and the first bindings come first
+    assert len(names_) == 10 and "sliders for 10 of the 31 scalar inputs" in " ".join(model.notes)
+    moved = step_model(rec, {"lr": 0.02}, model.inputs)  # a move keeps the same sliders
+    assert [spec["name"] for spec in moved.inputs] == names_
