@@ -674,7 +674,8 @@ def _edge_widths(graph: Graph) -> list:
         else:
             after = _magnitude(nodes[output[edge.target]].grad) if edge.target in output else None
             local = getattr(edge, "local", None)
-            flows.append(None if local is None or after is None else abs(local) * after)
+            flow = None if local is None or after is None else abs(local) * after
+            flows.append(flow if flow is None or math.isfinite(flow) else None)  # 0 × inf: no width to scale
     largest = max((f for f in flows if f is not None), default=0.0)
     return [BASE if f is None else THIN + (THICK - THIN) * f / largest if largest else THIN for f in flows]
 

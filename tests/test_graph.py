@@ -667,3 +667,18 @@ def test_nodes_and_edges_carry_their_keys_for_the_step_view():
     assert len(grad_lines) == 1 and grad_lines[0].text.startswith("grad ")
     edges = {(g.get("data-source"), g.get("data-target")) for g in root.iter(SVG + "g") if g.get("class") == "adiff-edge"}
     assert ("a", "exp") in edges and ("exp", "b") in edges
+
+
+@pytest.mark.parametrize("cell", ["x = 0.0\ny = x ** 0.5\n", "a = 0.0\nb = 0.5\ny = a ** b\n",
+                                  "x = 0.0\ny = sqrt(x) * 0\n"])
+def test_a_graph_with_an_infinite_local_derivative_is_drawn(cell):
+    # d(√x)/dx at 0 is inf: the edge widths, scaled by the gradients carried, must stay finite numbers
+    from adiff_magic.graph import pictures
+    from adiff_magic.parser import parse as parse_cell
+    from adiff_magic.result import View
+    from adiff_magic.runner import Options, run
+
+    result, _ = run(parse_cell(cell), {}, Options(view=View(graph=True)))
+    svg, png = pictures(result.graph)
+    assert not re.search(r'="-?(nan|inf)"', svg)  # a gradient may read "nan"; no drawn size may be one
+    assert png is not None and png.startswith(b"\x89PNG")
