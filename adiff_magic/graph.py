@@ -46,11 +46,13 @@ CLASS = "adiff-"  # prefixes the style classes, in case a renderer inlines the S
 LIGHT = {
     "ink": ("#1b1f24", None), "muted": ("#3d4550", None),
     "var": ("#e8f0fb", "#5b83b8"), "input": ("#e2f2e5", "#4e9a5c"), "target": ("#fde8cf", "#c4670f"),
+    "const": ("#f0f0f0", "#9a9a9a"),
     "fn": ("#ece7f7", "#8b74c0"), "chip": ("#fff5d6", LINE),
 }
 DARK = {
     "ink": ("#e6eaf0", None), "muted": ("#c3cad4", None),
     "var": ("#1f2d40", "#7aa2d6"), "input": ("#1d3524", "#6cbf7c"), "target": ("#40290f", "#f0a04b"),
+    "const": ("#262626", "#8a8a8a"),
     "fn": ("#2b2542", "#a793e0"), "chip": ("#2d2a20", LINE),
 }
 
@@ -507,8 +509,11 @@ def _has_label(edge: Any, nodes: dict) -> bool:
 def _node_lines(node: Any, digits: int) -> list:
     if node.kind == "function":
         return [short(node.text, NAME_CHARS)]
+    value = f"value {_summary(node.value, digits)}"
+    if _is_constant(node):
+        return [short(node.text, NAME_CHARS), value]  # not an input: its gradient would only puzzle
     grad = "—" if node.grad is None else _summary(node.grad, digits)
-    return [short(node.text, NAME_CHARS), f"value {_summary(node.value, digits)}", f"grad {grad}"]
+    return [short(node.text, NAME_CHARS), value, f"grad {grad}"]
 
 
 def _summary(value: Any, digits: int) -> str:
@@ -660,7 +665,12 @@ def nearest(graph: Graph, limit: int) -> tuple:
 def _roles(graph: Graph) -> dict:
     preds, succs = _adjacency(graph)
     return {node.key: "fn" if node.kind == "function" else "target" if not succs[node.key]
-            else "input" if not preds[node.key] else "var" for node in graph.nodes}
+            else "const" if _is_constant(node) else "input" if not preds[node.key] else "var" for node in graph.nodes}
+
+
+def _is_constant(node: Any) -> bool:
+    """A literal number (the 2 of 2*x, the 1 of v*w + 1 inside a def): grey, and no gradient shown."""
+    return node.kind == "variable" and node.text == CONSTANT
 
 
 def _edge_widths(graph: Graph) -> list:
@@ -717,6 +727,9 @@ def _node_shapes(node: Any, box: Box, role: str, digits: int) -> tuple:
         return (_Rect(box.x, box.y, box.width, box.height, box.height / 2, "fn", 1.5),
                 _Text(x, box.y + box.height / 2 + 4.8, lines[0], NAME_SIZE, "ink"))
     rect = _Rect(box.x, box.y, box.width, box.height, 8, role, 3.0 if role == "target" else 1.5)
+    if len(lines) == 2:  # a constant: its name and value, centred in the box
+        return (rect, _Text(x, box.y + 27, lines[0], NAME_SIZE, "ink", bold=True),
+                _Text(x, box.y + 45, lines[1], TEXT_SIZE, "muted"))
     return (rect, _Text(x, box.y + 20, lines[0], NAME_SIZE, "ink", bold=True),
             _Text(x, box.y + 38, lines[1], TEXT_SIZE, "muted"),
             _Text(x, box.y + 54, lines[2], TEXT_SIZE, "muted", grad_of=node.key))

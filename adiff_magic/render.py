@@ -384,9 +384,9 @@ def to_html(result: "GradResult") -> str:
         rows = "".join(rows)
         parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
     if result.paths:
-        sentences, note = chain_rules_written(result)
+        sentences, notes = chain_rules_written(result)
         lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in sentences)
-        note = f"<p>{_e(note)}</p>" if note else ""
+        note = "".join(f"<p>{_e(note)}</p>" for note in notes)
         parts.append(f'<div class="adiff-paths"><p>{_e(words["paths"])}</p>{lines}{note}</div>')
     if result.view.trace and result.steps:
         parts.append(_html_trace(result, words))
@@ -421,8 +421,10 @@ def _html_trace(result: "GradResult", words: dict) -> str:
             items.append(f'<li value="{step.index}"><code>{_e(head)}</code>{flows}</li>')
     title = _e(words["trace"].format(n=len(result.steps), s="" if len(result.steps) == 1 else "s"))
     legend = _e(words["legend full"] if result.view.full_trace else words["legend"])
+    # the list's numbers sit in its left padding: room for the widest one ('100,000.' too)
+    room = f' style="padding-left:{len(f"{len(result.steps):,}") * 0.65 + 1.2:.1f}em"' if len(result.steps) >= 100 else ""
     return (f'<details open class="adiff-trace"><summary>{title}</summary><p class="adiff-legend">{legend}</p>'
-            f'<ol>{"".join(items)}</ol></details>')
+            f'<ol{room}>{"".join(items)}</ol></details>')
 
 
 # ================================================================ graph
@@ -501,9 +503,9 @@ SENTENCE = 100  # a path sentence longer than this is written through the named 
 
 
 def chain_rules_written(result: "GradResult", width: int = 100) -> tuple:
-    """(lines, note): per input, 'dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744', on
+    """(lines, notes): per input, 'dy/dx = ∂y/∂b · ∂b/∂a · ∂a/∂x = 2.56805 × 1.28403 × 1 = 3.29744', on
     one line when it fits, else two. Paths whose symbols are too long go through the named variables
-    only, and the note says so."""
+    only, and a note says so; another says how many inputs' sentences are left out."""
     lines: list = []
     notes: list = []
     written_rules = [(name, rule) for name, rule in result.paths.items() if rule.written]
@@ -511,9 +513,10 @@ def chain_rules_written(result: "GradResult", width: int = 100) -> tuple:
         written, note = rule_sentence(result.target, name, rule, result.view, width)
         lines.extend(written)
         notes.append(note)
+    notes = [next((note for note in notes if note), "")]
     if len(written_rules) < len(result.paths):
-        lines.append(WORDS[result.view.lang]["rules left out"].format(k=len(written_rules), n=len(result.paths)))
-    return lines, next((note for note in notes if note), "")
+        notes.append(WORDS[result.view.lang]["rules left out"].format(k=len(written_rules), n=len(result.paths)))
+    return lines, [note for note in notes if note]
 
 
 def rule_sentence(target: str, name: str, rule: Any, view: Any, width: int = 100) -> tuple:
@@ -546,9 +549,9 @@ def path_count(count: int) -> str:
 
 
 def chain_rule_lines(result: "GradResult", width: int = 100) -> list:
-    """The chain rule's lines as the text shows them, its note (if any) last."""
-    lines, note = chain_rules_written(result, width)
-    return lines + ([note] if note else [])
+    """The chain rule's lines as the text shows them, its notes (if any) last."""
+    lines, notes = chain_rules_written(result, width)
+    return lines + notes
 
 
 def _sentence(rule: Any, named: bool, words: dict, digits: int) -> Any:

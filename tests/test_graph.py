@@ -318,9 +318,13 @@ def test_the_target_and_the_inputs_stand_out():
     by_name = {g.find(SVG + "text").text: g.find(SVG + "rect") for g in groups_with_text(root)}
     assert by_name["loss"].get("class").endswith("target")
     assert float(by_name["loss"].get("stroke-width")) > float(by_name["z"].get("stroke-width"))
-    for leaf in ("w", "x", "b", "constant"):
+    for leaf in ("w", "x", "b"):
         assert by_name[leaf].get("fill") == by_name["w"].get("fill") != by_name["z"].get("fill")
     assert by_name["Mul"].get("fill") != by_name["z"].get("fill")
+    # a literal constant is no input: its own grey, and no gradient line (issue 15: 'it gets a gradient')
+    assert by_name["constant"].get("fill") not in {by_name[name].get("fill") for name in ("w", "z", "loss", "Mul")}
+    constant = next(g for g in groups_with_text(root) if g.find(SVG + "text").text == "constant")
+    assert [t.text for t in constant.iter(SVG + "text")][1:] == ["value -1"]  # -1, as built above
 
 
 # ================================================================ edges
