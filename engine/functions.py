@@ -658,15 +658,11 @@ def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     return apply(Sum(axis, keepdims), x)
 
 
-class Mean(Function):
+class Mean(Sum):
     """Mean over ``axis`` (all by default): one step, so that its 1/n is a rule, not an input."""
 
-    __slots__ = ("axis", "keepdims")
+    __slots__ = ()
     rule = "∂(mean x)/∂xᵢ = 1/n: the gradient is divided by n and broadcast back to x's shape"
-
-    def __init__(self, axis: Axis = None, keepdims: bool = False) -> None:
-        self.axis = tuple(axis) if isinstance(axis, list) else axis
-        self.keepdims = keepdims
 
     def forward(self, x):
         _normalize_axis(self.axis, np.ndim(x))
@@ -676,7 +672,7 @@ class Mean(Function):
         x_shape = self.inputs[0].shape
         axes = _normalize_axis(self.axis, len(x_shape))
         count = int(np.prod([x_shape[a] for a in axes]) if axes is not None else np.prod(x_shape))
-        return broadcast_to(_expand_reduced(gy, x_shape, self.axis, self.keepdims), x_shape) * (1.0 / count)
+        return super().backward(gy) * (1.0 / count)
 
 
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
