@@ -14,6 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .core import Function, Variable, apply, elementwise
+from .exceptions import ShapeError
 
 Axis = Optional[Any]
 
@@ -491,7 +492,7 @@ def _check_reshape(x_shape: tuple, shape: tuple) -> None:
     try:
         np.empty(x_shape, dtype=np.bool_).reshape(shape)
     except ValueError:
-        raise ValueError(f"reshape: cannot reshape shape {x_shape} into shape {shape}") from None
+        raise ShapeError(f"reshape: cannot reshape shape {x_shape} into shape {shape}") from None
 
 
 class Reshape(Function):
@@ -557,7 +558,7 @@ class BroadcastTo(Function):
         try:
             return np.array(np.broadcast_to(x, self.shape))
         except ValueError:
-            raise ValueError(f"broadcast_to: cannot broadcast shape {np.shape(x)} to {self.shape}") from None
+            raise ShapeError(f"broadcast_to: cannot broadcast shape {np.shape(x)} to {self.shape}") from None
 
     def backward(self, gy):
         return sum_to(gy, self.inputs[0].shape)
@@ -573,13 +574,13 @@ def broadcast_to(x: Any, shape: tuple) -> Any:
 def _sum_to_array(x: np.ndarray, shape: tuple) -> np.ndarray:
     lead = x.ndim - len(shape)
     if lead < 0:
-        raise ValueError(f"sum_to: cannot sum shape {x.shape} to the larger rank shape {shape}")
+        raise ShapeError(f"sum_to: cannot sum shape {x.shape} to the larger rank shape {shape}")
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
     y = x.sum(axis=axes, keepdims=True) if axes else x
     if lead:
         y = y.reshape(y.shape[lead:])
     if y.shape != tuple(shape):
-        raise ValueError(f"sum_to: cannot sum shape {x.shape} to shape {tuple(shape)}")
+        raise ShapeError(f"sum_to: cannot sum shape {x.shape} to shape {tuple(shape)}")
     return y
 
 
@@ -616,7 +617,7 @@ def _normalize_axis(axis: Axis, ndim: int) -> Optional[tuple]:
     out = []
     for a in axes:
         if not -ndim <= a < ndim and not (ndim == 0 and a in (0, -1)):
-            raise ValueError(f"axis {a} is out of range for an array of {ndim} dimensions")
+            raise ShapeError(f"axis {a} is out of range for an array of {ndim} dimensions")
         out.append(a % ndim if ndim else 0)
     return tuple(out)
 
@@ -795,11 +796,11 @@ class MatMul(Function):
     def forward(self, a, b):
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
+            raise ShapeError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
         try:
             return a @ b
         except ValueError:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align") from None
+            raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align") from None
 
     def backward(self, gy):
         a, b = self.inputs_like(gy)

@@ -749,6 +749,19 @@ def test_maximum_with_a_constant_broadcasts():
     assert x.grad.tolist() == [0.0, 1.0, 1.0]
 
 
+@pytest.mark.parametrize("call", [
+    lambda: E.reshape(np.zeros((2, 3)), (7,)),
+    lambda: E.sum(np.zeros((2, 3)), axis=2),
+    lambda: E.matmul(np.zeros(2), np.zeros(3)),
+    lambda: E.broadcast_to(V((2, 3)), (3, 2)),
+    lambda: E.sum_to(V((2, 3)), (4,)),
+], ids=["reshape", "axis", "matmul", "broadcast_to", "sum_to"])
+def test_shape_errors_are_typed_on_arrays_and_on_variables(call):
+    with pytest.raises(E.ShapeError) as raised:
+        call()
+    assert isinstance(raised.value, ValueError)
+
+
 def test_is_engine_function_tells_the_engines_own_from_a_users():
     class Twice(E.Function):
         def forward(self, x):
