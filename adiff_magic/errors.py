@@ -13,6 +13,8 @@ import numpy as np
 from engine import (EngineError, NonNumericData, ShapeError, VariableGivenToNumpy, VariableInVariable,
                     failed_function)
 
+from .vocabulary import VOCABULARY
+
 
 FILENAME = "<%%grad cell>"  # the cell's file name in tracebacks: how its lines are told from ours
 
@@ -160,15 +162,12 @@ def plain_number_function(lines: Sequence[str], function: Any, lineno: int) -> C
     """math.sin(x) or np.float64(x) on a Variable: it would drop the graph, so say what to use."""
     name = getattr(function, "__name__", "function")
     module = "math" if getattr(function, "__module__", None) == "math" else "np"
-    if module == "math" and name in ENGINE_FUNCTION_NAMES:
+    if module == "math" and name in VOCABULARY.math_twins:
         hint = f"use the engine's {name}(...), which records the graph, or .data for a plain number"
     else:
         hint = "use the engine's functions, which record the graph, or .data for a plain number"
     return CellError(f"{module}.{name}() turns an engine Variable into a plain number, so no gradient could "
                      "flow through it", lineno, source_line(lines, lineno), hint, category="type")
-
-
-ENGINE_FUNCTION_NAMES = frozenset("exp log sin cos tan tanh sqrt pow".split())
 
 
 def reused_function(lines: Sequence[str], name: Optional[str], function: Any, first: int, lineno: int,

@@ -190,20 +190,18 @@ class Variable:
                             "convert to a number")
         return self.data.item()
 
+    # the names of the engine's functions (engine.functions.FUNCTIONS), set where they are defined
+    _function_names: frozenset = frozenset()
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise VariableGivenToNumpy("numpy was given an engine Variable, which it cannot differentiate",
                                    "use .data for the plain array (no gradient flows through it)")
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         name = getattr(func, "__name__", "function")
-        own = f"use the engine's {name}(...), which records the graph, or " if name in _ENGINE_TWINS else "use "
+        own = f"use the engine's {name}(...), which records the graph, or " if name in self._function_names else "use "
         raise VariableGivenToNumpy(f"np.{name}() was given an engine Variable",
                                    f"{own}.data for the plain array (no gradient flows through it)")
-
-
-# numpy functions that have an engine function of the same name
-_ENGINE_TWINS = frozenset("sum mean max min exp log sin cos tan tanh sqrt abs square reshape transpose matmul "
-                          "broadcast_to clip".split())
 
 
 def _plain(value: Any) -> Any:

@@ -872,6 +872,26 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
     return apply(LogSoftmax(axis), x)
 
 
+# ================================================================ the registry
+#
+# Every public function of this module by name, with what its arguments after the operands are:
+# (COUNT, k) says that argument k and every one after it is a shape, an axis or an index (an integer
+# that stays an integer), (CONSTANT, k) that they are numbers the function holds as constants (no
+# gradient flows to them); None that every argument is an operand. The parameters at those positions
+# take the same role by keyword. Tools read this table rather than keep lists of names of their own.
+
+COUNT, CONSTANT = "count", "constant"
+
+FUNCTIONS: dict = {
+    **dict.fromkeys("add sub mul div neg square exp log sqrt sin cos tan tanh abs sigmoid relu maximum minimum "
+                    "matmul".split()),
+    "pow": (CONSTANT, 1), "clip": (CONSTANT, 1),
+    "reshape": (COUNT, 1), "transpose": (COUNT, 1), "broadcast_to": (COUNT, 1), "sum_to": (COUNT, 1),
+    "sum": (COUNT, 1), "mean": (COUNT, 1), "max": (COUNT, 1), "min": (COUNT, 1), "getitem": (COUNT, 1),
+    "softmax": (COUNT, 1), "log_softmax": (COUNT, 1),
+}
+
+
 # ================================================================ Variable's operators and array methods
 #
 # Variable is defined in core.py, which knows nothing of the functions above; they are attached to
@@ -929,6 +949,7 @@ def setup_variable() -> None:
     Variable.transpose = _transpose
     Variable.T = property(transpose, doc="Transpose (all axes reversed).")
     Variable.sum = _sum
+    Variable._function_names = frozenset(FUNCTIONS)  # np.sum(v) then names the engine's sum
 
 
 setup_variable()

@@ -10,7 +10,9 @@ import pytest
 
 from adiff_magic import errors
 from adiff_magic.errors import CATEGORIES, FILENAME, CellError, NonNumber, source_line
-from engine import Function, NonNumericData, ShapeError, Variable, VariableGivenToNumpy, VariableInVariable, exp
+from adiff_magic.vocabulary import vocabulary
+from engine import (Function, NonNumericData, ShapeError, Variable, VariableGivenToNumpy, VariableInVariable, exp,
+                    functions)
 
 LINES = ("x = 0.5", "y = square(x)", "z = y * q")
 
@@ -78,6 +80,12 @@ def test_math_on_a_variable_names_the_engine_function():
     error = errors.plain_number_function(LINES, math.sin, 2)
     assert error.lineno == 2 and "math.sin()" in error.message and "engine's sin(...)" in error.hint
     assert "engine's functions" in errors.plain_number_function(LINES, math.floor, 2).hint
+
+
+def test_the_math_hint_names_any_engine_function_of_the_registry(monkeypatch):
+    """The engine twins of math functions come from the engine's registry: an erf added there is named."""
+    monkeypatch.setattr(errors, "VOCABULARY", vocabulary({**functions.FUNCTIONS, "erf": None}, functions))
+    assert "engine's erf(...)" in errors.plain_number_function(LINES, math.erf, 2).hint
 
 
 # The engine's own errors are told by their type, and the magic's messages for them read as before
