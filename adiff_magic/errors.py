@@ -10,7 +10,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from engine import failed_function
+from engine import (EngineError, NonNumericData, ShapeError, VariableGivenToNumpy, VariableInVariable,
+                    failed_function)
+
+from .vocabulary import VOCABULARY
 
 
 FILENAME = "<%%grad cell>"  # the cell's file name in tracebacks: how its lines are told from ours
@@ -87,18 +90,53 @@ def from_exception(lines: Sequence[str], error: BaseException, non_numbers: dict
     if culprit and isinstance(error, (TypeError, ValueError)):
         return non_number_error(lines, culprit, non_numbers[culprit], lineno)
     hidden = named_on_line(line, shadowed)
-    if hidden and isinstance(error, TypeError) and "not callable" in str(error):
+    if hidden and isinstance(error, TypeError) and _says(error, "not callable"):
         return CellError(f"'{hidden}' is {shadowed[hidden]} in the notebook, which hides the engine's {hidden}()",
                          lineno, line, f"rename it, or run `del {hidden}` in the notebook", category="name")
     return _from_kind(error, lineno, line)
 
 
+# What numpy and Python say in some of their errors, for the few the magic explains: their exceptions
+# are plain TypeError and ValueError, so their text is all there is to tell them by. The engine's own
+# errors are typed (engine.EngineError and its subclasses, see _from_engine) and never matched by text.
+FOREIGN_MESSAGES = {
+    "ufunc": ("does not support ufuncs",),  # np.sin(v): numpy, as Variable.__array_ufunc__ is None
+    "None": ("'NoneType'",),  # 0.1 * None: Python's operators
+    "truth": ("truth value of an array",),  # if np.array([True, False]): numpy
+    "not callable": ("not callable",),  # 3(x): Python
+    "shape": ("shape", "broadcast"),  # operands could not be broadcast together with shapes ...: numpy
+}
+
+
+def _says(error: BaseException, what: str) -> bool:
+    """True if ``error``'s message is numpy's or Python's message ``what`` (see FOREIGN_MESSAGES)."""
+    return any(fragment in str(error) for fragment in FOREIGN_MESSAGES[what])
+
+
+def _grad_is_none(lineno: Optional[int], line: str) -> CellError:
+    return CellError("a .grad used here is None", lineno, line,
+                     "after backward() only inputs keep their gradient; in a descent loop start each step "
+                     "from a new input, e.g. x = Variable(x.data - lr.data * x.grad)", category="type")
+
+
+def _from_engine(error: EngineError, lineno: Optional[int], line: str) -> CellError:
+    """The CellError for one of the engine's own errors, told by its type."""
+    if isinstance(error, VariableGivenToNumpy):
+        return CellError(error.message, lineno, line, error.hint, category="type")
+    if isinstance(error, VariableInVariable):
+        return CellError("Variable(...) was given a Variable: in a %%grad cell every number bound to a name "
+                         "(lr = 0.1 too) is an input Variable", lineno, line,
+                         "take .data of each, e.g. Variable(x.data - lr.data * x.grad)", category="type")
+    if isinstance(error, NonNumericData) and error.given is type(None) and ".grad" in line:
+        return _grad_is_none(lineno, line)
+    return CellError(f"{type_name(error)}: {error}", lineno, line, category=_category(error))
+
+
 def _from_kind(error: BaseException, lineno: Optional[int], line: str) -> CellError:
+    if isinstance(error, EngineError):
+        return _from_engine(error, lineno, line)
     message = str(error) or type(error).__name__
-    if isinstance(error, TypeError) and "was given an engine Variable" in message:
-        text, _, hint = message.partition("; ")
-        return CellError(text, lineno, line, hint, category="type")
-    if isinstance(error, TypeError) and "does not support ufuncs" in message:
+    if isinstance(error, TypeError) and _says(error, "ufunc"):
         return CellError("a numpy function was given an engine Variable", lineno, line,
                          "use the engine's function, e.g. sin(x) instead of np.sin(x)", category="type")
     if isinstance(error, NameError):
@@ -109,15 +147,9 @@ def _from_kind(error: BaseException, lineno: Optional[int], line: str) -> CellEr
         return CellError("RecursionError: the code recursed too deeply", lineno, line, category="recursion")
     if isinstance(error, KeyboardInterrupt):
         return CellError("interrupted (KeyboardInterrupt)", lineno, line, category="interrupted")
-    if isinstance(error, TypeError) and "not a Variable; use x.data" in message:
-        return CellError("Variable(...) was given a Variable: in a %%grad cell every number bound to a name "
-                         "(lr = 0.1 too) is an input Variable", lineno, line,
-                         "take .data of each, e.g. Variable(x.data - lr.data * x.grad)", category="type")
-    if isinstance(error, TypeError) and ("got NoneType" in message or "'NoneType'" in message) and ".grad" in line:
-        return CellError("a .grad used here is None", lineno, line,
-                         "after backward() only inputs keep their gradient; in a descent loop start each step "
-                         "from a new input, e.g. x = Variable(x.data - lr.data * x.grad)", category="type")
-    if isinstance(error, ValueError) and "truth value of an array" in message:
+    if isinstance(error, TypeError) and _says(error, "None") and ".grad" in line:
+        return _grad_is_none(lineno, line)
+    if isinstance(error, ValueError) and _says(error, "truth"):
         return CellError("an if or while was given a whole array of True/False, not one", lineno, line,
                          "compare one element (x[0] > 0), or use (x > 0).any() or (x > 0).all()", category="runtime")
     if isinstance(error, SystemExit):
@@ -130,15 +162,12 @@ def plain_number_function(lines: Sequence[str], function: Any, lineno: int) -> C
     """math.sin(x) or np.float64(x) on a Variable: it would drop the graph, so say what to use."""
     name = getattr(function, "__name__", "function")
     module = "math" if getattr(function, "__module__", None) == "math" else "np"
-    if module == "math" and name in ENGINE_FUNCTION_NAMES:
+    if module == "math" and name in VOCABULARY.math_twins:
         hint = f"use the engine's {name}(...), which records the graph, or .data for a plain number"
     else:
         hint = "use the engine's functions, which record the graph, or .data for a plain number"
     return CellError(f"{module}.{name}() turns an engine Variable into a plain number, so no gradient could "
                      "flow through it", lineno, source_line(lines, lineno), hint, category="type")
-
-
-ENGINE_FUNCTION_NAMES = frozenset("exp log sin cos tan tanh sqrt pow".split())
 
 
 def reused_function(lines: Sequence[str], name: Optional[str], function: Any, first: int, lineno: int,
@@ -154,10 +183,18 @@ def reused_function(lines: Sequence[str], name: Optional[str], function: Any, fi
                      lineno, source_line(lines, lineno), hint, category="runtime")
 
 
+def type_name(error: BaseException) -> str:
+    """The name of ``error``'s type as the learner knows it: the builtin one (TypeError, ValueError) of the
+    engine's own errors, whose messages read as before they were typed."""
+    if isinstance(error, EngineError):
+        return next(kind.__name__ for kind in type(error).__mro__ if kind.__module__ == "builtins")
+    return type(error).__name__
+
+
 def _category(error: BaseException) -> str:
     if isinstance(error, MemoryError):
         return "size"
-    if isinstance(error, ValueError) and ("shape" in str(error) or "broadcast" in str(error)):
+    if isinstance(error, ShapeError) or (isinstance(error, ValueError) and _says(error, "shape")):
         return "shape"
     if isinstance(error, TypeError):
         return "type"
@@ -198,5 +235,5 @@ def from_backward(lines: Sequence[str], error: BaseException, label: Callable[[A
         return CellError("interrupted (KeyboardInterrupt) during backward", lineno, source_line(lines, lineno),
                          category="interrupted")
     name = f"{type(func).__name__}.backward" if func is not None else "backward"
-    return CellError(f"{name} failed: {type(error).__name__}: {error}", lineno, source_line(lines, lineno),
+    return CellError(f"{name} failed: {type_name(error)}: {error}", lineno, source_line(lines, lineno),
                      category="recursion" if isinstance(error, RecursionError) else "backward")

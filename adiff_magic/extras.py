@@ -15,7 +15,7 @@ import numpy as np
 
 from engine import Replay, Variable, functions_of, grad, is_engine_function, using_config
 
-from .errors import CellError
+from .errors import CellError, type_name
 
 Progress = Callable[[str, int, int], None]  # (what, done, total), called as a long pass goes on
 
@@ -71,7 +71,7 @@ def _derivatives(y: Variable, x: Variable, order: int, reached: Callable[[int], 
         try:
             derivative, = grad(derivative, x, create_graph=True, hook=watch)
         except Exception as error:  # a user's backward that works on arrays only
-            return values, f"differentiating again failed: {type(error).__name__}: {error}"
+            return values, f"differentiating again failed: {type_name(error)}: {error}"
         values.append(float(derivative.data))
         reached(k)
         if watch.why:
@@ -116,7 +116,7 @@ def _unfollowed(func: Any, gys: tuple, gxs: tuple) -> str:
     try:
         again = _run_again(func, gys, changes)
     except Exception as error:
-        return (f"{name}.backward fails with its inputs moved by {ORDER_MOVE:g} ({type(error).__name__}: {error}), "
+        return (f"{name}.backward fails with its inputs moved by {ORDER_MOVE:g} ({type_name(error)}: {error}), "
                 "so whether its result can be differentiated again cannot be checked")
     for gx, expected in zip(gxs, again):
         if gx is None:

@@ -10,7 +10,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .errors import CellError
+from .errors import CellError, type_name
 from .extras import no_progress
 from .parser import Program, parse, paused_cycle_collector
 from .progress import ProgressLine
@@ -171,7 +171,7 @@ class GradMagics(Magics):
         except CellError as error:
             raise UsageError(str(error)) from None
         except Exception as error:  # a bug of ours: still one paragraph, and the notebook unchanged
-            raise UsageError(f"internal error in adiff-magic ({type(error).__name__}: {error}); "
+            raise UsageError(f"internal error in adiff-magic ({type_name(error)}: {error}); "
                              "the notebook was not changed. Please report this cell.") from None
         for name in program.assigned:  # only now, after everything succeeded
             if name in scope:

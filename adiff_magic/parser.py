@@ -1,5 +1,6 @@
 """Cell text -> Program: which names the cell assigns and reads, labelled expressions, and the
-instrumented code that the runner executes. Knows nothing of the engine or of IPython."""
+instrumented code that the runner executes. Knows nothing of IPython, nor of the engine beyond the
+function names of adiff_magic.vocabulary (which arguments are counts or bounds)."""
 from __future__ import annotations
 
 import ast
@@ -11,9 +12,10 @@ import re
 import sys
 from dataclasses import dataclass
 from types import CodeType
-from typing import Any, Collection, Iterator, Optional
+from typing import Any, Collection, Iterator, Mapping, Optional
 
 from .errors import FILENAME, CellError, source_line
+from .vocabulary import VOCABULARY
 
 NODE_HOOK = "__adiff_node__"  # NODE_HOOK(value, expression_index) around each operation
 BIND_HOOK = "__adiff_bind__"  # `name = BIND_HOOK(name, assignment_index)` after each binding of a name
@@ -22,18 +24,10 @@ CALL_HOOK = "__adiff_call__"  # CALL_HOOK(function, lineno) around the function 
 DATA_HOOK = "__adiff_data__"  # DATA_HOOK(value, lineno) around the value given to `v.data = …` or `v.data -= …`
 
 # Where a name's integer value means a count, an index, an axis or a shape, not a number to
-# differentiate: in [...], in these functions' arguments (all of them, or from the second on), and
-# as these keywords. Such a name keeps its integer (see Program.count_names).
-COUNT_FUNCTIONS = {"range": 0, "arange": 0, "zeros": 0, "ones": 0, "empty": 0, "full": 0, "eye": 0,
-                   "identity": 0, "reshape": 1, "transpose": 1, "sum": 1, "mean": 1, "softmax": 1,
-                   "log_softmax": 1, "getitem": 1, "broadcast_to": 1, "sum_to": 1, "repeat": 1, "tile": 1,
-                   "one_hot": 1}
-COUNT_KEYWORDS = {"axis", "axes", "shape", "size", "n", "num", "keepdims", "repeats", "k", "dtype", "indices",
-                  "index", "minlength", "ndim"}
-# The bounds of clip are constants to the engine (no gradient flows to them): a name used in one
-# keeps its plain number (see Program.bound_names). Same layout as COUNT_FUNCTIONS and COUNT_KEYWORDS.
-BOUND_FUNCTIONS = {"clip": 1}
-BOUND_KEYWORDS = {"x_min", "x_max", "a_min", "a_max"}
+# differentiate: in [...], in the arguments and keywords of VOCABULARY.count_functions and
+# .count_keywords (range, reshape's shape, sum's axis...). Such a name keeps its integer (see
+# Program.count_names). A name in the bounds of clip (VOCABULARY.bound_functions and .bound_keywords)
+# keeps its plain number: the engine holds them as constants (see Program.bound_names).
 
 
 @dataclass(frozen=True)
@@ -304,9 +298,9 @@ class _NameCollector(ast.NodeVisitor):
 
 def _plain_names(tree: ast.AST) -> tuple:
     """(count names, bound names). Count names: the names the cell uses as a count, an index, an axis
-    or a shape (see COUNT_FUNCTIONS): every name inside a subscript's slice, a counting argument of a
-    COUNT_FUNCTIONS call or a COUNT_KEYWORDS keyword. Each node is walked once: a counting subtree is
-    not searched for further counting calls. Bound names: every name inside clip's bounds."""
+    or a shape: every name inside a subscript's slice, or a counting argument or keyword of a call (see
+    VOCABULARY). Each node is walked once: a counting subtree is not searched for further counting
+    calls. Bound names: every name inside clip's bounds."""
     counting: list = []  # the subtrees whose names are all counts
     bounding: list = []  # the subtrees whose names are all bounds (still searched for counts)
     stack = [tree]
@@ -316,9 +310,9 @@ def _plain_names(tree: ast.AST) -> tuple:
             counting.append(node.slice)
             stack.append(node.value)
         elif isinstance(node, ast.Call):
-            counted = _arguments(node, COUNT_FUNCTIONS, COUNT_KEYWORDS)
+            counted = _arguments(node, VOCABULARY.count_functions, VOCABULARY.count_keywords)
             counting.extend(counted)
-            bounding.extend(_arguments(node, BOUND_FUNCTIONS, BOUND_KEYWORDS))
+            bounding.extend(_arguments(node, VOCABULARY.bound_functions, VOCABULARY.bound_keywords))
             ids = {id(child) for child in counted}
             stack.extend(child for child in ast.iter_child_nodes(node) if id(child) not in ids)
         elif not isinstance(node, (ast.Name, ast.Constant, ast.expr_context)):
@@ -330,7 +324,7 @@ def _names_in(roots: list) -> set:
     return {node.id for root in roots for node in ast.walk(root) if isinstance(node, ast.Name)}
 
 
-def _arguments(node: ast.Call, functions: dict, keywords: set) -> tuple:
+def _arguments(node: ast.Call, functions: Mapping[str, int], keywords: Collection[str]) -> tuple:
     """The arguments and keywords of a call that ``functions`` (name -> first such argument) and
     ``keywords`` single out, e.g. those whose names are counts, indices, axes or shapes."""
     func = node.func

@@ -9,6 +9,7 @@ import anywidget
 import numpy as np
 import traitlets
 
+from .errors import type_name
 from .stepper import StepModel, step_model
 
 STATIC = Path(__file__).parent / "static"
@@ -74,7 +75,7 @@ class StepView(anywidget.AnyWidget):
                 raise ValueError("a value must be a finite number")
             model = step_model(self._recorded, values, self._model.inputs)
         except Exception as error:  # a bad value, or one the recorded functions cannot take
-            self.error = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
+            self.error = f"{type_name(error)}: {error}" if not isinstance(error, ValueError) else str(error)
             return
         self.error = ""
         self._model = model

@@ -10,6 +10,11 @@ from .core import failed_function
 from .core import grad
 from .core import no_grad
 from .core import using_config
+from .exceptions import EngineError
+from .exceptions import NonNumericData
+from .exceptions import ShapeError
+from .exceptions import VariableGivenToNumpy
+from .exceptions import VariableInVariable
 from .functions import Add
 from .functions import Div
 from .functions import Mul
@@ -89,13 +94,13 @@ from .utils import numerical_grad
 # abs, max, min, pow and sum are importable by name but left out of __all__, so that
 # `from engine import *` does not shadow Python's builtins of the same names.
 __all__ = [
-    "Abs", "Add", "BroadcastTo", "Clip", "Config", "Cos", "Div", "Exp", "Function", "GetItem",
-    "GradientCheckError", "Log", "LogSoftmax", "MatMul", "Max", "Maximum", "Mean", "Min", "Minimum", "Mul", "Neg", "Pow", "Power",
-    "ReLU", "Reshape", "Sigmoid", "Sin", "Softmax", "Sqrt", "Square", "Sub", "Sum", "SumTo", "Tan",
-    "Tanh", "Transpose", "Variable", "add", "analytic_grad", "apply", "as_array", "as_variable",
-    "Replay", "backward", "broadcast_to", "clear_grads", "clip", "cos", "div", "exp", "failed_function", "functions_of", "getitem",
-    "gradient_check", "grad", "is_engine_function", "leaves_of", "log",
-    "log_softmax", "matmul", "maximum", "mean", "minimum", "mul", "neg", "no_grad", "numerical_diff", "numerical_grad",
-    "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "sub", "sum_to", "tan", "tanh",
-    "transpose", "using_config",
+    "Abs", "Add", "BroadcastTo", "Clip", "Config", "Cos", "Div", "EngineError", "Exp", "Function", "GetItem",
+    "GradientCheckError", "Log", "LogSoftmax", "MatMul", "Max", "Maximum", "Mean", "Min", "Minimum", "Mul", "Neg",
+    "NonNumericData", "Pow", "Power", "ReLU", "Replay", "Reshape", "ShapeError", "Sigmoid", "Sin", "Softmax",
+    "Sqrt", "Square", "Sub", "Sum", "SumTo", "Tan", "Tanh", "Transpose", "Variable", "VariableGivenToNumpy",
+    "VariableInVariable", "add", "analytic_grad", "apply", "as_array", "as_variable", "backward", "broadcast_to",
+    "clear_grads", "clip", "cos", "div", "exp", "failed_function", "functions_of", "getitem", "grad",
+    "gradient_check", "is_engine_function", "leaves_of", "log", "log_softmax", "matmul", "maximum", "mean",
+    "minimum", "mul", "neg", "no_grad", "numerical_diff", "numerical_grad", "relu", "reshape", "sigmoid", "sin",
+    "softmax", "sqrt", "square", "sub", "sum_to", "tan", "tanh", "transpose", "using_config",
 ]

@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from .exceptions import EngineError, NonNumericData, ShapeError, VariableGivenToNumpy, VariableInVariable
+
 
 # ================================================================ Config
 
@@ -62,7 +64,7 @@ def as_array(data: Any, what: str = "Variable data") -> np.ndarray:
     if type(data) is np.ndarray and data.dtype.kind == "f":
         return data
     if isinstance(data, Variable):
-        raise TypeError(f"{what} must be an array or a number, not a Variable; use x.data")
+        raise VariableInVariable(f"{what} must be an array or a number, not a Variable", "use x.data")
     if isinstance(data, (bool, int, float, np.number, np.bool_, np.ndarray)):
         array = np.asarray(data)
         kind = array.dtype.kind
@@ -71,10 +73,11 @@ def as_array(data: Any, what: str = "Variable data") -> np.ndarray:
         if kind in _CONVERTIBLE_KINDS:
             return array.astype(np.float64)
         if kind == "c":
-            raise TypeError(f"{what} is complex ({array.dtype}); only real numbers can be differentiated")
-        raise TypeError(f"{what} has dtype {array.dtype}; expected numbers")
-    hint = "; wrap it with np.array(...)" if isinstance(data, (list, tuple)) else ""
-    raise TypeError(f"{what} must be a number or a numpy array, got {type(data).__name__}{hint}")
+            raise NonNumericData(f"{what} is complex ({array.dtype}); only real numbers can be differentiated",
+                                 given=type(data))
+        raise NonNumericData(f"{what} has dtype {array.dtype}; expected numbers", given=type(data))
+    hint = "wrap it with np.array(...)" if isinstance(data, (list, tuple)) else ""
+    raise NonNumericData(f"{what} must be a number or a numpy array, got {type(data).__name__}", hint, type(data))
 
 
 class Variable:
@@ -187,20 +190,18 @@ class Variable:
                             "convert to a number")
         return self.data.item()
 
+    # the names of the engine's functions (engine.functions.FUNCTIONS), set where they are defined
+    _function_names: frozenset = frozenset()
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TypeError("numpy was given an engine Variable, which it cannot differentiate; use .data for "
-                        "the plain array (no gradient flows through it)")
+        raise VariableGivenToNumpy("numpy was given an engine Variable, which it cannot differentiate",
+                                   "use .data for the plain array (no gradient flows through it)")
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         name = getattr(func, "__name__", "function")
-        own = f"use the engine's {name}(...), which records the graph, or " if name in _ENGINE_TWINS else "use "
-        raise TypeError(f"np.{name}() was given an engine Variable; {own}.data for the plain array "
-                        "(no gradient flows through it)")
-
-
-# numpy functions that have an engine function of the same name
-_ENGINE_TWINS = frozenset("sum mean max min exp log sin cos tan tanh sqrt abs square reshape transpose matmul "
-                          "broadcast_to clip".split())
+        own = f"use the engine's {name}(...), which records the graph, or " if name in self._function_names else "use "
+        raise VariableGivenToNumpy(f"np.{name}() was given an engine Variable",
+                                   f"{own}.data for the plain array (no gradient flows through it)")
 
 
 def _plain(value: Any) -> Any:
@@ -330,13 +331,17 @@ class Function:
 
 
 def _named_error(func: Function, inputs: tuple, error: Exception) -> Exception:
-    """``error`` again, its message prefixed with the function and the input shapes."""
+    """``error`` again, its message prefixed with the function and the input shapes (a ShapeError for a
+    ValueError; an engine error keeps its type)."""
     name = type(func).__name__
     if str(error).startswith(name):
         return error
-    shapes = ", ".join(str(x.data.shape) for x in inputs)
-    kind = ValueError if isinstance(error, ValueError) else TypeError  # numpy's subclasses take other arguments
-    return kind(f"{name} of shapes {shapes}: {error}")
+    prefix = f"{name} of shapes {', '.join(str(x.data.shape) for x in inputs)}: "
+    if isinstance(error, EngineError):
+        return error.prefixed(prefix)
+    if isinstance(error, ValueError):
+        return ShapeError(f"{prefix}{error}")
+    return TypeError(f"{prefix}{error}")  # numpy's subclasses take other arguments
 
 
 def _new_output(func: Function, y: Any, generation: int) -> Variable:

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .core import Function, Variable, apply, elementwise
+from .exceptions import ShapeError
 
 Axis = Optional[Any]
 
@@ -491,7 +492,7 @@ def _check_reshape(x_shape: tuple, shape: tuple) -> None:
     try:
         np.empty(x_shape, dtype=np.bool_).reshape(shape)
     except ValueError:
-        raise ValueError(f"reshape: cannot reshape shape {x_shape} into shape {shape}") from None
+        raise ShapeError(f"reshape: cannot reshape shape {x_shape} into shape {shape}") from None
 
 
 class Reshape(Function):
@@ -557,7 +558,7 @@ class BroadcastTo(Function):
         try:
             return np.array(np.broadcast_to(x, self.shape))
         except ValueError:
-            raise ValueError(f"broadcast_to: cannot broadcast shape {np.shape(x)} to {self.shape}") from None
+            raise ShapeError(f"broadcast_to: cannot broadcast shape {np.shape(x)} to {self.shape}") from None
 
     def backward(self, gy):
         return sum_to(gy, self.inputs[0].shape)
@@ -573,13 +574,13 @@ def broadcast_to(x: Any, shape: tuple) -> Any:
 def _sum_to_array(x: np.ndarray, shape: tuple) -> np.ndarray:
     lead = x.ndim - len(shape)
     if lead < 0:
-        raise ValueError(f"sum_to: cannot sum shape {x.shape} to the larger rank shape {shape}")
+        raise ShapeError(f"sum_to: cannot sum shape {x.shape} to the larger rank shape {shape}")
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
     y = x.sum(axis=axes, keepdims=True) if axes else x
     if lead:
         y = y.reshape(y.shape[lead:])
     if y.shape != tuple(shape):
-        raise ValueError(f"sum_to: cannot sum shape {x.shape} to shape {tuple(shape)}")
+        raise ShapeError(f"sum_to: cannot sum shape {x.shape} to shape {tuple(shape)}")
     return y
 
 
@@ -616,7 +617,7 @@ def _normalize_axis(axis: Axis, ndim: int) -> Optional[tuple]:
     out = []
     for a in axes:
         if not -ndim <= a < ndim and not (ndim == 0 and a in (0, -1)):
-            raise ValueError(f"axis {a} is out of range for an array of {ndim} dimensions")
+            raise ShapeError(f"axis {a} is out of range for an array of {ndim} dimensions")
         out.append(a % ndim if ndim else 0)
     return tuple(out)
 
@@ -791,11 +792,11 @@ class MatMul(Function):
     def forward(self, a, b):
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
+            raise ShapeError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
         try:
             return a @ b
         except ValueError:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align") from None
+            raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align") from None
 
     def backward(self, gy):
         a, b = self.inputs_like(gy)
@@ -867,6 +868,26 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
     return apply(LogSoftmax(axis), x)
 
 
+# ================================================================ the registry
+#
+# Every public function of this module by name, with what its arguments after the operands are:
+# (COUNT, k) says that argument k and every one after it is a shape, an axis or an index (an integer
+# that stays an integer), (CONSTANT, k) that they are numbers the function holds as constants (no
+# gradient flows to them); None that every argument is an operand. The parameters at those positions
+# take the same role by keyword. Tools read this table rather than keep lists of names of their own.
+
+COUNT, CONSTANT = "count", "constant"
+
+FUNCTIONS: dict = {
+    **dict.fromkeys("add sub mul div neg square exp log sqrt sin cos tan tanh abs sigmoid relu maximum minimum "
+                    "matmul".split()),
+    "pow": (CONSTANT, 1), "clip": (CONSTANT, 1),
+    "reshape": (COUNT, 1), "transpose": (COUNT, 1), "broadcast_to": (COUNT, 1), "sum_to": (COUNT, 1),
+    "sum": (COUNT, 1), "mean": (COUNT, 1), "max": (COUNT, 1), "min": (COUNT, 1), "getitem": (COUNT, 1),
+    "softmax": (COUNT, 1), "log_softmax": (COUNT, 1),
+}
+
+
 # ================================================================ Variable's operators and array methods
 #
 # Variable is defined in core.py, which knows nothing of the functions above; they are attached to
@@ -924,6 +945,7 @@ def setup_variable() -> None:
     Variable.transpose = _transpose
     Variable.T = property(transpose, doc="Transpose (all axes reversed).")
     Variable.sum = _sum
+    Variable._function_names = frozenset(FUNCTIONS)  # np.sum(v) then names the engine's sum
 
 
 setup_variable()

@@ -749,6 +749,43 @@ def test_maximum_with_a_constant_broadcasts():
     assert x.grad.tolist() == [0.0, 1.0, 1.0]
 
 
+HELPERS = {"apply", "elementwise", "is_engine_function", "setup_variable"}  # public, but not functions of the graph
+
+
+def test_the_registry_names_every_public_function_and_each_makes_a_node():
+    public = {name for name, value in vars(engine_functions).items() if name.islower() and not name.startswith("_")
+              and callable(value) and not isinstance(value, type)} - HELPERS
+    assert set(engine_functions.FUNCTIONS) == public
+    x = Variable(np.arange(1.0, 7.0).reshape(2, 3))
+    after_x = {"add": (x,), "sub": (x,), "mul": (x,), "div": (x,), "maximum": (x,), "minimum": (x,), "matmul": (x.T,),
+               "reshape": ((3, 2),), "broadcast_to": ((2, 2, 3),), "sum_to": ((3,),), "getitem": (0,),
+               "clip": (2.0, 5.0), "pow": (2,), "transpose": ((1, 0),)}  # the others take x alone
+    for name in public:
+        y = getattr(engine_functions, name)(x, *after_x.get(name, ()))
+        assert isinstance(y, Variable) and E.is_engine_function(y.creator), name
+
+
+def test_the_registry_roles_name_parameters_of_their_functions():
+    for name, entry in engine_functions.FUNCTIONS.items():
+        if entry is not None:
+            role, position = entry
+            assert role in (engine_functions.COUNT, engine_functions.CONSTANT), name
+            assert 0 < position < len(inspect.signature(getattr(engine_functions, name)).parameters), name
+
+
+@pytest.mark.parametrize("call", [
+    lambda: E.reshape(np.zeros((2, 3)), (7,)),
+    lambda: E.sum(np.zeros((2, 3)), axis=2),
+    lambda: E.matmul(np.zeros(2), np.zeros(3)),
+    lambda: E.broadcast_to(V((2, 3)), (3, 2)),
+    lambda: E.sum_to(V((2, 3)), (4,)),
+], ids=["reshape", "axis", "matmul", "broadcast_to", "sum_to"])
+def test_shape_errors_are_typed_on_arrays_and_on_variables(call):
+    with pytest.raises(E.ShapeError) as raised:
+        call()
+    assert isinstance(raised.value, ValueError)
+
+
 def test_is_engine_function_tells_the_engines_own_from_a_users():
     class Twice(E.Function):
         def forward(self, x):

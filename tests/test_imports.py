@@ -55,5 +55,6 @@ def test_the_engine_knows_nothing_of_the_magic(module):
     assert not any(target.startswith("adiff_magic") for target in graph()[module])
 
 
-def test_core_does_not_import_the_functions():
-    assert graph()["engine.core"] == set()
+def test_core_imports_only_the_exception_types_and_they_import_nothing():
+    assert graph()["engine.core"] == {"engine.exceptions"}
+    assert graph()["engine.exceptions"] == set()
