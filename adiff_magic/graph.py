@@ -133,11 +133,11 @@ def layout(graph: Graph, digits: int = 6, orientation: str | None = None) -> Lay
     sizes = {node.key: _node_size(node, digits) for node in graph.nodes}
     if orientation:
         return _arrange(graph, skeleton, sizes, digits, AXES[orientation])
-    wide = _arrange(graph, skeleton, sizes, digits, AXES["LR"])
-    if wide.width <= MAX_WIDTH:
-        return wide
+    wide = _length(graph, skeleton, sizes, digits, AXES["LR"])  # left to right, its width is its length
+    if wide <= MAX_WIDTH:
+        return _arrange(graph, skeleton, sizes, digits, AXES["LR"])
     tall = _arrange(graph, skeleton, sizes, digits, AXES["TB"])
-    return tall if tall.width <= MAX_WIDTH or tall.width < wide.width else wide
+    return tall if tall.width <= MAX_WIDTH or tall.width < wide else _arrange(graph, skeleton, sizes, digits, AXES["LR"])
 
 
 def _skeleton(graph: Graph) -> _Skeleton:
@@ -147,10 +147,22 @@ def _skeleton(graph: Graph) -> _Skeleton:
     return _Skeleton(layer, _order(layers, up, down), chains, up, down)
 
 
+def _extents(skeleton: _Skeleton, sizes: dict, axis: _Axis) -> dict:
+    """key -> (depth, breadth) along ``axis``; a dummy point is DUMMY_HEIGHT broad."""
+    return {key: axis.flip(*sizes[key]) if key in sizes else (0.0, DUMMY_HEIGHT) for key in skeleton.layer}
+
+
+def _length(graph: Graph, skeleton: _Skeleton, sizes: dict, digits: int, axis: _Axis) -> float:
+    """How long the layout along ``axis`` is, without placing anything across."""
+    nodes = {node.key: node for node in graph.nodes}
+    _, ends = _layer_spans(graph, nodes, skeleton, _extents(skeleton, sizes, axis), digits, axis)
+    return ends[-1] + MARGIN if ends else 2 * MARGIN
+
+
 def _arrange(graph: Graph, skeleton: _Skeleton, sizes: dict, digits: int, axis: _Axis) -> Layout:
     """The skeleton placed along ``axis``: boxes, routes and labels, then mapped to x and y."""
     nodes = {node.key: node for node in graph.nodes}
-    extent = {key: axis.flip(*sizes[key]) if key in sizes else (0.0, DUMMY_HEIGHT) for key in skeleton.layer}
+    extent = _extents(skeleton, sizes, axis)
     cross = _place(skeleton.layers, {key: e[1] for key, e in extent.items()}, skeleton.up, skeleton.down,
                    axis.cross_gap)
     starts, ends = _layer_spans(graph, nodes, skeleton, extent, digits, axis)
