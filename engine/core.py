@@ -18,8 +18,9 @@ import builtins
 import contextlib
 import heapq
 import itertools
+import operator
 import weakref
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -396,22 +397,80 @@ def backward(
     if y.grad is None:
         y.grad = np.ones_like(y.data)
     y.grad = _checked_grad(None, y, y.grad, create_graph)
-    if y.creator is None:
-        return
-    schedule = _Schedule(y.creator)
+    if y.creator is not None:
+        _propagate((y.creator,), _OnVariables(create_graph, retain_grad), create_graph, hook)
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    create_graph: bool = False,
+    hook: Optional[Hook] = None,
+) -> tuple:
+    """The gradients of sum(outputs) with respect to each of ``inputs``, reading and writing no ``.grad``.
+
+    The functional form of ``backward``, as ``torch.autograd.grad``: one gradient per input, in order,
+    zeros for an input the outputs do not depend on. ``grad_outputs`` start the pass (ones by default).
+    With ``create_graph=True`` the gradients are Variables that can be differentiated again. Only the
+    functions on a path from an input to an output run. ``hook`` is called as in ``backward``, with the
+    gradients exactly as each backward returned them, except that ``accumulated[i]`` says whether input
+    i had a gradient before that function ran (y = a * a gives (False, False) here, (False, True) in
+    backward), and is False for a variable that leads to none of ``inputs`` (no gradient is kept for it).
+    """
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    starts = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
+    if len(starts) != len(outputs):
+        raise ValueError(f"grad: {_count(len(starts), 'grad_output')} for {_count(len(outputs), 'output')}")
+    store = _InDict(_functions_between(outputs, inputs), inputs, create_graph, flagged=hook is not None)
+    for y, start in zip(outputs, starts):
+        start = np.ones_like(y.data) if start is None else start
+        store.put(y, _checked_grad(None, y, start, create_graph))
+    _propagate([y.creator for y in outputs if y.creator in store.relevant], store, create_graph, hook)
+    grads = store.grads
+    return tuple(grads[x] if x in grads else _zeros_like(x, create_graph) for x in inputs)
+
+
+def _propagate(starts: Iterable[Function], store: _OnVariables | _InDict, create_graph: bool,
+               hook: Optional[Hook]) -> None:
+    """Run each function's backward from ``starts`` down, deepest generation first; ``store`` keeps the gradients.
+
+    The one loop of ``backward`` and ``grad``, which differ only in their store: ``read(func)`` gives
+    func's outputs and their gradients; ``add(func, inputs, gxs, queue)`` stores the inputs' gradients,
+    queues their creators and gives the hook's ``accumulated``; ``release`` says whether the outputs'
+    ``.grad`` are dropped once the step is over (``backward`` without ``retain_grad``).
+    """
+    schedule = _Schedule(starts)
+    heap = schedule.heap
+    # everything the loop calls as locals, the schedule's next function taken inline: a deep chain runs
+    # this loop once per function, and a method call per step costs a few percent of the step
+    read, add, queue, release = store.read, store.add, schedule.add, store.release
     with using_config("enable_backprop", create_graph):
-        for func in schedule:
-            outputs, gys = _output_grads(func, create_graph)
+        while True:
+            func = schedule.next
+            if func is not None:
+                schedule.next = None
+            elif heap:
+                func = heapq.heappop(heap)[2]
+            else:
+                break
+            outputs, gys = read(func)
             try:
                 gxs = func.backward(*gys)
             except BaseException as error:
                 raise _blamed(error, func)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
-            accumulated = _accumulate(func, gxs, create_graph, schedule)
+            inputs = func._inputs
+            if type(inputs) is Variable:  # one input, held bare (see Function.__slots__)
+                inputs = (inputs,)
+            if len(gxs) != len(inputs):
+                raise _count_error(func, gxs, inputs)
+            accumulated = add(func, inputs, gxs, queue)
             if hook is not None:
                 hook(func, gys, gxs, accumulated)
-            if not retain_grad:
+            if release:  # here, not in a method of the store: one call fewer per step
                 for out in outputs:
                     out.grad = None
 
@@ -420,16 +479,19 @@ class _Schedule:
     """The functions still to run, deepest generation first: DeZero's sorted list, as a heap.
 
     Along a chain exactly one function is found after each step and none is waiting; it is then
-    the next one without going through the heap, which is most of a deep graph's steps.
+    ``next``, run without going through the heap, which is most of a deep graph's steps.
+    ``_propagate`` takes ``next``, else the heap's top, inline.
     """
 
     __slots__ = ("heap", "queued", "next", "tie_break")
 
-    def __init__(self, first: Function) -> None:
+    def __init__(self, starts: Iterable[Function]) -> None:
         self.heap: list = []  # (-generation, tie-break, function)
-        self.queued = {first}
-        self.next: Optional[Function] = first
+        self.queued: set = set()
+        self.next: Optional[Function] = None
         self.tie_break = itertools.count()
+        for func in starts:
+            self.add(func)
 
     def add(self, func: Function) -> None:
         """Queue ``func`` unless it already was."""
@@ -444,17 +506,108 @@ class _Schedule:
             self.next = None
         heapq.heappush(self.heap, (-func.generation, next(self.tie_break), func))
 
-    def __iter__(self) -> Iterator[Function]:
-        heap = self.heap
-        while True:
-            func = self.next
-            if func is not None:
-                self.next = None
-            elif heap:
-                func = heapq.heappop(heap)[2]
+
+class _OnVariables:
+    """Where ``backward`` keeps gradients: each Variable's ``.grad``."""
+
+    __slots__ = ("create_graph", "release")
+
+    def __init__(self, create_graph: bool, retain_grad: bool) -> None:
+        self.create_graph = create_graph
+        self.release = not retain_grad
+
+    def read(self, func: Function) -> tuple:
+        """``func``'s output Variables and their gradients; an output that got none contributes zeros."""
+        refs = func._outputs
+        if type(refs) is not tuple:  # one output, held bare (see Function.__slots__)
+            out = refs()
+            if out is not None and out.grad is not None:
+                return (out,), (out.grad,)
+            refs = (refs,)
+        return _outputs_with_grads(func, refs, _grad_of, "backward", self.create_graph)
+
+    def add(self, func: Function, inputs: tuple, gxs: tuple, queue: Callable[[Function], None]) -> tuple:
+        """Add each gradient to its input's ``.grad`` and queue the input's creator; say which ones added to another."""
+        create_graph = self.create_graph
+        accumulated = []
+        for x, gx in zip(inputs, gxs):
+            if gx is None:  # the function declares this input non-differentiable
+                accumulated.append(False)
+                continue
+            kind = type(gx)  # an array of the right shape needs no _checked_grad (the common case)
+            if create_graph or kind is not _ndarray and kind is not _float64 or gx.shape != x.data.shape:
+                gx = _checked_grad(func, x, gx, create_graph)
+            if x.grad is None:
+                x.grad = gx
+                accumulated.append(False)
             else:
-                return
-            yield func
+                x.grad = x.grad + gx
+                accumulated.append(True)
+            if x.creator is not None:
+                queue(x.creator)
+        return tuple(accumulated)
+
+
+_grad_of = operator.attrgetter("grad")  # how _OnVariables reads a gradient in _outputs_with_grads
+
+
+class _InDict:
+    """Where ``grad`` keeps gradients: a dict, for the ``inputs`` and the variables that lead to them."""
+
+    __slots__ = ("relevant", "wanted", "create_graph", "flagged", "grads")
+    release = False  # the dict is dropped at the end
+
+    def __init__(self, relevant: set, inputs: tuple, create_graph: bool, flagged: bool) -> None:
+        self.relevant = relevant  # the functions between the inputs and the outputs
+        self.wanted = set(inputs)  # a set: `in` on a tuple would compare Variables by value
+        self.create_graph = create_graph
+        self.flagged = flagged  # whether add says which gradients were added to another (for a hook)
+        self.grads: dict = {}  # Variable -> its gradient so far
+
+    def put(self, x: Variable, gx: Any) -> None:
+        """Add ``gx`` to the gradient held for ``x``."""
+        grads = self.grads
+        grads[x] = grads[x] + gx if x in grads else gx
+
+    def read(self, func: Function) -> tuple:
+        """``func``'s output Variables and their gradients; an output that got none contributes zeros."""
+        refs = func._outputs
+        if type(refs) is not tuple:  # one output, held bare (see Function.__slots__)
+            out = refs()
+            if out in self.grads:
+                return (out,), (self.grads[out],)
+            refs = (refs,)
+        return _outputs_with_grads(func, refs, self.grads.get, "grad", self.create_graph)
+
+    def add(self, func: Function, inputs: tuple, gxs: tuple, queue: Callable[[Function], None]) -> Optional[tuple]:
+        """Add each gradient that leads to an input to the dict and queue its creator; say which had one before."""
+        grads, relevant, wanted, create_graph = self.grads, self.relevant, self.wanted, self.create_graph
+        accumulated = None  # a pass of its own, a tenth of a step: taken for a hook only
+        if self.flagged:
+            accumulated = tuple([gx is not None and x in grads for x, gx in zip(inputs, gxs)])  # before any is added
+        for x, gx in zip(inputs, gxs):
+            if gx is None or x.creator not in relevant and x not in wanted:
+                continue
+            kind = type(gx)
+            if create_graph or kind is not _ndarray and kind is not _float64 or gx.shape != x.data.shape:
+                gx = _checked_grad(func, x, gx, create_graph)
+            grads[x] = grads[x] + gx if x in grads else gx
+            if x.creator in relevant:
+                queue(x.creator)
+        return accumulated
+
+
+def _outputs_with_grads(func: Function, refs: tuple, held: Callable[[Variable], Any], what: str,
+                        create_graph: bool) -> tuple:
+    """``func``'s output Variables and the gradient ``held`` gives each, zeros for None."""
+    outputs = [ref() for ref in refs]
+    gys = []
+    for out in outputs:
+        if out is None:
+            raise RuntimeError(f"an output of {type(func).__name__} was freed before {what}; keep a reference to it")
+        gy = held(out)
+        gys.append(gy if gy is not None else _zeros_like(out, create_graph))
+    return outputs, tuple(gys)
 
 
 def _blamed(error: BaseException, func: Function) -> BaseException:
@@ -480,85 +633,6 @@ def failed_function(error: BaseException) -> Optional[Function]:
     return getattr(error, "failed_function", None)
 
 
-def _accumulate(func: Function, gxs: tuple, create_graph: bool, schedule: _Schedule) -> tuple:
-    """Add each gradient to its input's ``.grad`` and queue the input's creator; say which ones added to another."""
-    inputs = func._inputs
-    if type(inputs) is Variable:
-        inputs = (inputs,)
-    if len(gxs) != len(inputs):
-        raise _count_error(func, gxs, inputs)
-    accumulated = []
-    for x, gx in zip(inputs, gxs):
-        if gx is None:  # the function declares this input non-differentiable
-            accumulated.append(False)
-            continue
-        kind = type(gx)
-        if create_graph or kind is not _ndarray and kind is not _float64 or gx.shape != x.data.shape:
-            gx = _checked_grad(func, x, gx, create_graph)
-        if x.grad is None:
-            x.grad = gx
-            accumulated.append(False)
-        else:
-            x.grad = x.grad + gx
-            accumulated.append(True)
-        if x.creator is not None:
-            schedule.add(x.creator)
-    return tuple(accumulated)
-
-
-def grad(
-    outputs: Any,
-    inputs: Any,
-    grad_outputs: Any = None,
-    create_graph: bool = False,
-    hook: Optional[Hook] = None,
-) -> tuple:
-    """The gradients of sum(outputs) with respect to each of ``inputs``, reading and writing no ``.grad``.
-
-    The functional form of ``backward``, as ``torch.autograd.grad``: one gradient per input, in order,
-    zeros for an input the outputs do not depend on. ``grad_outputs`` start the pass (ones by default).
-    With ``create_graph=True`` the gradients are Variables that can be differentiated again. Only the
-    functions on a path from an input to an output run. ``hook`` is called as in ``backward``, with the
-    gradients exactly as each backward returned them.
-    """
-    outputs = _as_tuple(outputs)
-    inputs = _as_tuple(inputs)
-    starts = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
-    if len(starts) != len(outputs):
-        raise ValueError(f"grad: {_count(len(starts), 'grad_output')} for {_count(len(outputs), 'output')}")
-    relevant = _functions_between(outputs, inputs)
-    wanted = set(inputs)  # a set: `in` on a tuple would compare Variables by value
-    grads: dict = {}  # Variable -> its gradient so far
-    for y, start in zip(outputs, starts):
-        start = np.ones_like(y.data) if start is None else start
-        _add_grad(grads, y, _checked_grad(None, y, start, create_graph))
-    heap = [(-f.generation, i, f) for i, f in enumerate({y.creator for y in outputs} & relevant)]
-    heapq.heapify(heap)
-    queued = {f for _, _, f in heap}
-    tie_break = itertools.count(len(heap))
-    with using_config("enable_backprop", create_graph):
-        while heap:
-            func = heapq.heappop(heap)[2]
-            gys = _held_grads(func, grads, create_graph)
-            try:
-                gxs = func.backward(*gys)
-            except BaseException as error:
-                raise _blamed(error, func)
-            gxs = gxs if type(gxs) is tuple else (gxs,)
-            if len(gxs) != len(func.inputs):
-                raise _count_error(func, gxs, func.inputs)
-            if hook is not None:
-                hook(func, gys, gxs, tuple(gx is not None and x in grads for x, gx in zip(func.inputs, gxs)))
-            for x, gx in zip(func.inputs, gxs):
-                if gx is None or (x.creator not in relevant and x not in wanted):
-                    continue
-                _add_grad(grads, x, _checked_grad(func, x, gx, create_graph))
-                if x.creator in relevant and x.creator not in queued:
-                    queued.add(x.creator)
-                    heapq.heappush(heap, (-x.creator.generation, next(tie_break), x.creator))
-    return tuple(grads[x] if x in grads else _zeros_like(x, create_graph) for x in inputs)
-
-
 def _as_tuple(value: Any) -> tuple:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
@@ -579,43 +653,9 @@ def _functions_between(outputs: tuple, inputs: tuple) -> set:
     return relevant
 
 
-def _add_grad(grads: dict, x: Variable, gx: Any) -> None:
-    grads[x] = grads[x] + gx if x in grads else gx
-
-
-def _held_grads(func: Function, grads: dict, create_graph: bool) -> tuple:
-    """The gradients ``grad`` holds for ``func``'s outputs; zeros for an output that got none."""
-    gys = []
-    for ref in func.outputs:
-        out = ref()
-        if out is None:
-            raise RuntimeError(f"an output of {type(func).__name__} was freed before grad; keep a reference to it")
-        gys.append(grads[out] if out in grads else _zeros_like(out, create_graph))
-    return tuple(gys)
-
-
 def _zeros_like(x: Variable, create_graph: bool) -> Any:
     zeros = np.zeros_like(x.data)
     return Variable(zeros) if create_graph else zeros
-
-
-def _output_grads(func: Function, create_graph: bool) -> tuple:
-    """``func``'s output Variables and their gradients; an output that got none contributes zeros."""
-    refs = func._outputs
-    if type(refs) is not tuple:  # one output, held bare (see Function.__slots__)
-        out = refs()
-        if out is not None and out.grad is not None:
-            return (out,), (out.grad,)
-        refs = (refs,)
-    outputs = [ref() for ref in refs]
-    gys = []
-    for out in outputs:
-        if out is None:
-            raise RuntimeError(
-                f"an output of {type(func).__name__} was freed before backward; keep a reference to it"
-            )
-        gys.append(out.grad if out.grad is not None else _zeros_like(out, create_graph))
-    return outputs, tuple(gys)
 
 
 def _checked_grad(func: Optional[Function], x: Variable, gx: Any, create_graph: bool) -> Any:

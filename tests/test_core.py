@@ -531,6 +531,148 @@ def test_grad_create_graph_gives_variables_and_newton_steps():
         assert float(x.data) == pytest.approx(expected, rel=1e-12)
 
 
+# ================================================================ backward and grad agree
+# The same fresh graphs go through backward (gradients in .grad) and grad (a dict): the gradients must be
+# equal and the hook must see the same steps. Every function of these graphs lies between the inputs and
+# y, so grad, which runs only those, runs them all too. Expected values are derived by hand.
+
+
+class Cube(Function):
+    """Two outputs, x² and x³, so one backward gets two incoming gradients."""
+
+    def forward(self, x):
+        return x ** 2, x ** 3
+
+    def backward(self, g2, g3):
+        x, = self.inputs_like(g2)
+        return 2 * x * g2 + 3 * x * x * g3
+
+
+class Scaled(Function):
+    """x·c where c is a constant: its backward returns None for c."""
+
+    def forward(self, x, c):
+        return x * c
+
+    def backward(self, gy):
+        x, c = self.inputs_like(gy)
+        return gy * c, None
+
+
+def _diamond():
+    x = Variable(2.0)
+    a = square(x)
+    return [x], square(a) + square(a)  # y = 2x⁴: dy/dx = 8x³ = 64
+
+
+def _fan_out():
+    x = Variable(3.0)
+    return [x], x * x  # dy/dx = 2x = 6
+
+
+def _two_outputs():
+    x, w = Variable(2.0), Variable(5.0)
+    a, b = Cube()(x)
+    return [x, w], a * w + b  # y = x²w + x³: dy/dx = 2xw + 3x² = 32, dy/dw = x² = 4
+
+
+def _unused_output():
+    x = Variable(2.0)
+    a, b = Cube()(x)
+    return [x], a * 5, b  # b (kept alive) gets no gradient, zeros: dy/dx = 10x = 20
+
+
+def _none_for_an_input():
+    x, c = Variable(2.0), Variable(4.0)
+    return [x, c], square(Scaled()(x, c))  # y = (xc)²: dy/dx = 2xc·c = 64; c is declared constant: 0
+
+
+def _second_order():
+    x = Variable(3.0)
+    return [x], x * x * x  # dy/dx = 3x² = 27, d²y/dx² = 6x = 18
+
+
+def _hook_calls(calls):
+    """A hook that appends (function name, incoming gradients, accumulated, the function) to ``calls``."""
+    def hook(func, gys, gxs, accumulated):
+        values = [float(gy.data if isinstance(gy, Variable) else gy) for gy in gys]
+        calls.append((type(func).__name__, values, accumulated, func))
+    return hook
+
+
+def _leads_to(v, xs):
+    return any(v is x for x in xs) or v.creator is not None and any(_leads_to(u, xs) for u in v.creator.inputs)
+
+
+def _as_grad_reports(calls, xs):
+    """backward's hook calls as grad reports them. grad says whether an input had a gradient before the
+    function ran, so an input used twice by one function (y = a * a) shows its first flag at both places;
+    and it keeps no gradient for a variable that leads to none of ``xs`` (a constant), so that one's is False."""
+    seen = []
+    for name, gys, accumulated, func in calls:
+        inputs = func.inputs
+        first = [next(j for j, v in enumerate(inputs) if v is x) for x in inputs]
+        seen.append((name, gys, tuple(accumulated[j] and _leads_to(x, xs) for x, j in zip(inputs, first))))
+    return seen
+
+
+def _plain(calls):
+    return [call[:3] for call in calls]
+
+
+def _value(g):
+    return np.asarray(g.data if isinstance(g, Variable) else g).tolist()
+
+
+@pytest.mark.parametrize("make, expected", [
+    (_diamond, [64.0]), (_fan_out, [6.0]), (_two_outputs, [32.0, 4.0]), (_unused_output, [20.0]),
+    (_none_for_an_input, [64.0, 0.0]),
+])
+def test_backward_and_grad_agree_on_gradients_and_hook_calls(make, expected):
+    xs, y, *alive = make()
+    by_backward = []
+    y.backward(hook=_hook_calls(by_backward))
+    left = [_value(x.grad) if x.grad is not None else 0.0 for x in xs]  # None: declared constant
+    reported = _as_grad_reports(by_backward, xs)
+    xs, y, *alive = make()
+    by_grad = []
+    returned = [_value(g) for g in engine.grad(y, xs, hook=_hook_calls(by_grad))]
+    assert left == returned == expected
+    assert all(x.grad is None for x in xs)
+    assert _plain(by_grad) == reported
+
+
+def test_backward_and_grad_see_a_repeated_input_differently_as_documented():
+    calls = {}
+    for how in ("backward", "grad"):
+        xs, y = _fan_out()
+        calls[how] = []
+        if how == "backward":
+            y.backward(hook=_hook_calls(calls[how]))
+        else:
+            engine.grad(y, xs, hook=_hook_calls(calls[how]))
+    assert _plain(calls["backward"]) == [("Mul", [1.0], (False, True))]  # the second flow adds to the first
+    assert _plain(calls["grad"]) == [("Mul", [1.0], (False, False))]  # x had no gradient before Mul ran
+
+
+def test_backward_and_grad_agree_on_second_derivatives():
+    (x,), y = _second_order()
+    first, second = [], []
+    y.backward(create_graph=True, hook=_hook_calls(first))
+    g = x.grad
+    x.cleargrad()
+    g.backward(hook=_hook_calls(second))
+    by_backward = (_value(g), _value(x.grad), _as_grad_reports(first, [x]), _as_grad_reports(second, [x]))
+    (x,), y = _second_order()
+    first, second = [], []
+    g, = engine.grad(y, x, create_graph=True, hook=_hook_calls(first))
+    gg, = engine.grad(g, x, hook=_hook_calls(second))
+    assert isinstance(g, Variable) and x.grad is None
+    assert by_backward[:2] == (_value(g), _value(gg)) == (27.0, 18.0)
+    assert _plain(first) == by_backward[2] and first
+    assert _plain(second) == by_backward[3] and second
+
+
 # ================================================================ errors carry their function
 
 
