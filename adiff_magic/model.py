@@ -111,8 +111,8 @@ class Graph(NamedTuple):
 @dataclass(frozen=True)
 class Place:
     """Where one backward step sits on the graph, and the gradients it moves: node keys ('' where the
-    node is not drawn) and, per input that received a gradient, (key, gradient before, after); the
-    gradient before is None when the input had none yet."""
+    node is not drawn) and, per input the cell names that received a gradient, (key, gradient before,
+    after); the gradient before is None when the input had none yet (a literal constant shows none)."""
 
     function: str
     output: str

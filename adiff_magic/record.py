@@ -52,7 +52,7 @@ def _recording(target: Variable, tracer: Tracer, inputs: list, functions: Option
         node_rules, _ = paths.rules(_drawn_variables(graph, keys), None)
     elif paths:
         notes.append(paths)
-    places = tuple(_place(func, moves, keys) for func, moves in zip(tracer.functions, tracer.moves))
+    places = tuple(_place(func, flows, keys) for func, _, flows, _ in tracer.records)
     seed = np.array(target.grad.data if isinstance(target.grad, Variable) else target.grad)
     return Recording(node_name(tracer.label, target), keys.get(target, ""), seed, tuple(tracer.steps), places,
                      graph, len(functions), rules, node_rules, tuple(notes))
@@ -65,8 +65,8 @@ class _Locals:
     nearest the target ran first."""
 
     def __init__(self, tracer: Tracer) -> None:
-        self.tracer = tracer
-        self.steps: dict = {}  # Function -> (its incoming gradient, its moves), for the steps indexed so far
+        self.records = tracer.records
+        self.steps: dict = {}  # Function -> its record, for the steps indexed so far
         self.found: dict = {}
 
     def __call__(self, func: Any, index: int) -> Optional[float]:
@@ -75,18 +75,20 @@ class _Locals:
         return self.found[func, index]
 
     def _step(self, func: Any) -> Optional[tuple]:
-        tracer, steps = self.tracer, self.steps
-        while func not in steps and len(steps) < len(tracer.functions):
-            k = len(steps)
-            steps[tracer.functions[k]] = (tracer.gys[k], tracer.moves[k])
+        records, steps = self.records, self.steps
+        while func not in steps and len(steps) < len(records):
+            record = records[len(steps)]
+            steps[record[0]] = record
         return steps.get(func)
 
     def _value(self, func: Any, index: int) -> Optional[float]:
         step = self._step(func)
         if step is None:
             return None  # its backward did not run (no gradient reached it)
-        gy, moves = step
-        passed = next((p for i, p, _, _ in moves if i == index), None)
+        _, gy, flows, unlabelled = step
+        passed = next((flow[2] for flow in flows if flow[1] == index), None)
+        if passed is None:
+            passed = next((p for i, p in unlabelled or () if i == index), None)
         if passed is None:
             return 0.0  # the backward gave this input no gradient (None): it does not depend on it
         local = local_derivative(func, index, gy, passed)
@@ -137,12 +139,13 @@ def _drawn_variables(graph: Graph, keys: dict) -> list:
 UNDRAWN = Place("", "", (), ())  # a step on the part of the graph that is not drawn
 
 
-def _place(func: Any, moves: list, keys: dict) -> Place:
-    """Where a step sits on the graph, and the gradients it moves on it."""
+def _place(func: Any, flows: tuple, keys: dict) -> Place:
+    """Where a step sits on the graph, and the gradients it moves on it: its labelled inputs' (a literal
+    constant shows no gradient)."""
     if func not in keys:
-        return UNDRAWN  # its inputs are not drawn either: the graph keeps whole functions, nearest first
+        return UNDRAWN  # the graph keeps whole functions, nearest the target first
     outputs = [ref() for ref in func.outputs if ref() is not None]
     inputs = func.inputs
-    moved = tuple((keys[inputs[i]], before, after) for i, _, before, after in moves if inputs[i] in keys)
+    moved = tuple((keys[inputs[i]], before, after) for _, i, _, _, after, before in flows if inputs[i] in keys)
     return Place(keys[func], keys.get(outputs[0], "") if outputs else "", tuple(keys[x] for x in inputs if x in keys),
                  moved)

@@ -32,9 +32,9 @@ class Tracer:
         self.line = line  # lineno -> the cell's source line
         self.steps: list = []
         self.totals: dict = {}  # Variable -> its gradient so far (kept as _kept stores it)
-        self.functions: list = []  # the Function of each step, while the recording is made
-        self.moves: list = []  # per step, (input index, passed, gradient before or None, after) per input
-        self.gys: list = []  # per step, the first incoming gradient as kept
+        # per step, for the recording (record.py): (its Function, its first incoming gradient as kept, its
+        # labelled inputs' raw flows, (index, passed) of its unlabelled ones or None)
+        self.records: list = []
         self._lines: dict = {}  # lineno -> line, asked of ``line`` once per line
 
     def __call__(self, func: Function, gys: tuple, gxs: tuple, accumulated: tuple) -> None:
@@ -58,7 +58,7 @@ class Tracer:
         # the numbers of the local derivative: one-element inputs and output, else nothing is substituted
         xs = tuple([_scalar_now(x.data) for x in inputs]) if ys is not None else None
         flows = []
-        moves = []
+        unlabelled = None
         totals = self.totals
         for i in range(min(len(inputs), len(gxs), len(accumulated))):
             gx = gxs[i]
@@ -77,10 +77,13 @@ class Tracer:
                 previous = totals.get(x)
                 total = previous + passed if previous is not None else _array(x.grad)
             totals[x] = total
-            moves.append((i, passed, previous, total))
             shown = label(x)
             if shown is not None:
-                flows.append((shown.name, i, passed, acc, total))
+                flows.append((shown.name, i, passed, acc, total, previous))
+            elif unlabelled is None:
+                unlabelled = [(i, passed)]  # a literal constant: its edge's local derivative needs it
+            else:
+                unlabelled.append((i, passed))
         source = ""
         if labelled:
             lines = self._lines
@@ -90,16 +93,15 @@ class Tracer:
             tuple([_kept(g) for g in gys])
         step = _new_step(_TracedStep)
         local = (func.local, func.local_fields()) if xs is not None and func.local else None
+        flows = tuple(flows)
         _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or NO_RULE,
-                        tuple(flows), xs, ys, local))
+                        flows, xs, ys, local))
         self.steps.append(step)
-        self.functions.append(func)
-        self.moves.append(moves)
-        self.gys.append(gy[0])
+        self.records.append((func, gy[0], flows, unlabelled))
 
     def release(self) -> None:
         """Forget the Functions and the running totals (the recording is made): the graph can be freed."""
-        self.functions, self.totals = [], {}
+        self.records, self.totals = [], {}
 
 
 _F64 = np.dtype(np.float64)
@@ -160,7 +162,7 @@ class _TracedStep(BackwardStep):
                 operands[i] = label
             names = (output or None, tuple(operands))
         flows = tuple([_TracedFlow(label, passed, acc, total, (local, i, xs, ys, gys[0], passed, names))
-                       for label, i, passed, acc, total in flows])
+                       for label, i, passed, acc, total, _ in flows])
         values = (index, function, output, lineno, source, tuple([_shown(g) for g in gys]), rule, flows)
         for field_name, value in zip(_STEP_FIELDS, values):
             object.__setattr__(self, field_name, value)
