@@ -9,7 +9,7 @@ import copy
 import io
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 

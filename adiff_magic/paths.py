@@ -57,7 +57,8 @@ class Paths:
         rules, notes = {}, []
         for k, (name, x) in enumerate(reached):
             rule, note = graph.rule(name, x, limit is None or k < limit)
-            rules[name] = rule
+            if rule is not None:  # None: a local derivative on its path is not known (the note says so)
+                rules[name] = rule
             notes += [note] if note else []
         return rules, notes
 
@@ -68,8 +69,10 @@ def written_first(inputs: list) -> list:
     decreasing |gradient|."""
     def rank(pair: tuple) -> tuple:
         name, x = pair
-        if "#" not in name or name.endswith("#1"):
-            return ("#" in name, 0.0)
+        if "#" not in name:
+            return (0, 0.0)
+        if name.endswith("#1"):
+            return (1, 0.0)
         return (2, -float(np.max(np.abs(x.grad))) if x.grad is not None else 0.0)
     return sorted(inputs, key=rank)  # stable: the cell's order within a rank
 
@@ -114,7 +117,7 @@ class _Graph:
         return found
 
     def rule(self, name: str, x: Variable, written: bool) -> tuple:
-        """(ChainRule of input ``x``, a note if its paths could not be written)."""
+        """(ChainRule of input ``x``, or None and a note when a local derivative on its paths is not known)."""
         count, total = self.count(x), float(np.sum(x.grad)) if x.grad is not None else 0.0
         if not written:
             return ChainRule(name, count, (), total, written=False), ""
@@ -122,9 +125,9 @@ class _Graph:
             paths = tuple(self.paths(x)) if count <= MAX_PATHS else ()
             named, named_count = self.named.of(x)
         except UnknownLocal as unknown:
-            return (ChainRule(name, count, (), total, written=False),
-                    f"no chain-rule sentence for {name}: the local derivative of {unknown} on its path is not "
-                    "known (its Function gives no rule, and the gradient it was given is 0)")
+            return None, (f"no chain-rule sentence for {name}: the local derivative of {unknown} on its path "
+                          "is not known (its Function gives no rule, the gradient it was given is 0, and its "
+                          "backward does not run on a plain number)")
         return ChainRule(name, count, paths, total, named, named_count), ""
 
     def paths(self, x: Variable) -> list:

@@ -2,11 +2,11 @@
 views read of it, taken while the graph is alive: the graph's nodes (values, gradients) and edges
 (local derivatives), where each step sits on the graph and the gradients it moves, and the chain rule.
 
-Local derivatives are computed in one place, ``trace.local_derivative``: the steps' (lazily, from the
-numbers the Tracer kept), the graph's edges and the chain rule's factors all come from it."""
+Local derivatives are computed in one module, trace.py: ``local_derivative`` (the function's template,
+else passed ÷ incoming) gives the steps' (lazily, from the numbers the Tracer kept), the graph's edges
+and the chain rule's factors; ``unit_local`` only where that says nothing."""
 from __future__ import annotations
 
-from itertools import islice
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -16,7 +16,7 @@ from engine import Variable, functions_of
 from .graph import MAX_NODES, nearest
 from .model import Graph, GraphEdge, GraphNode, Place, Recording
 from .paths import MAX_SENTENCES, Paths, is_scalar, node_name
-from .trace import Labeller, Tracer, local_derivative
+from .trace import Labeller, Tracer, local_derivative, unit_local
 
 GRAPH_LIMIT = 1_000  # functions kept; a larger graph keeps those nearest the target, and says so (the picture
 # shows graph.MAX_NODES nodes of them)
@@ -92,7 +92,7 @@ class _Locals:
         if passed is None:
             return 0.0  # the backward gave this input no gradient (None): it does not depend on it
         local = local_derivative(func, index, gy, passed)
-        return None if local is None else local.value
+        return unit_local(func, index) if local is None else local.value
 
 
 def graph_of(functions: list, label: Labeller, local: Callable[[Any, int], Optional[float]],

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from engine import Function, Variable
+from engine import Function, Variable, no_grad
 
 from .model import BackwardStep, Flow, Label, Local
 
@@ -232,6 +232,20 @@ def local_derivative(func: Function, index: int, gy: Any, gx: Any, label: Option
     shown = [label(v) for v in [y, *func.inputs]]
     names = tuple(s.name if s is not None else None for s in shown)
     return _local(local, index, xs, ys, gy, gx, (names[0], names[1:]))
+
+
+def unit_local(func: Function, index: int) -> Optional[float]:
+    """∂output/∂input[index] of a function of single numbers, as its own backward gives it for an incoming
+    gradient of 1: where its template and passed ÷ incoming say nothing (no template, and 0 came in:
+    ReLU at a kink behind a factor 0). None if that backward does not run on plain numbers."""
+    try:
+        with no_grad(), np.errstate(all="ignore"):
+            gxs = func.backward(np.float64(1.0))
+        gxs = gxs if isinstance(gxs, tuple) else (gxs,)
+        gx = gxs[index]
+        return 0.0 if gx is None else float(np.asarray(gx.data if isinstance(gx, Variable) else gx))
+    except Exception:  # a user's backward that needs Variables, or raises on a plain number
+        return None
 
 
 def _local(local: Optional[tuple], index: int, xs: Optional[tuple], y: Any, gy: Any, gx: Any,

@@ -78,11 +78,29 @@ class NoRule(Function):
         return 3 * self.inputs[0].data ** 2 * gy
 
 
-def test_an_unknown_local_derivative_gets_a_note_not_a_number():
-    # the incoming gradient is 0, and the function gives no rule: passed ÷ incoming is unknown
+class ZeroOnly(NoRule):
+    """The same, with a backward that fails for any incoming gradient but the 0 the cell gives it."""
+
+    def backward(self, gy):
+        if gy != 0:
+            raise ValueError("only 0, please")
+        return super().backward(gy)
+
+
+def test_a_zero_incoming_gradient_without_a_template_asks_the_backward_for_its_local_derivative():
+    # passed ÷ incoming says nothing when 0 came in; the function's own backward given 1 does: 3x² = 0.75
     rec = recorded("x = 0.5\ny = 0 * NoRule()(x)\n", {"np": np, "NoRule": NoRule})
-    assert not rec.recording.rules["x"].written
-    assert any("the local derivative of NoRule on its path is not known" in n for n in rec.recording.notes)
+    (path,) = rec.recording.rules["x"].paths
+    assert [f.value for f in path] == [0.0, 0.75] and not rec.recording.notes
+    # relu at its kink behind a factor 0 (issue 15's "derivatives that become zero"): relu'(0) = 0 by the engine's rule
+    relu = recorded("x = 0.0\ny = relu(x) * x\n").recording
+    assert sorted(p[-1].value for p in relu.rules["x"].paths) == [0.0, 0.0] and relu.rules["x"].total == 0.0
+
+
+def test_an_unknown_local_derivative_gets_a_note_not_a_number():
+    rec = recorded("x = 0.5\ny = 0 * ZeroOnly()(x)\n", {"np": np, "ZeroOnly": ZeroOnly})
+    assert "x" not in rec.recording.rules  # and so no 'written for 0 of 1 inputs' line either
+    assert any("the local derivative of ZeroOnly on its path is not known" in n for n in rec.recording.notes)
 
 
 def test_node_rules_cover_the_variables_drawn():

@@ -113,7 +113,6 @@ def test_an_array_target_is_seeded_with_ones_and_shown_as_such():
     "x = np.array([1.0, 2.0])\nunused = np.ones(3)\ny = sum(x * x)\n",
 ])
 def test_an_input_that_misses_the_target_shows_no_path(cell):
-    from engine import sin  # noqa: F401  (the cell gets the engine's names itself)
     rec = recorded(cell)
     missing = [name for name, v in rec.inputs if name in ("c", "eps", "unused")]
     model = step_model(rec)
