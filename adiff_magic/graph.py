@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .model import Graph
+from .model import CONSTANT_NAME, Graph  # a constant sits next to its use, not with the inputs
 from .fmt import fmt_short, short
 
 MAX_NODES = 60  # a larger graph shows the nodes nearest the target, and says so in the picture
@@ -37,7 +37,6 @@ MAX_WIDTH = 1000  # px: a wider picture left to right is drawn top to bottom (a 
 THIN, THICK, BASE = 1.2, 5.0, 1.6  # edge widths: no gradient, the largest one, and unknown
 BEND = 24  # px between the middles of edges that join the same two nodes (x * x)
 SWEEPS, ROUNDS = 4, 4  # barycenter sweeps down and up (order), and placement rounds (across)
-CONSTANT = "constant"  # graph_of's name for an unnamed leaf: it sits next to its use, not with the inputs
 LINE = "#8a8a8a"  # edges and arrows: 3.45:1 on white, 5.47:1 on #111
 CLASS = "adiff-"  # prefixes the style classes, in case a renderer inlines the SVG into its page
 
@@ -190,7 +189,7 @@ def _layers(graph: Graph) -> dict:
     for key in _topological(preds, succs):
         layer[key] = max((layer[p] + 1 for p in preds[key] if p in layer), default=0)
     for node in graph.nodes:
-        if node.kind == "variable" and node.text == CONSTANT and not preds[node.key] and succs[node.key]:
+        if _is_constant(node) and not preds[node.key] and succs[node.key]:
             layer[node.key] = min(layer[s] for s in succs[node.key]) - 1
     return layer
 
@@ -682,7 +681,7 @@ def _roles(graph: Graph) -> dict:
 
 def _is_constant(node: Any) -> bool:
     """A literal number (the 2 of 2*x, the 1 of v*w + 1 inside a def): grey, and no gradient shown."""
-    return node.kind == "variable" and node.text == CONSTANT
+    return node.kind == "variable" and node.text == CONSTANT_NAME
 
 
 def _edge_widths(graph: Graph) -> list:

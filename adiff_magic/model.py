@@ -8,6 +8,8 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
+CONSTANT_NAME = "constant"  # the name of a leaf the cell did not name: a literal number (the 2 of 2*x)
+
 
 @dataclass(frozen=True, slots=True)
 class Label:

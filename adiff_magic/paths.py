@@ -16,7 +16,7 @@ import numpy as np
 
 from engine import Variable, functions_of
 
-from .model import ChainRule, Factor
+from .model import CONSTANT_NAME, ChainRule, Factor
 
 MAX_PATHS = 4  # more paths per input are counted, not written out
 MAX_SENTENCES = 6  # inputs whose paths are written out; the others keep their count and gradient
@@ -170,7 +170,7 @@ def node_name(label: Labeller, v: Variable) -> str:
     shown = label(v)
     if shown is not None:
         return shown.name
-    return f"{type(v.creator).__name__.lower()}(…)" if v.creator is not None else "constant"
+    return f"{type(v.creator).__name__.lower()}(…)" if v.creator is not None else CONSTANT_NAME
 
 
 NAMED = re.compile(r"[^\W\d]\w*(#\d+)?")  # a label the cell bound ('p', 'y#2'), not source text ('w*x')

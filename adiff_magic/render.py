@@ -44,7 +44,7 @@ WORDS = {
         "one input": "input",
         "too many paths": "{total}, the sum over {n} paths: too many to write out; the trace shows them adding up",
         "rules left out": "(written for {k:,} of the {n:,} inputs with a path: the names the cell binds last, then "
-                          "the largest |gradient|; result.paths has every input's path count and gradient)",
+                          "first bindings (w#1), then the largest |gradient|; result.paths has every input's path count and gradient)",
         "more factors": "(… {n:,} more …)",
         "more rows": "… {n:,} rows not shown (all are in result.rows) …",
         "no path": "— ({t} does not depend on it)",

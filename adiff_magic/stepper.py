@@ -37,8 +37,8 @@ UI_WORDS = {
                     "backward runs on plain numbers",
         "arrays": "sliders are given for inputs that are single numbers",
         "unused": "no path from {names} to {t}: {t} does not depend on it, so moving it changes nothing",
-        "fewer sliders": "sliders for {k} of the {n:,} scalar inputs: the names the cell binds last, then the "
-                         "largest |gradient|",
+        "fewer sliders": "sliders for {k} of the {n:,} scalar inputs: the names the cell binds last, then first "
+                         "bindings (w#1), then the largest |gradient|",
         "fewer steps": "the view steps through the {k:,} steps on the part of the graph it draws, nearest the "
                        "target; all {n:,} ran (they are in result.steps)",
     },
