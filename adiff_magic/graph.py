@@ -10,7 +10,9 @@ import html
 import importlib.util
 import math
 import os
+import queue
 import struct
+import threading
 import zlib
 from bisect import bisect_right, insort
 from collections import Counter, deque
@@ -245,6 +247,8 @@ def _order(layers: list, up: dict, down: dict) -> list:
         order, crossings = _sweep(start, up, down)
         if crossings < fewest:
             best, fewest = order, crossings
+        if fewest == 0:  # none can do better: a chain, a loop drawn in its own order
+            break
     return best
 
 
@@ -273,12 +277,16 @@ def _walked(layers: list, links: dict, roots: list) -> list:
 
 
 def _sweep(layers: list, up: dict, down: dict) -> tuple:
-    """(the best order seen in SWEEPS barycenter sweeps down and up from ``layers``, its crossings)."""
+    """(the best order seen in at most SWEEPS barycenter sweeps down and up from ``layers``, its
+    crossings); a sweep that removes no crossing ends them."""
     layers = [list(keys) for keys in layers]
     position = {key: i for keys in layers for i, key in enumerate(keys)}
     best, fewest = [list(keys) for keys in layers], _crossings(layers, down, position)
     passes = ((range(1, len(layers)), up), (range(len(layers) - 2, -1, -1), down))
     for _ in range(SWEEPS):
+        if fewest == 0:
+            break
+        before = fewest
         for indices, neighbours in passes:
             for i in indices:
                 layers[i] = _by_barycenter(layers[i], neighbours, position)
@@ -286,6 +294,8 @@ def _sweep(layers: list, up: dict, down: dict) -> tuple:
             crossings = _crossings(layers, down, position)
             if crossings < fewest:
                 best, fewest = [list(keys) for keys in layers], crossings
+        if fewest == before:
+            break
     return best, fewest
 
 
@@ -836,7 +846,29 @@ def _png(scene: _Scene) -> bytes | None:
         return None
     # The scene draws every edge before any fill. The edges, all one grey, are painted into one mask
     # (how much of each pixel they cover); then each fill with its texts on a tile of its own size,
-    # laid over them. No canvas of the whole picture in colour at twice its size: a tall one is large.
+    # laid over them, top to bottom. No canvas of the whole picture in colour at twice its size: a
+    # tall one is large. The rows above the next tile are final: they are deflated on another thread
+    # (zlib lets go of Python's lock) while the tiles below are painted.
+    red, green, blue = (int(LINE[i:i + 2], 16) for i in (1, 3, 5))
+    words = np.frombuffer(_edge_mask(scene, Image, ImageDraw).tobytes(), np.uint8).astype("<u4")
+    np.left_shift(words, 24, out=words)  # the edges' cover is the alpha of the line's grey
+    np.bitwise_or(words, blue << 16 | green << 8 | red, out=words)
+    pixels = words.view(np.uint8).reshape(scene.height, scene.width, 4)
+    groups = sorted((group for group in scene.groups if isinstance(group[0], _Rect)), key=lambda g: g[0].y)
+    with _Deflater(pixels) as deflater:
+        for rect, *texts in groups:
+            out = rect.stroke / 2
+            left, top = max(0, math.floor(rect.x - out)), max(0, math.floor(rect.y - out))
+            deflater.final_above(top)
+            size = (math.ceil(rect.x + rect.width + out) - left, math.ceil(rect.y + rect.height + out) - top)
+            tile = Image.new("RGBA", (size[0] * SCALE, size[1] * SCALE))
+            _paint(ImageDraw.Draw(tile), rect, texts, left, top)
+            _over(pixels, _array(tile.reduce(SCALE)), left, top)
+    return _file(scene.width, scene.height, deflater.data)
+
+
+def _edge_mask(scene: _Scene, Image: Any, ImageDraw: Any) -> Any:
+    """How much of each pixel the edges and arrows cover, 0 to 255: painted at SCALE times, then halved."""
     mask = Image.new("L", (scene.width * SCALE, scene.height * SCALE))
     draw = ImageDraw.Draw(mask)
     for shape in (shape for group in scene.groups if not isinstance(group[0], _Rect) for shape in group):
@@ -845,16 +877,68 @@ def _png(scene: _Scene) -> bytes | None:
             draw.line(points, fill=255, width=round(shape.width * SCALE), joint="curve")
         else:
             draw.polygon(points, fill=255)
-    image = Image.new("RGBA", (scene.width, scene.height), LINE)
-    image.putalpha(mask.reduce(SCALE))
-    for rect, *texts in (group for group in scene.groups if isinstance(group[0], _Rect)):
-        out = rect.stroke / 2
-        left, top = max(0, math.floor(rect.x - out)), max(0, math.floor(rect.y - out))
-        size = (math.ceil(rect.x + rect.width + out) - left, math.ceil(rect.y + rect.height + out) - top)
-        tile = Image.new("RGBA", (size[0] * SCALE, size[1] * SCALE))
-        _paint(ImageDraw.Draw(tile), rect, texts, left, top)
-        image.alpha_composite(tile.reduce(SCALE), (left, top))
-    return _encoded(np.asarray(image))
+    return mask.reduce(SCALE)
+
+
+def _over(pixels: np.ndarray, tile: np.ndarray, left: int, top: int) -> None:
+    """Lays an RGBA tile over the pixels at (left, top), in place (Porter and Duff's "over"). Most of a
+    tile is opaque, or lies on nothing: copied; only its smoothed border over an edge is mixed."""
+    tile = np.ascontiguousarray(tile[:pixels.shape[0] - top, :pixels.shape[1] - left])
+    region = pixels[top:top + tile.shape[0], left:left + tile.shape[1]]
+    mixed = (tile[..., 3] < 255) & (region[..., 3] > 0)
+    np.copyto(_words(region), _words(tile), where=~mixed)
+    if mixed.any():
+        above, below = tile[mixed].astype(np.float32), region[mixed].astype(np.float32)
+        cover = above[:, 3:] / 255
+        under = below[:, 3:] / 255 * (1 - cover)
+        alpha = cover + under
+        region[mixed] = np.rint(np.hstack([(above[:, :3] * cover + below[:, :3] * under) / alpha, alpha * 255]))
+
+
+def _array(image: Any) -> np.ndarray:
+    """A small RGBA image's pixels (np.asarray goes through Pillow's encoder, chunk by chunk)."""
+    return np.frombuffer(image.tobytes(), np.uint8).reshape(image.height, image.width, 4)
+
+
+def _words(pixels: np.ndarray) -> np.ndarray:
+    """RGBA pixels seen as one 32-bit word each (red in the low byte, whatever the machine), without a copy."""
+    return pixels.view("<u4")[..., 0]
+
+
+class _Deflater:
+    """Deflates the pixels' rows, each after its filter byte (0: none), on a thread of its own, as the
+    caller declares them final; ``data`` is the whole stream once the ``with`` block ends."""
+
+    def __init__(self, pixels: np.ndarray) -> None:
+        self.pixels, self.done, self.data = pixels, 0, b""
+        self.compressor = zlib.compressobj(3)  # level 3: level 1 is no faster here, and larger
+        self.rows: queue.SimpleQueue = queue.SimpleQueue()
+        self.parts: list = []
+        self.worker = threading.Thread(target=self._work, daemon=True)
+
+    def __enter__(self) -> "_Deflater":
+        self.worker.start()
+        return self
+
+    def final_above(self, row: int) -> None:
+        """Rows before ``row`` will not change: hand them to the thread."""
+        if row > self.done:
+            block = self.pixels[self.done:row]
+            rows = np.zeros((len(block), 1 + block[0].size), np.uint8)
+            rows[:, 1:] = block.reshape(len(block), -1)
+            self.rows.put(rows)
+            self.done = row
+
+    def __exit__(self, *exc: Any) -> None:
+        self.final_above(len(self.pixels))
+        self.rows.put(None)
+        self.worker.join()
+        self.data = b"".join(self.parts)
+
+    def _work(self) -> None:
+        while (rows := self.rows.get()) is not None:
+            self.parts.append(self.compressor.compress(rows))
+        self.parts.append(self.compressor.flush())
 
 
 def _scaled(x: float, y: float, left: float = 0, top: float = 0, shift: float = -0.5) -> tuple:
@@ -875,15 +959,12 @@ def _paint(draw: Any, rect: _Rect, texts: list, left: float, top: float) -> None
                   font=_font(round(text.size * SCALE), text.bold))
 
 
-def _encoded(pixels: np.ndarray) -> bytes:
-    """RGBA pixels as a PNG file: the rows unfiltered, deflated at level 3. Pillow's encoder tries four
-    filters on every row: three times slower on a tall picture, and its file is no smaller."""
-    height, width, _ = pixels.shape
-    rows = np.zeros((height, 1 + 4 * width), np.uint8)  # each row starts with its filter, 0: none
-    rows[:, 1:] = pixels.reshape(height, -1)
+def _file(width: int, height: int, deflated: bytes) -> bytes:
+    """A PNG file of RGBA rows, unfiltered, already deflated. Pillow's encoder tries four filters on
+    every row: three times slower on a tall picture, and its file is no smaller."""
     header = struct.pack(">2I5B", width, height, 8, 6, 0, 0, 0)  # 8 bits a channel, RGBA, no interlace
     return b"\x89PNG\r\n\x1a\n" + b"".join(_chunk(kind, data) for kind, data in (
-        (b"IHDR", header), (b"IDAT", zlib.compress(rows, 3)), (b"IEND", b"")))
+        (b"IHDR", header), (b"IDAT", deflated), (b"IEND", b"")))
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
