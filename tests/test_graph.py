@@ -686,3 +686,26 @@ def test_a_graph_with_an_infinite_local_derivative_is_drawn(cell):
     svg, png = pictures(result.graph)
     assert not re.search(r'="-?(nan|inf)"', svg)  # a gradient may read "nan"; no drawn size may be one
     assert png is not None and png.startswith(b"\x89PNG")
+
+
+def test_tiles_are_laid_over_as_pillows_alpha_composite_does():
+    # graph._over mixes only a tile's smoothed border over an edge; Pillow's alpha_composite is the oracle
+    from PIL import Image
+
+    from adiff_magic.graph import _over
+
+    rng = np.random.default_rng(7)
+    below = rng.integers(0, 256, (40, 50, 4), dtype=np.uint8)
+    below[::3, :, 3] = 0  # rows with nothing under the tile
+    tile = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    tile[5:15, 5:25, 3] = 255  # an opaque middle
+    expected = Image.fromarray(below.copy(), "RGBA")
+    expected.alpha_composite(Image.fromarray(tile, "RGBA"), (12, 9))
+    pixels = below.copy()
+    _over(pixels, tile, 12, 9)
+    want = np.asarray(expected).astype(int)
+    got = pixels.astype(int)
+    assert np.abs(got[..., 3] - want[..., 3]).max() <= 1
+    seen = want[..., 3] > 0  # a transparent pixel's colour is not part of the picture
+    premultiplied = np.abs(got[..., :3] * got[..., 3:] - want[..., :3] * want[..., 3:]) / 255
+    assert premultiplied[seen].max() <= 2
