@@ -231,6 +231,10 @@ def from_backward(lines: Sequence[str], error: BaseException, label: Callable[[A
     outputs = [ref() for ref in func.outputs] if func is not None else []
     labels = [label(y) for y in outputs if y is not None]
     lineno = next((shown.lineno for shown in labels if shown is not None), None)
+    if isinstance(error, CellError):  # said already, by a learner's own function (own.Theirs): placed here
+        if error.lineno is None:
+            error.lineno, error.line = lineno, source_line(lines, lineno)
+        return error
     if isinstance(error, KeyboardInterrupt):
         return CellError("interrupted (KeyboardInterrupt) during backward", lineno, source_line(lines, lineno),
                          category="interrupted")

@@ -14,7 +14,7 @@ import numpy as np
 import engine
 from engine import Config, Function, Variable
 
-from . import errors
+from . import errors, own
 from .errors import CellError, NonNumber
 from .parser import BIND_HOOK, CALL_HOOK, DATA_HOOK, NODE_HOOK, TEST_HOOK, Program
 from .trace import Label
@@ -66,6 +66,7 @@ def _python_pow(x: Any, c: Any, *mod: Any) -> Any:
 
 ENGINE_NAMES = {name: getattr(engine, name) for name in engine.__all__ + ["abs"]}
 ENGINE_NAMES.update(np=np, max=_python_max, min=_python_min, sum=_python_sum, pow=_python_pow)
+_ENGINE_CALLABLES = {id(value) for name, value in ENGINE_NAMES.items() if callable(value) and name != "np"}
 
 
 # ================================================================ the recording
@@ -99,13 +100,21 @@ class Recorder:
     data_lines: set = field(default_factory=set)  # lines that give a Variable to `v.data`: its value is used
     scope: dict = field(default_factory=dict)  # the cell's names as it runs
     first_outputs: dict = field(default_factory=dict)  # id of a Function -> (its first output seen, lineno)
+    own_labels: dict = field(default_factory=dict)  # id of a learner's Variable an operation made -> (it, Label)
+    own_seen: bool = False  # the cell met a learner's Variable (own.py): engine functions then check their arguments
 
     def node(self, value: Any, index: int) -> Any:
         """NODE_HOOK: label a new Variable with the source text of the operation that made it."""
-        if isinstance(value, Variable) and value.creator is not None and value not in self.labels:
-            expression = self.program.expressions[index]
-            self._check_single_use(value, expression.lineno, expression.text)
-            self.labels[value] = Label(expression.text, expression.lineno)
+        if isinstance(value, Variable):
+            if value.creator is not None and value not in self.labels:
+                expression = self.program.expressions[index]
+                self._check_single_use(value, expression.lineno, expression.text)
+                self.labels[value] = Label(expression.text, expression.lineno)
+        elif own.is_variable(value):
+            self.own_seen = True
+            if value.creator is not None and id(value) not in self.own_labels:
+                expression = self.program.expressions[index]
+                self.own_labels[id(value)] = (value, Label(expression.text, expression.lineno))
         return value
 
     def _check_single_use(self, value: Variable, lineno: int, text: str) -> None:
@@ -147,7 +156,18 @@ class Recorder:
                     and value not in self.bound)  # `y = x` is an alias, not a new input
         if isinstance(value, Variable):  # inputs, and Variables the user made: Variable(np.array(0.5))
             self.bind(Binding(name, lineno, assignment.text, value, is_input))
+        elif own.is_variable(value):  # the learner's own Variable (own.py mirrors it after the cell)
+            self.bind_own(Binding(name, lineno, assignment.text, value, False))
         return value
+
+    def bind_own(self, binding: Binding) -> None:
+        """Record a name bound to a learner's Variable: an input if no function made it and no name
+        held it before (`y = x` is an alias)."""
+        self.own_seen = True
+        value = binding.variable
+        held = any(b.variable is value for b in self.bindings)
+        binding.is_input = getattr(value, "creator", None) is None and not held and id(value) not in self.own_labels
+        self.bindings.append(binding)
 
     def test(self, value: Any, lineno: int) -> Any:
         """TEST_HOOK: the cell compares or tests ``value``; a Variable's makes the run take a branch."""
@@ -167,6 +187,8 @@ class Recorder:
         """CALL_HOOK: ``function`` itself, or a guard where it would turn a Variable into a plain number."""
         if function is float or function is int:
             return self._converting(function, lineno)
+        if self.own_seen and id(function) in _ENGINE_CALLABLES:
+            return self._not_mixing(function, lineno)
         if type(function).__name__ in ("ExitAutocall", "Quitter"):  # IPython's exit() would end the kernel
             return _exit
         if getattr(function, "__module__", None) == "math" or (
@@ -180,6 +202,19 @@ class Recorder:
                 self.converted_lines.add(lineno)
             return function(*args)
         return converted
+
+    def _not_mixing(self, function: Any, lineno: int) -> Any:
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            theirs = next((a for a in args if own.is_variable(a)), None)
+            if theirs is not None:
+                name = getattr(function, "__name__", type(function).__name__)
+                raise CellError(f"{name} is this engine's, and it was given your own {type(theirs).__name__} "
+                                f"(a class from this notebook): the two engines do not mix in one graph",
+                                lineno, self.program.line(lineno),
+                                f"call your own class here (e.g. {name.capitalize()}()(x)), or run the whole cell "
+                                "on this engine with %%grad --engine ours", category="type")
+            return function(*args, **kwargs)
+        return checked
 
     def _refusing(self, function: Any, lineno: int) -> Any:
         def refused(*args: Any, **kwargs: Any) -> Any:
@@ -226,13 +261,16 @@ def is_input_number(value: Any, name: str, program: Program) -> bool:
 # ================================================================ running the cell
 
 
-def execute(program: Program, namespace: Mapping[str, Any]) -> tuple:
-    """Execute the instrumented cell once in a scratch scope; return the recorder and the scope."""
+def execute(program: Program, namespace: Mapping[str, Any], ours: bool = False) -> tuple:
+    """Execute the instrumented cell once in a scratch scope; return the recorder and the scope.
+    ``ours``: this engine's names hide the notebook's (its own Variable, Square...)."""
     scope = dict(ENGINE_NAMES)
     scope.update(namespace)
+    if ours:
+        scope.update(ENGINE_NAMES)
     recorder = Recorder(program, scope=scope)
     for use in program.free_names:
-        if use.name in namespace:
+        if use.name in namespace and not (ours and use.name in ENGINE_NAMES):
             _read_from_notebook(recorder, scope, use, namespace[use.name])
     scope.update({NODE_HOOK: recorder.node, BIND_HOOK: recorder.bind_name, TEST_HOOK: recorder.test,
                   CALL_HOOK: recorder.call, DATA_HOOK: recorder.data})
@@ -249,6 +287,9 @@ def execute(program: Program, namespace: Mapping[str, Any]) -> tuple:
 
 def _read_from_notebook(recorder: Recorder, scope: dict, use: Any, value: Any) -> None:
     """Numbers and Variables the cell reads from the notebook become fresh inputs; note the rest."""
+    if own.is_variable(value):  # a learner's Variable from an earlier cell
+        recorder.bind_own(Binding(use.name, None, "notebook", value, False))
+        return
     if use.called:  # a function, or a value hiding an engine function: never an input
         if use.name in ENGINE_NAMES and not callable(value):
             recorder.shadowed[use.name] = errors.non_number(value) or f"a {type(value).__name__}"

@@ -92,7 +92,7 @@ def options_from(args: Any) -> Options:
     view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang, full_trace=args.trace == "full",
                 digits=args.precision)
     return Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
-                   plot=args.plot, view=view)
+                   plot=args.plot, view=view, engine=args.engine)
 
 
 @magics_class
@@ -125,6 +125,10 @@ class GradMagics(Magics):
                    "the result)")
     @argument("--quiet", action="store_true", help="show nothing; the names are still bound")
     @argument("--lang", choices=["en", "ko"], default="en", help="ko: the words in Korean as well as English")
+    @argument("--engine", choices=["auto", "ours", "own"], default="auto",
+              help="auto: the classes that made the target (the notebook's own DeZero-style Variable and "
+                   "Function, or this engine's); ours: this engine's names hide the notebook's; own: the "
+                   "notebook's classes must have made the target")
     @cell_magic
     def grad(self, line: str, cell: str) -> Any:
         """Run the cell on the autodiff engine and show every variable's value and gradient and
@@ -169,6 +173,12 @@ class GradMagics(Magics):
                 result, scope, recorded = run_recorded(program, namespace, options, progress)
                 view = step_view(recorded) if step_view is not None else None
         except CellError as error:
+            scope = getattr(error, "scope", None)
+            if scope is not None:  # the learner's own backward failed: the cell itself ran, its names stay
+                for name in program.assigned:
+                    if name in scope:
+                        namespace[name] = scope[name]
+                raise UsageError(f"{error}\n(the cell itself ran: its names are bound as it left them)") from None
             raise UsageError(str(error)) from None
         except Exception as error:  # a bug of ours: still one paragraph, and the notebook unchanged
             raise UsageError(f"internal error in adiff-magic ({type_name(error)}: {error}); "

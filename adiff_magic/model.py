@@ -137,3 +137,4 @@ class Recording:
     rules: dict  # input name -> ChainRule
     node_rules: dict  # node key -> ChainRule, for the variables drawn (asked for by --step), else empty
     notes: tuple  # what the chain rule could not write
+    checks: tuple = ()  # an owncheck.StepCheck per step of a learner's own backward (own.py), in step order

@@ -7,6 +7,7 @@ else passed ÷ incoming) gives the steps' (lazily, from the numbers the Tracer k
 and the chain rule's factors; ``unit_local`` only where that says nothing."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -54,8 +55,10 @@ def _recording(target: Variable, tracer: Tracer, inputs: list, functions: Option
         notes.append(paths)
     places = tuple(_place(func, flows, keys) for func, _, flows, _ in tracer.records)
     seed = np.array(target.grad.data if isinstance(target.grad, Variable) else target.grad)
+    checks = tuple(replace(func.check, index=k) for k, (func, *_) in enumerate(tracer.records, 1)
+                   if getattr(func, "check", None) is not None)  # a learner's own backward, checked (own.py)
     return Recording(node_name(tracer.label, target), keys.get(target, ""), seed, tuple(tracer.steps), places,
-                     graph, len(functions), rules, node_rules, tuple(notes))
+                     graph, len(functions), rules, node_rules, tuple(notes), checks)
 
 
 class _Locals:

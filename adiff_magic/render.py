@@ -48,6 +48,11 @@ WORDS = {
         "more factors": "(… {n:,} more …)",
         "more rows": "… {n:,} rows not shown (all are in result.rows) …",
         "no path": "— ({t} does not depend on it)",
+        "own classes": "your classes from this notebook: {names}",
+        "own checked": "your backward, step by step, against incoming × local measured on your forward "
+                       "(central differences): {counts}",
+        "own first wrong": "✗ first wrong step, {k}: {sentence}",
+        "own cannot tell": "? step {k}: cannot tell: {reason}",
     },
     "ko": {
         "value": "값 value", "grad": "d{t}/d(name)", "line": "줄 line", "made by": "만든 식 made by",
@@ -72,6 +77,11 @@ WORDS = {
         "more factors": "(… {n:,}개 더 more …)",
         "more rows": "… {n:,}행 생략 rows not shown (result.rows에 모두 있음) …",
         "no path": "— ({t}와 무관 does not depend on it)",
+        "own classes": "이 노트북의 클래스 your classes from this notebook: {names}",
+        "own checked": "단계별 backward 검사 your backward, step by step, against incoming × local measured on "
+                       "your forward (central differences): {counts}",
+        "own first wrong": "✗ 처음 틀린 단계 first wrong step, {k}: {sentence}",
+        "own cannot tell": "? {k}단계 step {k}: 판단 불가 cannot tell: {reason}",
     },
 }
 
@@ -91,9 +101,12 @@ def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
     """The plain-text rendering: aligned table, the chain rule, then the trace; lines past ``width``
     wrap between words (never inside a number)."""
     words = WORDS[result.view.lang]
-    parts = []
+    above, below = own_lines(result, words)
+    parts = [wrap(line, width) for line in above]
     if result.view.table:
         parts.append(_text_table(result, words))
+    if below:
+        parts.append("\n".join(wrap(line, width) for line in below))
     if result.paths:
         lines = [words["paths"]] + [f"  {line}" for line in chain_rule_lines(result, width - 2)]
         parts.append("\n".join(wrap(line, width) for line in lines))
@@ -101,6 +114,30 @@ def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
         parts.append("\n".join(wrap(line, width) for line in _text_trace(result, words)))
     parts.extend(wrap(f"note: {note}", width) for note in result.notes)
     return "\n\n".join(parts)
+
+
+def own_lines(result: "GradResult", words: dict) -> tuple:
+    """(above the table, below it) for a graph of the learner's own classes: which classes ran; how
+    their backward's steps checked, the first wrong one written out, and the first that cannot be told."""
+    if not result.own_classes:
+        return [], []
+    above = [words["own classes"].format(names=", ".join(result.own_classes))]
+    checks = result.own_check
+    counts = ", ".join(f"{sum(c.verdict == mark for c in checks)} {mark}" for mark in "✓✗?"
+                       if any(c.verdict == mark for c in checks)) or "no step ran"
+    below = [words["own checked"].format(counts=counts)]
+    wrong = next((c for c in checks if c.verdict == "✗"), None)
+    if wrong is not None:
+        below.append(words["own first wrong"].format(k=wrong.index, sentence=wrong.sentence(result.view.digits)))
+    unsure = next((c for c in checks if c.verdict == "?"), None)
+    if unsure is not None:
+        below.append(words["own cannot tell"].format(k=unsure.index, reason=unsure.reason))
+    return above, below
+
+
+def step_marks(result: "GradResult") -> dict:
+    """Step index -> its check's mark ('✓', '✗', '?'), for a learner's own backward."""
+    return {check.index: check.verdict for check in result.own_check}
 
 
 def _table_rows(result: "GradResult", words: dict) -> tuple:
@@ -312,7 +349,7 @@ def _passes(flow: "Flow", gy: str, name: str, digits: int) -> str:
 HEADER = 90  # a step header longer than this gives the incoming gradient without its name
 
 
-def compact_step(step: "BackwardStep", words: dict, target: str, digits: int) -> list:
+def compact_step(step: "BackwardStep", words: dict, target: str, digits: int, mark: str = "") -> list:
     """A header ('1. line 4  y.creator = Square, input b → Square.backward(dy/dy = 1)') and one
     line per input ('∂y/∂b = 2b = 2·1.28403 = 2.56805;  dy/db = 1 × 2.56805 = 2.56805')."""
     gy = ", ".join(fmt_array(g, digits) for g in step.gy)
@@ -325,7 +362,7 @@ def compact_step(step: "BackwardStep", words: dict, target: str, digits: int) ->
     head += incoming if len(head) + len(incoming) <= HEADER else f"({gy})"
     if step.rule and step.rule != NO_RULE and any(f.local is None or not f.local.template for f in step.flows):
         head += f";  {words['rule'].strip()}: {step.rule}"  # the numbers alone do not say it
-    lines = [head]
+    lines = [f"{head}  {mark}" if mark else head]
     for flow in step.flows:
         name = as_operand(flow.input, OPERAND)
         passes = _passes(flow, gy, f"d{target}/d{name}", digits)
@@ -342,17 +379,19 @@ def _text_trace(result: "GradResult", words: dict) -> list:
     legend = words["legend full"] if result.view.full_trace else words["legend"]
     lines = [words["trace"].format(n=len(result.steps), s="" if len(result.steps) == 1 else "s"), legend]
     number_width = len(str(steps[-1].index)) if steps else 1
+    marks = step_marks(result)
     for i, step in enumerate(steps):
         if hidden and i == TRACE_HEAD:
             lines.append("  " + words["more"].format(n=hidden))
         lead = f"{str(step.index).rjust(number_width)}. "
+        mark = marks.get(step.index, "")
         if result.view.full_trace:
-            lines.append(f"{lead}{step_title(step, words)}")
+            lines.append(f"{lead}{step_title(step, words)}{'  ' + mark if mark else ''}")
             pairs = _step_lines(step, words, result.target, digits)
             width = max(len(key) for key, _ in pairs)
             lines.extend(f"{' ' * (len(lead) + 2)}{key.ljust(width)}  {text}" for key, text in pairs)
         else:
-            head, *flows = compact_step(step, words, result.target, digits)
+            head, *flows = compact_step(step, words, result.target, digits, mark)
             lines.append(lead + head)
             lines.extend(" " * (len(lead) + 2) + flow for flow in flows)
     return lines
@@ -373,7 +412,8 @@ def _e(text: Any) -> str:
 def to_html(result: "GradResult") -> str:
     """The HTML rendering: the same table and trace as the text, as plain classed elements."""
     words = WORDS[result.view.lang]
-    parts = ['<div class="adiff-result">']
+    above, below = own_lines(result, words)
+    parts = ['<div class="adiff-result">'] + [f'<p class="adiff-own">{_e(line)}</p>' for line in above]
     if result.view.table:
         header, body, hidden = _table_rows(result, words)
         head = "".join(f"<th{LEFT if i == 2 else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))
@@ -383,6 +423,7 @@ def to_html(result: "GradResult") -> str:
             rows.insert(TABLE_HEAD, f'<tr class="adiff-more"><td colspan="{len(header)}"{LEFT}>{more}</td></tr>')
         rows = "".join(rows)
         parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
+    parts.extend(f'<p class="adiff-own-check">{_e(line)}</p>' for line in below)
     if result.paths:
         sentences, notes = chain_rules_written(result)
         lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in sentences)
@@ -407,16 +448,18 @@ def _html_trace(result: "GradResult", words: dict) -> str:
     steps, hidden = _shown_steps(result.steps)
     digits = result.view.digits
     items = []
+    marks = step_marks(result)
     for i, step in enumerate(steps):
+        mark = marks.get(step.index, "")
         if hidden and i == TRACE_HEAD:
             items.append(f'<li class="adiff-more">{_e(words["more"].format(n=hidden))}</li>')
         if result.view.full_trace:
             rows = "".join(f"<tr><th>{_e(key)}</th><td{LEFT}><code>{_e(text)}</code></td></tr>"
                            for key, text in _step_lines(step, words, result.target, digits))
             items.append(f'<li value="{step.index}"><b>{_e(step_title(step, words))}</b>'
-                         f'<table class="adiff-step">{rows}</table></li>')
+                         f'{"  " + _e(mark) if mark else ""}<table class="adiff-step">{rows}</table></li>')
         else:
-            head, *flows = compact_step(step, words, result.target, digits)
+            head, *flows = compact_step(step, words, result.target, digits, mark)
             flows = "".join(f'<div class="adiff-flow"><code>{_e(flow)}</code></div>' for flow in flows)
             items.append(f'<li value="{step.index}"><code>{_e(head)}</code>{flows}</li>')
     title = _e(words["trace"].format(n=len(result.steps), s="" if len(result.steps) == 1 else "s"))

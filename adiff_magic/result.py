@@ -50,6 +50,10 @@ class GradResult:
     graph: tuple = ()  # (nodes, edges) (--graph)
     plot_png: Optional[bytes] = None  # (--plot)
     view: View = field(default_factory=View)
+    # a graph of the learner's own classes (own.py): their names, and each step of their backward checked
+    # against incoming × local by central differences (owncheck.StepCheck: verdict ✓, ✗ or ?)
+    own_classes: tuple = ()
+    own_check: tuple = ()
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         from .render import terminal_width, to_text

@@ -11,9 +11,10 @@ import numpy as np
 
 from engine import Replay, Variable, functions_of
 
-from . import errors, extras
+from . import errors, extras, own
 from .errors import CellError
 from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
+from .fmt import fmt_array
 from .extras import Progress
 from .parser import Program, check_names
 from .model import Label, Recording
@@ -31,6 +32,8 @@ class Options:
     check: bool = False
     plot: bool = False
     view: View = View()
+    engine: str = "auto"  # 'ours': this engine's names hide the notebook's; 'own': the learner's classes must
+    # have made the target; 'auto': whichever made it
 
 
 @dataclass
@@ -48,6 +51,7 @@ class _Run:
     functions: list  # every function the target depends on, nearest first (one walk of the graph)
     graph_variables: list  # the target and every variable it depends on
     made_inside: dict  # Variable made where the cell is not instrumented (a def, a lambda) -> its Label
+    own: Optional[own.Mirror] = None  # the learner's own graph, mirrored in this engine
 
     @property
     def inputs(self) -> list:
@@ -86,16 +90,20 @@ def run_recorded(program: Program, namespace: Mapping[str, Any], options: Option
     """``run``, and the Recorded run as well: (GradResult, scope, Recorded)."""
     check_names(program, set(namespace) | set(ENGINE_NAMES))
     with clean_config():
-        recorder, scope = execute(program, namespace)
+        recorder, scope = execute(program, namespace, ours=options.engine == "ours")
         cell = _recorded(program, options, recorder, scope, progress)
         # The graph may hold the notebook's own Variables (reached through a list, say): if anything
         # below fails, their gradients go back to what they were, so a failing cell changes nothing.
         saved = [(v, v.grad) for v in cell.graph_variables]
         try:
             result, recording = _differentiate(cell)
-        except BaseException:
+        except BaseException as error:
             for variable, grad in saved:
                 variable.grad = grad
+            if cell.own is not None:
+                own.restore(cell.own)
+                if isinstance(error, CellError):  # the cell ran, the walk of the learner's graph failed
+                    error.scope = scope
             raise
     recorded = Recorded(cell.target, cell.target_name, _labeller(cell), program.line,
                         tuple((name, binding.variable) for name, binding in cell.inputs),
@@ -107,18 +115,51 @@ def run_recorded(program: Program, namespace: Mapping[str, Any], options: Option
 def _recorded(program: Program, options: Options, recorder: Recorder, scope: dict, progress: Progress) -> _Run:
     """The target and the rows of the recorded run, or the CellError that says why there are none."""
     target_name = options.target if options.target is not None else recorder.last_bound or program.last_assigned
-    target = _find_target(program, scope, target_name, recorder)
+    found = _own_graph(program, options, recorder, scope, target_name)
+    target = _find_target(program, scope if found is None else {**scope, target_name: found.target}, target_name,
+                          recorder)
     labelled = _bindings(recorder)
     functions = list(functions_of(target))
     variables = [target] + [x for f in functions for x in f.inputs]
     named = {binding.variable: label for binding, label, _ in labelled}
     cell = _Run(program, options, recorder, target, target_name, labelled,
                 _select_inputs(_rows(labelled), options.wrt), progress, functions, variables,
-                _made_inside(functions, named, recorder.labels))
+                _made_inside(functions, named, recorder.labels), found)
     _require_inputs(cell)
     if options.plot:
         _require_plottable(cell)
     return cell
+
+
+def _own_graph(program: Program, options: Options, recorder: Recorder, scope: dict,
+               name: Optional[str]) -> Optional[own.Mirror]:
+    """The learner's graph under the target, mirrored (own.py), with the cell's bindings and labels
+    pointing at the mirror; None when this engine made the target."""
+    value = scope.get(name) if name in program.assigned else None
+    lineno = _last_line(program, name) if name else None
+    if own.lacks_creator(value):
+        raise CellError(f"the target '{name}' is your own {type(value).__name__}, which has no .creator: %%grad "
+                        "follows creator links from the target back to the inputs (the book's step 7 adds them, "
+                        "with set_creator)", lineno, program.line(lineno),
+                        "add creator links to your Variable and Function, or run the cell on this engine with "
+                        "%%grad --engine ours", category="target")
+    if not own.is_variable(value):
+        if options.engine == "own" and isinstance(value, Variable):
+            raise CellError(f"--engine own: the target '{name}' was made by this engine's functions, not by "
+                            "classes from this notebook", lineno, program.line(lineno),
+                            "define your own Variable and Function classes in the notebook first, or drop "
+                            "--engine own", category="option")
+        return None
+    found = own.mirror(value)
+    for binding in recorder.bindings:
+        if not isinstance(binding.variable, Variable):
+            binding.variable = found.adopt(binding.variable)
+    for theirs, label in recorder.own_labels.values():
+        ours = found.ours(theirs)
+        if ours is not None and ours not in recorder.labels:
+            recorder.labels[ours] = label
+    recorder.mark_repeated_labels()
+    return found
 
 
 def _differentiate(cell: _Run) -> tuple:
@@ -141,10 +182,14 @@ def _differentiate(cell: _Run) -> tuple:
         raise errors.from_backward(cell.program.lines, error, label) from error
     rows = tuple(_row(binding, label) for binding, label in cell.shown)
     grads = {row.name: row.grad for row in rows if row.grad is not None}
+    if cell.own is not None:
+        notes.extend(_own_notes(cell, own.write_back(cell.own), label))
     extra, extra_notes = _extra_passes(cell, grads, recording)
     notes.extend(_conversion_notes(cell.recorder))
     notes.extend(list(recording.notes) + extra_notes)
     notes.extend(_non_finite(rows))
+    if cell.own is not None:
+        extra.update(own_classes=cell.own.classes, own_check=recording.checks)
     result = GradResult(target=name, rows=rows, steps=recording.steps, values={row.name: row.value for row in rows},
                         grads=grads, paths=recording.rules, notes=tuple(notes), view=cell.options.view,
                         check_tolerance=extras.CHECK_RTOL, **extra)
@@ -175,6 +220,21 @@ def _extra_passes(cell: _Run, grads: dict, recording: Recording) -> tuple:
         if options.plot:
             fields["plot_png"] = extras.plot(replay, cell.target_name, target.data, inputs, grads)
     return fields, notes
+
+
+def _own_notes(cell: _Run, differed: list, label: Any) -> list:
+    """Notes on the learner's graph: where the cell's own backward left other gradients than the walk's."""
+    if not differed:
+        return []
+    shown = []
+    for theirs, before, after in differed[:3]:
+        shown_label = label(cell.own.ours(theirs))
+        name = shown_label.name if shown_label is not None else "a variable"
+        shown.append(f"{name}.grad was {fmt_array(before, 6)}, the walk gives {fmt_array(after, 6)}")
+    more = f" (and {len(differed) - 3} more)" if len(differed) > 3 else ""
+    return [f"the cell's own backward left other gradients than one clean backward pass: {'; '.join(shown)}{more}. "
+            "A second backward() without cleargrad() adds to .grad; the table shows one pass, and .grad now "
+            "holds it"]
 
 
 def _conversion_notes(recorder: Recorder) -> list:
