@@ -137,15 +137,18 @@ def mirror(target: Any) -> Mirror:
 
 def _grad_form(target: Any) -> str:
     """What their backward leaves in .grad: what the cell's own backward left on the target, else what
-    their Variable.backward's source seeds it with (step 32: ``Variable(np.ones_like(...))``)."""
+    their Variable.backward seeds it with (step 32: ``Variable(np.ones_like(...))``), by its source or,
+    where there is none, by the names its code uses."""
     if target.grad is not None:
         return "array" if isinstance(target.grad, np.ndarray) or np.isscalar(target.grad) else "Variable"
     backward = getattr(type(target), "backward", None)
+    name = type(target).__name__
     try:
-        source = inspect.getsource(backward) if backward is not None else ""
+        source = inspect.getsource(backward)
     except (OSError, TypeError):
-        source = ""
-    return "Variable" if re.search(r"grad\s*=\s*\w*Variable\(", source) else "array"
+        names = getattr(getattr(backward, "__code__", None), "co_names", ())
+        return "Variable" if name in names and "ones_like" in names else "array"
+    return "Variable" if re.search(rf"grad\s*=\s*{name}\(", source) else "array"
 
 
 class Theirs(Function):

@@ -123,8 +123,9 @@ def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optiona
     target = recorded.target_name
     shown, _ = nearest(recording.graph, MAX_NODES)
     drawn = {node.key for node in shown.nodes}
+    checks = {check.index: check for check in recording.checks}  # a learner's own backward, checked
     steps = tuple(Step(place.function, place.output, place.inputs,
-                       tuple(compact_step(step, words, target, view.digits)), _moves(place, view.digits))
+                       _step_lines(step, checks.get(step.index), words, target, view.digits), _moves(place, view.digits))
                   for step, place in zip(recording.steps, recording.places) if place.function in drawn)
     seed = (recording.target_key, _grad_text(recording.seed, view.digits))
     notes = _notes(recorded, inputs, words)
@@ -132,6 +133,16 @@ def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optiona
         notes += (words["fewer steps"].format(k=len(steps), n=len(recording.steps)),)
     return StepModel(target, to_svg(recording.graph, view.digits), seed, steps, _paths(shown, recording, target, view, words),
                      _sliders(inputs, ranges), notes, UI_WORDS[view.lang])
+
+
+def _step_lines(step: Any, check: Any, words: dict, target: str, digits: int) -> tuple:
+    """The step's compact text, marked ✓ ✗ ? when it is a learner's own backward; a ✗ says what is wrong."""
+    lines = compact_step(step, words, target, digits, check.verdict if check is not None else "")
+    if check is not None and check.verdict == "✗":
+        lines.append(f"✗ {check.sentence(digits)}")
+    elif check is not None and check.verdict == "?":
+        lines.append(f"? cannot tell: {check.reason}")
+    return tuple(lines)
 
 
 def _renamed(label: Any, old_of: dict) -> Any:
