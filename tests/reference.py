@@ -235,3 +235,21 @@ def html_table(page):
     assert reader.rows, f"no adiff-table in:\n{page}"
     header, *rows = reader.rows
     return {row[0]: dict(zip(header[1:], row[1:])) for row in rows}
+
+
+# ================================================================ the seed notebook, whole
+
+
+def seed_notebook_cells():
+    """The seed notebook's 15 cells verbatim (tests/data/seed_notebook.txt, a copy of the seed), each
+    with the output it printed: [(source, printed or '')], In [1] first."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parent / "data" / "seed_notebook.txt").read_text(encoding="utf-8")
+    cells = []
+    for chunk in re.split(r"^In \[\d+\]:\n", text, flags=re.M)[1:]:
+        printed = re.search(r"\n\n(\d+\.\d+)\n*$", chunk)
+        source = chunk[:printed.start()] + "\n" if printed else chunk
+        cells.append((source, printed.group(1) if printed else ""))
+    return cells
