@@ -1,7 +1,7 @@
 """%%grad in a real notebook kernel (ipykernel driven by nbclient): the front end gets HTML and text."""
 import nbformat
 from nbclient import NotebookClient
-from reference import html_table, text_table
+from reference import html_table, seed_notebook_cells, text_table
 
 
 def execute(*sources: str) -> list:
@@ -35,3 +35,23 @@ def test_an_error_in_a_kernel_is_one_usage_error_without_traceback():
     assert error.output_type == "stream" and error.name == "stderr"
     assert error.text == "UsageError: line 2: unknown function 'sqaure' (did you mean 'square'?)\n    b = sqaure(x)\n"
     assert notebook.cells[2].outputs[0].text == "False\n"  # the failed cell bound nothing
+
+
+def test_the_seed_notebook_verbatim_then_grad_over_its_own_cell_15():
+    # the learner's notebook as it is, cell by cell, with the extension loaded; then %%grad over its
+    # cell 15 explains the learner's own classes, and x stays their Variable
+    seed = seed_notebook_cells()
+    cells = execute("%load_ext adiff_magic", *[source for source, _ in seed], "%%grad\n" + seed[14][0],
+                    "print(type(x).__module__, type(x).__name__, x.grad)")
+    for (source, printed), cell in zip(seed, cells[1:16]):
+        assert [o.get("text", "") for o in cell.outputs if o.output_type == "stream"] == \
+            ([printed + "\n"] if printed else []), source
+    grad_cell = cells[16]
+    assert grad_cell.outputs[0].text == "3.297442541400256\n"  # the cell's own print, first
+    (result,) = [o for o in grad_cell.outputs if o.output_type == "execute_result"]
+    text, html = result.data["text/plain"], result.data["text/html"]
+    assert text.startswith("your classes from this notebook: Variable, Square, Exp\n")
+    assert text_table(text.split("\n\n", 1)[1])["x"]["dy/d(name)"] == "3.297442541400256"
+    assert html_table(html)["x"]["dy/d(name)"] == "3.297442541400256"
+    assert "Square.backward(dy/dy = 1);  rule: your own backward  ✓" in text and "3 ✓" in html
+    assert cells[17].outputs[0].text == "__main__ Variable 3.297442541400256\n"
