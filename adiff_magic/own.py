@@ -237,7 +237,7 @@ def _gradients(function: Any, returned: Any, inputs: tuple) -> list:
     for k, (value, x) in enumerate(zip(values, inputs), 1):
         which = f" for input {k}" if len(inputs) > 1 else ""
         if value is None:
-            raise CellError(f"{where} returned None{which}", hint="did it forget `return gx`?", category="backward")
+            raise CellError(f"{where} returned None{which}", hint="did it forget to return gx?", category="backward")
         value = getattr(value, "data", value) if not isinstance(value, np.ndarray) else value
         try:
             array = np.asarray(value, dtype=np.float64)

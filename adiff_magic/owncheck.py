@@ -33,8 +33,8 @@ class StepCheck:
     reason: str = ""  # for a '?': why central differences cannot tell
 
     def sentence(self, digits: int = 6) -> str:
-        """'Exp.backward passed back 1.28403; incoming 2.56805 × local 1.28403 = 3.29744: did it forget
-        `* gy`?' for a '✗'; '' otherwise."""
+        """'Exp.backward passed back 1.28403; incoming 2.56805 × local 1.28403 = 3.29744: did it forget to
+        multiply by gy?' for a '✗'; '' otherwise."""
         if self.verdict != "✗":
             return ""
         wrong = next(i for i, (p, e, a) in enumerate(zip(self.passed, self.expected, self.along))
@@ -160,7 +160,7 @@ def _hint(passed: Any, expected: Any, gys: list, function: str, rule: str) -> st
     if gy is not None and gy.shape == expected.shape or gy is not None and gy.size == 1:
         if not _close(gy, 1.0) and np.all(gy != 0):
             if _close(passed, expected / gy):
-                return "did it forget `* gy`?"
+                return "did it forget to multiply by gy?"
             if _close(passed, gy):
                 return f"it passed the incoming gradient back unchanged: is the local derivative missing?{suffix}"
     if not np.any(expected):

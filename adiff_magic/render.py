@@ -53,6 +53,8 @@ WORDS = {
                        "(central differences): {counts}",
         "own first wrong": "✗ first wrong step, {k}: {sentence}",
         "own cannot tell": "? step {k}: cannot tell: {reason}",
+        "own follows": "the gradients, the chain rule and the trace follow your backward's numbers, the wrong "
+                       "step's included, as your own backward() would",
     },
     "ko": {
         "value": "값 value", "grad": "d{t}/d(name)", "line": "줄 line", "made by": "만든 식 made by",
@@ -82,6 +84,8 @@ WORDS = {
                        "your forward (central differences): {counts}",
         "own first wrong": "✗ 처음 틀린 단계 first wrong step, {k}: {sentence}",
         "own cannot tell": "? {k}단계 step {k}: 판단 불가 cannot tell: {reason}",
+        "own follows": "기울기, 연쇄 법칙, 기록은 당신의 backward가 준 값을 따른다 the gradients, the chain rule and "
+                       "the trace follow your backward's numbers, the wrong step's included",
     },
 }
 
@@ -129,10 +133,25 @@ def own_lines(result: "GradResult", words: dict) -> tuple:
     wrong = next((c for c in checks if c.verdict == "✗"), None)
     if wrong is not None:
         below.append(words["own first wrong"].format(k=wrong.index, sentence=wrong.sentence(result.view.digits)))
+        below.append(words["own follows"])
     unsure = next((c for c in checks if c.verdict == "?"), None)
     if unsure is not None:
         below.append(words["own cannot tell"].format(k=unsure.index, reason=unsure.reason))
     return above, below
+
+
+def own_step_lines(result: "GradResult", index: int) -> list:
+    """Under a step of a learner's own backward: what is wrong with it (✗), or why it cannot be told (?)."""
+    return check_lines(next((c for c in result.own_check if c.index == index), None), result.view.digits)
+
+
+def check_lines(check: Any, digits: int) -> list:
+    """The lines under one checked step (an owncheck.StepCheck, or None): none for a ✓."""
+    if check is None or check.verdict == "✓":
+        return []
+    if check.verdict == "✗":
+        return [f"✗ {check.sentence(digits)}"]
+    return [f"? cannot tell: {check.reason}"]
 
 
 def step_marks(result: "GradResult") -> dict:
@@ -362,7 +381,7 @@ def compact_step(step: "BackwardStep", words: dict, target: str, digits: int, ma
     head += incoming if len(head) + len(incoming) <= HEADER else f"({gy})"
     if step.rule and step.rule != NO_RULE and any(f.local is None or not f.local.template for f in step.flows):
         head += f";  {words['rule'].strip()}: {step.rule}"  # the numbers alone do not say it
-    lines = [f"{head}  {mark}" if mark else head]
+    lines = [f"{mark} {head}" if mark else head]  # first: a learner's eye finds it, a wrapped line keeps it
     for flow in step.flows:
         name = as_operand(flow.input, OPERAND)
         passes = _passes(flow, gy, f"d{target}/d{name}", digits)
@@ -393,7 +412,7 @@ def _text_trace(result: "GradResult", words: dict) -> list:
         else:
             head, *flows = compact_step(step, words, result.target, digits, mark)
             lines.append(lead + head)
-            lines.extend(" " * (len(lead) + 2) + flow for flow in flows)
+            lines.extend(" " * (len(lead) + 2) + flow for flow in flows + own_step_lines(result, step.index))
     return lines
 
 
@@ -403,6 +422,12 @@ def _text_trace(result: "GradResult", words: dict) -> list:
 # JupyterLab right-aligns table cells; formulas read better from the left. text-align is one of the
 # inline styles its sanitiser keeps in untrusted notebooks (unlike <style> or var(--jp-...)).
 LEFT = ' style="text-align:left"'
+
+
+# ✓ ✗ ? of a learner's own backward: green, red, amber on light and dark pages alike (inline styles
+# survive JupyterLab's sanitiser in untrusted notebooks)
+_MARK_STYLE = {"✓": ' style="color:#2e8b3a"', "✗": ' style="color:#d0342c;font-weight:bold"',
+               "?": ' style="color:#b07800"'}
 
 
 def _e(text: Any) -> str:
@@ -423,7 +448,7 @@ def to_html(result: "GradResult") -> str:
             rows.insert(TABLE_HEAD, f'<tr class="adiff-more"><td colspan="{len(header)}"{LEFT}>{more}</td></tr>')
         rows = "".join(rows)
         parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
-    parts.extend(f'<p class="adiff-own-check">{_e(line)}</p>' for line in below)
+    parts.extend(f'<p class="adiff-own-check"{_MARK_STYLE.get(line[:1], "")}>{_e(line)}</p>' for line in below)
     if result.paths:
         sentences, notes = chain_rules_written(result)
         lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in sentences)
@@ -459,9 +484,12 @@ def _html_trace(result: "GradResult", words: dict) -> str:
             items.append(f'<li value="{step.index}"><b>{_e(step_title(step, words))}</b>'
                          f'{"  " + _e(mark) if mark else ""}<table class="adiff-step">{rows}</table></li>')
         else:
-            head, *flows = compact_step(step, words, result.target, digits, mark)
+            head, *flows = compact_step(step, words, result.target, digits)
             flows = "".join(f'<div class="adiff-flow"><code>{_e(flow)}</code></div>' for flow in flows)
-            items.append(f'<li value="{step.index}"><code>{_e(head)}</code>{flows}</li>')
+            flows += "".join(f'<div class="adiff-flow"{_MARK_STYLE[line[0]]}><code>{_e(line)}</code></div>'
+                             for line in own_step_lines(result, step.index))
+            shown = f'<b{_MARK_STYLE[mark]}>{_e(mark)}</b> ' if mark else ""
+            items.append(f'<li value="{step.index}">{shown}<code>{_e(head)}</code>{flows}</li>')
     title = _e(words["trace"].format(n=len(result.steps), s="" if len(result.steps) == 1 else "s"))
     legend = _e(words["legend full"] if result.view.full_trace else words["legend"])
     # the list's numbers sit in its left padding: room for the widest one ('100,000.' too)

@@ -19,7 +19,7 @@ from .graph import MAX_NODES, nearest, to_svg
 from .model import Place, Recording
 from .paths import written_first
 from .record import record
-from .render import WORDS, compact_step, rule_sentence
+from .render import WORDS, check_lines, compact_step, rule_sentence
 from .result import View
 
 SLIDER_STEPS = 400  # positions of a slider between its ends
@@ -138,11 +138,7 @@ def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optiona
 def _step_lines(step: Any, check: Any, words: dict, target: str, digits: int) -> tuple:
     """The step's compact text, marked ✓ ✗ ? when it is a learner's own backward; a ✗ says what is wrong."""
     lines = compact_step(step, words, target, digits, check.verdict if check is not None else "")
-    if check is not None and check.verdict == "✗":
-        lines.append(f"✗ {check.sentence(digits)}")
-    elif check is not None and check.verdict == "?":
-        lines.append(f"? cannot tell: {check.reason}")
-    return tuple(lines)
+    return tuple(lines + check_lines(check, digits))
 
 
 def _renamed(label: Any, old_of: dict) -> Any:

@@ -118,8 +118,8 @@ def test_own_classes_table_checks_graph_and_stepper(browser, own_lab, theme):
         expect(result.locator(".adiff-own")).to_have_text("your classes from this notebook: Variable, Square, Exp")
         expect(result.locator(".adiff-own-check")).to_contain_text("3 ✓")
         assert DY_DX in lab_harness.table_texts(result.locator("table.adiff-table")), "x's gradient in the table"
-        headers = result.locator(".adiff-trace li > code").all_inner_texts()
-        assert len(headers) == 3 and all(h.rstrip().endswith("✓") for h in headers), f"the trace's steps: {headers}"
+        marks = result.locator(".adiff-trace li > b").all_inner_texts()
+        assert marks == ["✓", "✓", "✓"], f"the trace's steps, each marked first: {marks}"
         close_up(page, grad.locator(".jp-OutputArea-output[data-mime-type='text/html']"), f"own-{theme}-grad")
 
         # --graph: their classes by name in the picture
@@ -131,13 +131,13 @@ def test_own_classes_table_checks_graph_and_stepper(browser, own_lab, theme):
         assert "Square" in texts and "Exp" in texts, f"the picture names their classes: {texts}"
         close_up(page, graph.locator(".jp-Cell-outputArea"), f"own-{theme}-graph")
 
-        # --step: ▶ three times, each step's header ends with its ✓
+        # --step: ▶ three times, each step's header starts with its ✓
         root = cell_dom(page, model_cells, I_STEP).locator(ROOT)
         wait_for_view(root)
         for k, header in enumerate(HEADERS, 1):
             root.locator(".adiff-step-next").click()
             lines = step_lines(root, k, header)
-            assert lines[0].rstrip().endswith("✓"), f"step {k}: {lines}"
+            assert lines[0].startswith("✓ "), f"step {k}: {lines}"
 
         # --step over the Exp that forgets `* gy`: the static summary names step 2, the view's step 2 is ✗
         wrong = cell_dom(page, model_cells, I_STEP_WRONG)
@@ -150,7 +150,8 @@ def test_own_classes_table_checks_graph_and_stepper(browser, own_lab, theme):
         for k, header in enumerate(HEADERS[:2], 1):
             root.locator(".adiff-step-next").click()
             lines = step_lines(root, k, header)
-        assert lines[0].rstrip().endswith("✗"), f"step 2 is marked wrong: {lines}"
+        assert lines[0].startswith("✗ "), f"step 2 is marked wrong: {lines}"
+        assert root.locator(".adiff-step-lines .adiff-step-wrong").count() == 2, "the ✗ of the header and of its line"
         assert any(line.startswith("✗ Exp.backward") for line in lines), f"step 2 says what is wrong: {lines}"
         close_up(page, root, f"own-{theme}-step2-wrong")
         close_up(page, wrong.locator(".jp-Cell-outputArea"), f"own-{theme}-step2-wrong-output")

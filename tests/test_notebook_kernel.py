@@ -53,5 +53,5 @@ def test_the_seed_notebook_verbatim_then_grad_over_its_own_cell_15():
     assert text.startswith("your classes from this notebook: Variable, Square, Exp\n")
     assert text_table(text.split("\n\n", 1)[1])["x"]["dy/d(name)"] == "3.297442541400256"
     assert html_table(html)["x"]["dy/d(name)"] == "3.297442541400256"
-    assert "Square.backward(dy/dy = 1);  rule: your own backward  ✓" in text and "3 ✓" in html
+    assert "✓ line 8  y.creator = Square, input b → Square.backward(dy/dy = 1)" in text and "3 ✓" in html
     assert cells[17].outputs[0].text == "__main__ Variable 3.297442541400256\n"

@@ -179,8 +179,16 @@ function render({ model, el }) {
     }
   }
 
+  // a step of the learner's own backward starts with its check: ✓ green, ✗ red, ? amber
+  const MARKS = { "✓": "adiff-step-ok", "✗": "adiff-step-wrong", "?": "adiff-step-unsure" };
+
   function drawLines() {
-    lines.textContent = (model.get("lines") || []).join("\n");
+    const texts = model.get("lines") || [];
+    lines.replaceChildren(...texts.flatMap((text, i) => {
+      const mark = MARKS[text.charAt(0)];
+      const line = mark ? [h("span", { class: mark }, text.charAt(0)), text.slice(1)] : [text];
+      return i ? ["\n", ...line] : line;
+    }));
   }
 
   function select(node) {
