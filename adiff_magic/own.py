@@ -9,6 +9,7 @@ never called) and checks what it passed back (owncheck.py). Afterwards their Var
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import re
 import weakref
@@ -115,6 +116,7 @@ def mirror(target: Any) -> Mirror:
         return variables[id(x)][1]
 
     nodes, cell_grads = [], {}
+    depth = 0  # the deepest generation so far: the target's, once every function is mirrored
     for function in functions:
         inputs = inputs_of(function)
         made = next((x for x in [target] if getattr(x, "creator", None) is function), None)
@@ -122,12 +124,15 @@ def mirror(target: Any) -> Mirror:
         node = _mirror_class(type(function))(function, [np.asarray(y.data, dtype=np.float64) for y in outputs],
                                              grad_form)
         results = node(*[ours(x) for x in inputs])
+        depth = max(depth, node.generation)
         for y, result in zip(outputs, results if isinstance(results, tuple) else (results,)):
             if y is not None:
                 variables[id(y)] = (y, result)
         nodes.append(node)
     if id(target) not in variables:
         ours(target)
+    for node in nodes:  # each replay's copy keeps this: the same functions are checked at any input values
+        node.checked = node.generation > depth - MAX_CHECKED_GENERATIONS
     for theirs, _ in variables.values():
         cell_grads[id(theirs)] = theirs.grad
     names = [type(target).__name__] + [type(f).__name__ for f in functions]
@@ -151,6 +156,10 @@ def _grad_form(target: Any) -> str:
     return "Variable" if re.search(rf"grad\s*=\s*{name}\(", source) else "array"
 
 
+MAX_CHECKED_GENERATIONS = 1_000  # the functions this near the target are checked (about ten runs of their
+# forward each); those further down run unchecked, and a note says how many
+
+
 class Theirs(Function):
     """One of the learner's functions in this engine's graph: its forward gives the recorded outputs
     (on a replay at other values, their function afresh), its backward runs theirs and checks it."""
@@ -159,6 +168,7 @@ class Theirs(Function):
         self.theirs, self.recorded, self.grad_form = function, recorded, grad_form
         self.kinds: list = []  # their input Variables' classes, to build new ones on a replay
         self.check: Optional[StepCheck] = None
+        self.checked = True  # within MAX_CHECKED_GENERATIONS of the target
 
     def forward(self, *xs: np.ndarray) -> Any:
         if self.recorded is not None:  # the mirror being built: their forward already ran in the cell
@@ -183,6 +193,8 @@ class Theirs(Function):
         inputs = self.inputs
         passed = _gradients(self.theirs, returned, inputs)
         name = type(self.theirs).__name__
+        if not self.checked:
+            return tuple(passed) if len(passed) > 1 else passed[0]
         self.check = check_step(0, name, _where(self.theirs), _forward(self.theirs),
                                 [x.data for x in inputs], arrays, passed, _our_rule(name))
         return tuple(passed) if len(passed) > 1 else passed[0]
@@ -255,12 +267,17 @@ def _gradients(function: Any, returned: Any, inputs: tuple) -> list:
 
 def _where(function: Any) -> str:
     """'Exp.backward (line 7 of its cell)': where the learner's backward is written."""
-    method = getattr(type(function), "backward", None)
+    return _written(type(function))
+
+
+@functools.lru_cache(maxsize=256)
+def _written(kind: type) -> str:
+    method = getattr(kind, "backward", None)
     try:
         line = inspect.getsourcelines(method)[1]
     except (OSError, TypeError):
-        return f"{type(function).__name__}.backward"
-    return f"{type(function).__name__}.backward (line {line} of its cell)"
+        return f"{kind.__name__}.backward"
+    return f"{kind.__name__}.backward (line {line} of its cell)"
 
 
 def _our_rule(name: str) -> str:

@@ -184,6 +184,10 @@ def _differentiate(cell: _Run) -> tuple:
     grads = {row.name: row.grad for row in rows if row.grad is not None}
     if cell.own is not None:
         notes.extend(_own_notes(cell, own.write_back(cell.own), label))
+        if len(recording.checks) < len(recording.steps):
+            notes.append(f"{len(recording.checks):,} of the {len(recording.steps):,} steps of your backward were "
+                         f"checked: those within {own.MAX_CHECKED_GENERATIONS:,} generations of the target (a check "
+                         "runs your forward about ten times); the rest ran unchecked")
     extra, extra_notes = _extra_passes(cell, grads, recording)
     notes.extend(_conversion_notes(cell.recorder))
     notes.extend(list(recording.notes) + extra_notes)

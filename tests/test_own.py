@@ -264,3 +264,12 @@ def test_functions_under_respects_the_graph_at_every_step(stage):
     y = square(square(x))
     order = own.functions_under(y)
     assert len(order) == 2 and own.inputs_of(order[0])[0] is x  # the function of x runs first forward
+
+
+def test_a_long_walk_checks_the_steps_nearest_the_target_and_says_how_many(ip, grad):
+    with_stage(ip, "step16")
+    result = grad("x = Variable(np.array(0.5))\ny = x\nfor i in range(1200):\n    y = add(y, x)\n", "--no-trace")
+    assert float(result.grads["x"]) == 1201.0  # y = 1201·x
+    assert len(result.steps) == 1200 and len(result.own_check) == own.MAX_CHECKED_GENERATIONS
+    assert [check.index for check in result.own_check] == list(range(1, 1001))  # the first to run: nearest y
+    assert any(note.startswith("1,000 of the 1,200 steps of your backward were checked") for note in result.notes)
