@@ -424,10 +424,13 @@ def _text_trace(result: "GradResult", words: dict) -> list:
 LEFT = ' style="text-align:left"'
 
 
-# ✓ ✗ ? of a learner's own backward: green, red, amber on light and dark pages alike (inline styles
-# survive JupyterLab's sanitiser in untrusted notebooks)
-_MARK_STYLE = {"✓": ' style="color:#2e8b3a"', "✗": ' style="color:#d0342c;font-weight:bold"',
-               "?": ' style="color:#b07800"'}
+# ✓ ✗ ? of a learner's own backward: white on green, red, amber, so that one chip reads on light and
+# dark pages alike (≥ 6:1; inline styles survive JupyterLab's sanitiser in untrusted notebooks)
+_CHIP = "color:#fff;padding:0 0.3em;border-radius:3px;font-weight:bold"
+_MARK_STYLE = {"✓": f' style="background:#1e6b2a;{_CHIP}"', "✗": f' style="background:#b3261e;{_CHIP}"',
+               "?": f' style="background:#8a5a00;{_CHIP}"'}
+_LINE_STYLE = {"✗": ' style="border-left:4px solid #b3261e;padding-left:0.5em"',
+               "?": ' style="border-left:4px solid #8a5a00;padding-left:0.5em"'}
 
 
 def _e(text: Any) -> str:
@@ -448,7 +451,7 @@ def to_html(result: "GradResult") -> str:
             rows.insert(TABLE_HEAD, f'<tr class="adiff-more"><td colspan="{len(header)}"{LEFT}>{more}</td></tr>')
         rows = "".join(rows)
         parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
-    parts.extend(f'<p class="adiff-own-check"{_MARK_STYLE.get(line[:1], "")}>{_e(line)}</p>' for line in below)
+    parts.extend(f'<p class="adiff-own-check"{_LINE_STYLE.get(line[:1], "")}>{_e(line)}</p>' for line in below)
     if result.paths:
         sentences, notes = chain_rules_written(result)
         lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in sentences)
@@ -486,7 +489,7 @@ def _html_trace(result: "GradResult", words: dict) -> str:
         else:
             head, *flows = compact_step(step, words, result.target, digits)
             flows = "".join(f'<div class="adiff-flow"><code>{_e(flow)}</code></div>' for flow in flows)
-            flows += "".join(f'<div class="adiff-flow"{_MARK_STYLE[line[0]]}><code>{_e(line)}</code></div>'
+            flows += "".join(f'<div class="adiff-flow"{_LINE_STYLE[line[0]]}><code>{_e(line)}</code></div>'
                              for line in own_step_lines(result, step.index))
             shown = f'<b{_MARK_STYLE[mark]}>{_e(mark)}</b> ' if mark else ""
             items.append(f'<li value="{step.index}">{shown}<code>{_e(head)}</code>{flows}</li>')
