@@ -117,12 +117,18 @@ def graph_of(functions: list, label: Labeller, local: Callable[[Any, int], Optio
         return node(v, "variable", node_name(label, v), v.data, grad)
 
     for func in functions:
-        key = node(func, "function", type(func).__name__)
+        key = node(func, "function", type(func).__name__ + _checked(func))
         scalar = is_scalar(func)
         edges.extend(GraphEdge(variable(x), key, local(func, index) if scalar else None)
                      for index, x in enumerate(func.inputs))
         edges.extend(GraphEdge(key, variable(ref())) for ref in func.outputs if ref() is not None)
     return Graph(tuple(nodes), tuple(edges))
+
+
+def _checked(func: Any) -> str:
+    """' ✗' or ' ?' after a learner's function whose backward is wrong or cannot be told (own.py)."""
+    check = getattr(func, "check", None)
+    return f" {check.verdict}" if check is not None and check.verdict != "✓" else ""
 
 
 def graph_notes(recording: Recording) -> list:

@@ -233,6 +233,10 @@ def test_graph_draws_their_classes_by_name(ip, grad):
     result, _ = printed(lambda: grad(SEED[14][0], "--graph --quiet -o r") or ip.user_ns["r"])
     functions = [node.text for node in result.graph.nodes if node.kind == "function"]
     assert sorted(functions) == ["Exp", "Square", "Square"]
+    run_cells(ip, EXP_WITHOUT_GY)
+    result, _ = printed(lambda: grad(SEED[14][0], "--graph --quiet -o r") or ip.user_ns["r"])
+    functions = [node.text for node in result.graph.nodes if node.kind == "function"]
+    assert sorted(functions) == ["Exp ✗", "Square", "Square"]  # the wrong step, marked in the picture
 
 
 # ================================================================ recognising their shape
