@@ -9,6 +9,8 @@ import io
 import math
 
 import numpy as np
+
+from adiff_magic.owncheck import StepCheck
 import pytest
 from IPython.lib.pretty import RepresentationPrinter, pretty
 
@@ -55,6 +57,9 @@ def every_field() -> dict:
         graph=(nodes, (("v0", "f0"), ("f0", "v1"))),
         plot_png=b"\x89PNG\r\n\x1a\n",
         view=View(trace=False, table=True, graph=True, lang="en"),
+        own_classes=("Variable", "Square"),
+        own_check=(StepCheck(1, "Square", "Square.backward", "✓", (np.array(1.0),), (np.array(1.0),),
+                             (np.array(1.0),), (None,)),),
     )
 
 

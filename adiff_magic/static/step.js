@@ -180,12 +180,12 @@ function render({ model, el }) {
   }
 
   // a step of the learner's own backward starts with its check: ✓ green, ✗ red, ? amber
-  const MARKS = { "✓": "adiff-step-ok", "✗": "adiff-step-wrong", "?": "adiff-step-unsure" };
+  const CHECKS = { "✓": "adiff-step-ok", "✗": "adiff-step-wrong", "?": "adiff-step-unsure" };
 
   function drawLines() {
     const texts = model.get("lines") || [];
     lines.replaceChildren(...texts.flatMap((text, i) => {
-      const mark = MARKS[text.charAt(0)];
+      const mark = CHECKS[text.charAt(0)];
       const line = mark ? [h("span", { class: mark }, text.charAt(0)), text.slice(1)] : [text];
       return i ? ["\n", ...line] : line;
     }));
