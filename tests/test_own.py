@@ -277,3 +277,33 @@ def test_a_long_walk_checks_the_steps_nearest_the_target_and_says_how_many(ip, g
     assert len(result.steps) == 1200 and len(result.own_check) == own.MAX_CHECKED_GENERATIONS
     assert [check.index for check in result.own_check] == list(range(1, 1001))  # the first to run: nearest y
     assert any(note.startswith("1,000 of the 1,200 steps of your backward were checked") for note in result.notes)
+
+
+# ================================================================ differential: their classes against this engine
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+LEAVES = st.sampled_from(["x", "w", "2.0", "0.5"])
+
+
+def expressions(depth: int = 3):
+    """Expressions the book's step-22 classes can build: + - * / ** (a constant power) and negation."""
+    if depth == 0:
+        return LEAVES
+    inner = expressions(depth - 1)
+    binary = st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})")
+    power = st.tuples(inner, st.sampled_from(["2", "3"])).map(lambda t: f"({t[0]}) ** {t[1]}")
+    return st.one_of(LEAVES, binary, power, inner.map(lambda e: f"(-{e})"))
+
+
+@given(expression=expressions(), x=st.floats(0.3, 2.0), w=st.floats(-2.0, -0.3), stage=st.sampled_from(["step22", "step32"]))
+def test_their_classes_and_this_engine_give_the_same_gradients(shell, expression, x, w, stage):
+    shell.reset()
+    with_stage(shell, stage)
+    cell = f"x = Variable(np.array({x!r}))\nw = Variable(np.array({w!r}))\ny = x * w + {expression}\n"
+    theirs = shell.run_cell_magic("grad", "--quiet -o theirs", cell) or shell.user_ns["theirs"]
+    ours = shell.run_cell_magic("grad", "--engine ours --quiet -o ours", cell) or shell.user_ns["ours"]
+    for name in ("x", "w"):
+        np.testing.assert_allclose(theirs.grads[name], ours.grads[name], rtol=1e-12, atol=1e-12)
+    assert all(check.verdict in "✓?" for check in theirs.own_check), [c.sentence() for c in theirs.own_check]
+    assert float(theirs.values["y"]) == pytest.approx(float(ours.values["y"]), rel=1e-12, nan_ok=True)
