@@ -82,6 +82,30 @@ def non_number_error(lines: Sequence[str], name: str, found: NonNumber, lineno: 
                      lineno, source_line(lines, lineno), NUMBER_HINT, category="input")
 
 
+def _learner_code_given_an_engine_variable(error: BaseException) -> Optional[str]:
+    """The name of the notebook's function that raised ``error`` while holding one of this engine's
+    Variables (a learner's own classes given x = 0.5, which the cell made an engine input), or None."""
+    from engine import Variable
+
+    frames = []
+    traceback = error.__traceback__
+    while traceback is not None:
+        frames.append(traceback.tb_frame)
+        traceback = traceback.tb_next
+    code = [f for f in frames if f.f_globals.get("__name__") not in (None, "engine", "adiff_magic")
+            and not f.f_globals.get("__name__", "").startswith(("engine.", "adiff_magic.", "numpy"))
+            and f.f_code.co_filename != FILENAME]
+    if not code or not isinstance(error, (TypeError, ValueError, AttributeError)):
+        return None
+    frame = code[-1]
+    if not any(isinstance(value, Variable) for value in frame.f_locals.values()):
+        return None
+    owner = frame.f_locals.get("self")
+    if owner is None or isinstance(owner, Variable) or not hasattr(type(owner), "backward"):
+        return None  # not a learner's Variable or Function (a helper of the notebook's, say)
+    return f"{type(owner).__name__}.{frame.f_code.co_name}"
+
+
 def from_exception(lines: Sequence[str], error: BaseException, non_numbers: dict, shadowed: dict) -> CellError:
     """The CellError for an exception raised while the cell ran, at the cell line it came from."""
     lineno = cell_line(error)
@@ -89,6 +113,13 @@ def from_exception(lines: Sequence[str], error: BaseException, non_numbers: dict
     culprit = named_on_line(line, non_numbers)
     if culprit and isinstance(error, (TypeError, ValueError)):
         return non_number_error(lines, culprit, non_numbers[culprit], lineno)
+    theirs = _learner_code_given_an_engine_variable(error)
+    if theirs is not None:
+        return CellError(f"{theirs} (a function of this notebook's) was given this engine's Variable and failed "
+                         f"({type_name(error)}: {error}): a number the cell binds to a name becomes an input of this "
+                         "engine", lineno, line, "with your own classes, make inputs your way, e.g. "
+                         "x = Variable(np.array(0.5)); or run the cell on this engine with %%grad --engine ours",
+                         category="type")
     hidden = named_on_line(line, shadowed)
     if hidden and isinstance(error, TypeError) and _says(error, "not callable"):
         return CellError(f"'{hidden}' is {shadowed[hidden]} in the notebook, which hides the engine's {hidden}()",

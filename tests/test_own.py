@@ -307,3 +307,11 @@ def test_their_classes_and_this_engine_give_the_same_gradients(shell, expression
         np.testing.assert_allclose(theirs.grads[name], ours.grads[name], rtol=1e-12, atol=1e-12)
     assert all(check.verdict in "✓?" for check in theirs.own_check), [c.sentence() for c in theirs.own_check]
     assert float(theirs.values["y"]) == pytest.approx(float(ours.values["y"]), rel=1e-12, nan_ok=True)
+
+
+def test_a_number_given_to_their_classes_is_explained(ip, grad):
+    # x = 2.0 makes x an input of this engine; the book's step-22 Variable refuses anything but an ndarray
+    with_stage(ip, "step22")
+    with pytest.raises(UsageError, match=r"line 2: Variable\.__init__ \(a function of this notebook's\) was given "
+                                         r"this engine's Variable.*x = Variable\(np\.array\(0\.5\)\).*--engine ours"):
+        grad("x = 2.0\ny = square(x)\n")
