@@ -252,6 +252,9 @@ def cells(page) -> list[dict]:
 
 def cell_dom(page, model_cells: list[dict], index: int):
     dom = panel(page).locator(".jp-Cell")
+    deadline = time.monotonic() + 10
+    while dom.count() != len(model_cells) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)  # a loaded machine: JupyterLab may still be attaching the last cells
     assert dom.count() == len(model_cells), "every cell of the notebook is in the DOM"
     return dom.nth(index)
 
