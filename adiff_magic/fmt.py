@@ -1,7 +1,8 @@
 """Numbers, arrays and source text as short, stable strings, the same in every rendering."""
 from __future__ import annotations
 
-import textwrap
+import re
+import unicodedata
 from typing import Any, Optional
 
 import numpy as np
@@ -39,7 +40,76 @@ def fmt_array(value: Any, digits: Optional[int] = None) -> str:
         return f"{' '.join(body.split())} shape {array.shape}"
     body = np.array2string(array, separator=", ", threshold=ARRAY_ITEMS, edgeitems=2, max_line_width=10**6,
                            formatter={"float_kind": lambda v: fmt_short(v, digits or 6)})
+    if "..." not in body:  # a (3, 3) has no more than 2 + 2 per axis: all shown, so none is rounded either
+        body = np.array2string(array, separator=", ", threshold=array.size, max_line_width=10**6,
+                               formatter={"float_kind": number})
+        return f"{' '.join(body.split())} shape {array.shape}"
     return f"{' '.join(body.split())} shape {array.shape}, summarised"
+
+
+GRID_ROWS = 6  # a grid shows at most this many rows and columns; "…" stands for the rest
+GRID_COLUMNS = 6
+
+
+def grid(value: Any, digits: Optional[int] = 6, columns: int = GRID_COLUMNS, rows: int = GRID_ROWS,
+         shape: bool = True) -> tuple:
+    """(lines, elided): an array as its shape, then its values like numpy's repr, rows on lines and
+    columns aligned, each at ``digits`` significant digits (None: every digit); past ``rows`` rows or
+    ``columns`` columns, the middle ones are '…'. A 0-d value is its number, on one line; ``shape``
+    False leaves the shape out (a column that shows it already)."""
+    array = np.asarray(value)
+    number = fmt_number if digits is None else (lambda v: fmt_short(v, digits))
+    if array.ndim == 0:
+        return [number(array)], False
+    shape = f"{array.shape} " if shape else ""
+    flat = array.ndim > 2
+    table = array.reshape(1, -1) if array.ndim == 1 or flat else array
+    cells, elided = _elided_cells(table, number, columns, rows)
+    widths = [max(display_width(row[j]) for row in cells) for j in range(len(cells[0]))] if cells[0] else []
+    texts = [" ".join(_right(cell, w) for cell, w in zip(row, widths)) for row in cells]
+    if array.ndim == 1 or flat:
+        lines = [f"{shape}[{texts[0]}]" + (" (flattened)" if flat else "")]
+    else:
+        pad = " " * len(shape)
+        lines = [f"{shape if i == 0 else pad}{'[[' if i == 0 else ' ['}{text}]{']' if i == len(texts) - 1 else ''}"
+                 for i, text in enumerate(texts)]
+    return lines, elided
+
+
+def _elided_cells(table: np.ndarray, number: Any, columns: int, rows: int) -> tuple:
+    """The texts of a 2-D table's cells shown, with '…' for the rows and columns left out."""
+    row_keep, rows_cut = _kept(table.shape[0], rows)
+    col_keep, cols_cut = _kept(table.shape[1], columns)
+    cells = [["…"] * len(col_keep) if i is None else ["…" if j is None else number(table[i, j]) for j in col_keep]
+             for i in row_keep]
+    return cells, rows_cut or cols_cut
+
+
+def _kept(n: int, limit: int) -> tuple:
+    """The indices shown of ``n`` (None where '…' stands), and whether any is left out."""
+    if n <= limit + 1:  # a '…' for one number would save nothing
+        return list(range(n)), False
+    head = max(limit // 2, 1)  # 6 -> the first 3, '…', the last 2
+    tail = max(limit - head - 1, 1)
+    return list(range(head)) + [None] + list(range(n - tail, n)), True
+
+
+def _right(text: str, width: int) -> str:
+    return " " * (width - display_width(text)) + text
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: East Asian wide and full-width characters count two,
+    combining marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
+
+
+def pad_to(text: str, width: int) -> str:
+    """``text`` with spaces after it up to ``width`` display columns."""
+    return text + " " * (width - display_width(text))
 
 
 def short(text: str, limit: int = 40) -> str:
@@ -49,22 +119,39 @@ def short(text: str, limit: int = 40) -> str:
 
 
 def wrap(line: str, width: int) -> str:
-    """``line`` broken between words to ``width`` columns, continuing under its own indent plus four
-    spaces; a number is never split (a word longer than the width stays whole)."""
-    if len(line) <= width:
+    """``line`` broken between words to ``width`` display columns (a wide character takes two),
+    continuing under its own indent plus four spaces; a number is never split (a word longer than the
+    width stays whole). Lines already broken (an array's grid) are wrapped one by one."""
+    if "\n" in line:
+        return "\n".join(wrap(part, width) for part in line.split("\n"))
+    if display_width(line) <= width:
         return line
     indent = " " * (len(line) - len(line.lstrip()) + 4)
     lines: list = []
     for part in _clauses(line):  # a break after ';' comes first: it keeps each product on one line
-        if lines and len(lines[-1] + part.rstrip()) <= width:
+        if lines and display_width(lines[-1] + part.rstrip()) <= width:
             lines[-1] += part
             continue
-        text = part if not lines else indent + part.lstrip()
-        wrapped = textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False,
-                                break_on_hyphens=False, drop_whitespace=True) or [text]
+        wrapped = _greedy(part if not lines else indent + part.lstrip(), width, indent)
         wrapped[-1] += part[len(part.rstrip()):]  # the separator's spaces, should the next clause join this line
         lines.extend(wrapped)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _greedy(text: str, width: int, indent: str) -> list:
+    """``text`` as lines of at most ``width`` display columns, broken at spaces (kept as written inside
+    a line), the lines after the first under ``indent``."""
+    lines, space = [""], ""
+    for token in re.findall(r"\S+|\s+", text):
+        if token.isspace():
+            space = token
+            continue
+        if lines[-1].strip() and display_width(lines[-1] + space + token) > width:
+            lines.append(indent + token)
+        else:
+            lines[-1] += space + token
+        space = ""
+    return lines
 
 
 def _clauses(line: str) -> list:

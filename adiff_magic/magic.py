@@ -18,6 +18,7 @@ from .result import GradResult, View
 from .runner import Options, run_recorded
 
 MAX_PRECISION = 17  # a float64 needs at most 17 significant digits
+DEFAULT_PRECISION = 6
 MAX_ORDER = 50  # beyond this the derivative graphs of anything but a polynomial are far too large anyway
 
 
@@ -87,10 +88,10 @@ def options_from(args: Any) -> Options:
     """The Options of parsed %%grad arguments; a UsageError for a value out of range."""
     if not 1 <= args.order <= MAX_ORDER:
         raise UsageError(f"--order must be between 1 and {MAX_ORDER}, got {args.order}")
-    if not 1 <= args.precision <= MAX_PRECISION:
+    if args.precision is not None and not 1 <= args.precision <= MAX_PRECISION:
         raise UsageError(f"--precision must be between 1 and {MAX_PRECISION}, got {args.precision}")
     view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang, full_trace=args.trace == "full",
-                digits=args.precision)
+                digits=args.precision or DEFAULT_PRECISION, table_digits=args.precision)
     return Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
                    plot=args.plot, view=view, engine=args.engine)
 
@@ -116,9 +117,10 @@ class GradMagics(Magics):
     @argument("--trace", choices=["compact", "full"], default="compact",
               help="compact: a header per step and a line per input (default); full: creator, input, incoming, "
                    "rule, local and passes on rows of their own")
-    @argument("--precision", type=int, default=6, metavar="N",
-              help="significant digits in the trace, the chain rule and the graph (default 6; the table "
-                   "and the result keep every digit)")
+    @argument("--precision", type=int, default=None, metavar="N",
+              help="significant digits everywhere (default 6 in the trace, the chain rule, the graph and the "
+                   "table's arrays; without it the table's numbers keep every digit, to compare with "
+                   "print(x.grad); the result always keeps every digit)")
     @argument("--step", action="store_true",
               help="under the output, step through the backward pass: ◀ ▶, play, click a node for its chain "
                    "rule, a slider per input (needs anywidget; the cell's value is then the view, use -o for "

@@ -3,7 +3,7 @@ build by hand. A Recording holds one backward pass; every view (table, chain rul
 --step) is a function of it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
@@ -40,6 +40,21 @@ class Flow:
     grad: np.ndarray  # the gradient passed: incoming gradient times local derivative
     accumulated: bool  # added to a gradient the input already had from another path
     total: np.ndarray  # the input's gradient after this step
+    position: Optional[int] = None  # which of the function's inputs it is (0 first); None if not recorded
+
+
+@dataclass(frozen=True, slots=True)
+class Operands:
+    """What an array step's matrix form is written from: its inputs as the cell names them (None for a
+    literal constant, whose value is kept when it is one number), their shapes and the output's, the function's scalar local templates (elementwise
+    functions) and its parameters (axis, shape, axes, index, c...)."""
+
+    names: tuple
+    shapes: tuple
+    output_shape: tuple
+    templates: tuple = ()
+    fields: dict = field(default_factory=dict)
+    constants: dict = field(default_factory=dict)  # position -> value of an unnamed single-number input
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,7 @@ class BackwardStep:
     gy: tuple  # incoming gradient(s), one per output
     rule: str  # the local rule, e.g. 'd/dx x² = 2x'
     flows: tuple  # a Flow per input
+    operands: Optional[Operands] = None  # an array step's operands, for its matrix form; None for numbers
 
 
 @dataclass(frozen=True)

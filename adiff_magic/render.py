@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 
-from .fmt import fmt_array, fmt_number, fmt_short, short, wrap
+from .arrayrules import broadcast_note, matrix_form
+from .fmt import display_width, fmt_array, fmt_number, fmt_short, grid, pad_to, short, wrap
 from .model import Graph, GraphEdge, GraphNode
 from .paths import NAMED
 
@@ -33,6 +34,9 @@ WORDS = {
         "value": "value", "grad": "d{t}/d(name)", "line": "line", "made by": "made by",
         "trace": "backward trace, {n:,} step{s} in the order the engine ran them",
         "legend": "each step: creator, inputs, backward(incoming); per input: local ∂, then d = incoming × local",
+        "legend arrays": "each array step: creator, inputs, backward(G: its incoming gradient); per input: "
+                         "d = a formula in G (⊙ element by element, ᵀ transposed): shapes, values",
+        "broadcast": "{name} {shape} was broadcast to {out}; its gradient is summed over {axes} back to {shape}",
         "legend full": "each step: take the function that made the variable (creator), take its input, "
                        "call its backward: passes = incoming × local",
         "inputs": "inputs", "creator": "creator", "input": "input", "incoming": "incoming", "rule": "rule",
@@ -48,6 +52,9 @@ WORDS = {
         "more factors": "(… {n:,} more …)",
         "more rows": "… {n:,} rows not shown (all are in result.rows) …",
         "no path": "— ({t} does not depend on it)",
+        "arrays rounded": "(arrays at {d} significant digits; result.rows has every digit, as does --precision 17)",
+        "arrays cut": "(arrays at {d} significant digits, and '…' for the rows and columns of large ones left out; "
+                      "result.rows has every value)",
         "own classes": "your classes from this notebook: {names}",
         "own checked": "your backward, step by step, against incoming × local measured on your forward "
                        "(central differences): {counts}",
@@ -61,6 +68,10 @@ WORDS = {
         "trace": "역전파 기록 backward trace: {n:,}단계 step{s}, 엔진이 실행한 순서 in the order the engine ran them",
         "legend": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (inputs)  "
                   "3. 함수의 backward 메서드를 호출한다: 국소 미분 ∂ (local), d = incoming × local.",
+        "legend arrays": "배열 단계 each array step: creator, inputs, backward(G: 들어온 기울기 its incoming gradient); "
+                         "d = G의 식 a formula in G (⊙ 원소별 element by element, ᵀ 전치 transposed): 모양 shapes, 값 values",
+        "broadcast": "{name} {shape}는 {out}로 브로드캐스트됨 was broadcast to {out}; 기울기는 {axes}에 대해 합산되어 "
+                     "{shape}로 돌아감 its gradient is summed over {axes} back to {shape}",
         "legend full": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (input)  "
                        "3. 함수의 backward 메서드를 호출한다 (passes = incoming × local)",
         "inputs": "입력 inputs", "one input": "입력 input", "creator": "1. 함수 creator", "input": "2. 입력 input",
@@ -79,6 +90,10 @@ WORDS = {
         "more factors": "(… {n:,}개 더 more …)",
         "more rows": "… {n:,}행 생략 rows not shown (result.rows에 모두 있음) …",
         "no path": "— ({t}와 무관 does not depend on it)",
+        "arrays rounded": "(배열은 유효숫자 {d}자리 arrays at {d} significant digits; result.rows에 모든 자리가 있음 "
+                          "every digit is in result.rows, as with --precision 17)",
+        "arrays cut": "(배열은 유효숫자 {d}자리, 큰 배열의 생략된 행과 열은 '…' arrays at {d} significant digits, "
+                      "'…' for rows and columns left out; result.rows에 모든 값이 있음 every value is in result.rows)",
         "own classes": "이 노트북의 클래스 your classes from this notebook: {names}",
         "own checked": "단계별 backward 검사 your backward, step by step, against incoming × local measured on "
                        "your forward (central differences): {counts}",
@@ -108,7 +123,7 @@ def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
     above, below = own_lines(result, words)
     parts = [wrap(line, width) for line in above]
     if result.view.table:
-        parts.append(_text_table(result, words))
+        parts.append(_text_table(result, words, width))
     if below:
         parts.append("\n".join(wrap(line, width) for line in below))
     if result.paths:
@@ -159,22 +174,59 @@ def step_marks(result: "GradResult") -> dict:
     return {check.index: check.verdict for check in result.own_check}
 
 
-def _table_rows(result: "GradResult", words: dict) -> tuple:
-    """(header, body, hidden): the cells of the rows shown, and how many rows are left out after
-    the first TABLE_HEAD (only the rows shown are formatted)."""
+def _table_rows(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> tuple:
+    """(header, body, hidden, elided): the cells of the rows shown (each cell a list of lines: an array
+    is a small grid), how many rows are left out after the first TABLE_HEAD (only the rows shown are
+    formatted), and whether an array was cut to its corners. The 'made by' column, then the grids'
+    columns, shrink until a row fits ``width`` display columns."""
     header = ["", words["line"], words["made by"], words["value"], words["grad"].format(t=result.target)]
     extra = _extra_columns(result)
     header += [name for name, _ in extra]
     rows, hidden = _summarised(result.rows, TABLE_HEAD, TABLE_LIMIT)
+    for made, columns in _table_fits():
+        body, elided = _table_body(result, rows, words, extra, made, columns)
+        if _table_width(header, body) <= width:
+            break
+    return header, body, hidden, elided
+
+
+def _table_fits() -> list:
+    """The (made-by width, grid columns) tried in turn, widest first."""
+    return [(40, 6), (28, 6), (20, 6), (14, 6), (14, 4), (12, 3), (10, 2), (10, 1)]
+
+
+def _table_body(result: "GradResult", rows: tuple, words: dict, extra: list, made_width: int, columns: int) -> tuple:
+    digits, exact = result.view.digits, result.view.table_digits
+    elided = False
+
+    def cell(value: Any, shape: bool = True) -> list:
+        nonlocal elided
+        lines, cut = grid(value, exact if np.ndim(value) == 0 else digits, columns, shape=shape)
+        elided |= cut
+        return lines
+
     body = []
     for row in rows:
-        grad = fmt_array(row.grad) if row.grad is not None else words["no path"].format(t=result.target)
+        same = row.grad is not None and np.shape(row.grad) == np.shape(row.value)  # the value's cell gives the shape
+        grad = cell(row.grad, not same) if row.grad is not None else [words["no path"].format(t=result.target)]
         line = str(row.lineno) if row.lineno is not None else "—"
-        made = short(row.expression) if row.lineno is not None else words["notebook"]
-        cells = [row.name, line, made, fmt_array(row.value), grad]
-        cells += [column(row) for _, column in extra]
+        made = short(row.expression, made_width) if row.lineno is not None else words["notebook"]
+        cells = [[row.name], [line], [made], cell(row.value), grad]
+        for _, column in extra:
+            shown = column(row)  # text, or an array to show as the value and gradient are
+            cells.append([shown] if isinstance(shown, str) else cell(shown, np.shape(shown) != np.shape(row.value)))
         body.append(cells)
-    return header, body, hidden
+    return body, elided
+
+
+def _table_width(header: list, body: list) -> int:
+    widths = _column_widths(header, body)
+    return sum(widths) + 2 * (len(widths) - 1)
+
+
+def _column_widths(header: list, body: list) -> list:
+    return [max([display_width(header[i])] + [display_width(line) for r in body for line in r[i]])
+            for i in range(len(header))]
 
 
 def _extra_columns(result: "GradResult") -> list:
@@ -202,7 +254,7 @@ def _kth(result: "GradResult", row: "Row", k: int) -> str:
 
 
 def _numerical(result: "GradResult", row: "Row") -> str:
-    return fmt_array(result.numerical[row.name]) if row.name in result.numerical else ""
+    return np.asarray(result.numerical[row.name]) if row.name in result.numerical else ""
 
 
 def _check_flag(result: "GradResult", row: "Row") -> str:
@@ -216,13 +268,33 @@ def _check_flag(result: "GradResult", row: "Row") -> str:
     return f"{error:.1e}  ✓{floor}"
 
 
-def _text_table(result: "GradResult", words: dict) -> str:
-    header, body, hidden = _table_rows(result, words)
-    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header] + body]
+def _text_table(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> str:
+    header, body, hidden, elided = _table_rows(result, words, width)
+    widths = _column_widths(header, body)
+    lines = [_table_line([header[i] for i in range(len(header))], widths)]
+    for cells in body:
+        height = max(len(c) for c in cells)
+        lines.extend(_table_line([c[k] if k < len(c) else "" for c in cells], widths) for k in range(height))
     if hidden:
-        lines.insert(1 + TABLE_HEAD, words["more rows"].format(n=hidden))
-    return "\n".join(lines)
+        lines.insert(1 + _lines_before(body, TABLE_HEAD), words["more rows"].format(n=hidden))
+    return "\n".join(lines + _table_notes(result, words, elided))
+
+
+def _table_line(texts: list, widths: list) -> str:
+    return "  ".join(pad_to(text, w) for text, w in zip(texts, widths)).rstrip()
+
+
+def _lines_before(body: list, k: int) -> int:
+    """How many text lines the first ``k`` rows take."""
+    return sum(max(len(c) for c in cells) for cells in body[:k])
+
+
+def _table_notes(result: "GradResult", words: dict, elided: bool) -> list:
+    """What the table's numbers leave out: digits of arrays, and corners of large ones."""
+    arrays = any(np.ndim(row.value) > 0 or (row.grad is not None and np.ndim(row.grad) > 0) for row in result.rows)
+    if not arrays or result.view.digits >= 17:
+        return []
+    return [words["arrays rounded" if not elided else "arrays cut"].format(d=result.view.digits)]
 
 
 def _summarised(items: tuple, head: int, limit: int) -> tuple:
@@ -368,15 +440,17 @@ def _passes(flow: "Flow", gy: str, name: str, digits: int) -> str:
 HEADER = 90  # a step header longer than this gives the incoming gradient without its name
 
 
-def compact_step(step: "BackwardStep", words: dict, target: str, digits: int, mark: str = "") -> list:
+def compact_step(step: "BackwardStep", words: dict, target: str, digits: int, mark: str = "",
+                 width: int = TEXT_WIDTH - 6) -> list:
     """A header ('1. line 4  y.creator = Square, input b → Square.backward(dy/dy = 1)') and one
-    line per input ('∂y/∂b = 2b = 2·1.28403 = 2.56805;  dy/db = 1 × 2.56805 = 2.56805')."""
+    line per input ('∂y/∂b = 2b = 2·1.28403 = 2.56805;  dy/db = 1 × 2.56805 = 2.56805'). An array
+    step's input gets its matrix form, shapes and values instead (see array_flow); its lines are
+    joined with newlines, the grid's rows aligned for ``width`` columns."""
+    if step.operands is not None:
+        return _array_step(step, words, target, digits, mark, width)
     gy = ", ".join(fmt_array(g, digits) for g in step.gy)
     output = as_operand(step.output, OPERAND)
-    inputs = ", ".join(short(flow.input, OPERAND) for flow in step.flows) or "—"
-    where = f"{words['line']} {step.lineno}  " if step.lineno is not None else ""
-    plural = words["inputs"] if len(step.flows) > 1 else words["one input"]
-    head = f"{where}{output}.creator = {step.function}, {plural} {inputs} → {step.function}.backward"
+    head = _step_head(step, words, output)
     incoming = f"(d{target}/d{output} = {gy})"
     head += incoming if len(head) + len(incoming) <= HEADER else f"({gy})"
     if step.rule and step.rule != NO_RULE and any(f.local is None or not f.local.template for f in step.flows):
@@ -392,11 +466,73 @@ def compact_step(step: "BackwardStep", words: dict, target: str, digits: int, ma
     return lines
 
 
+def _step_head(step: "BackwardStep", words: dict, output: str) -> str:
+    """'line 4  y.creator = Square, input b → Square.backward', to which the incoming gradient is added."""
+    inputs = ", ".join(short(flow.input, OPERAND) for flow in step.flows) or "—"
+    where = f"{words['line']} {step.lineno}  " if step.lineno is not None else ""
+    plural = words["inputs"] if len(step.flows) > 1 else words["one input"]
+    return f"{where}{output}.creator = {step.function}, {plural} {inputs} → {step.function}.backward"
+
+
+def _array_step(step: "BackwardStep", words: dict, target: str, digits: int, mark: str, width: int) -> list:
+    """An array step: the header with G, the incoming gradient, then per input its matrix form."""
+    output = as_operand(step.output, OPERAND)
+    gy = inline_grid(step.gy[0], digits) if len(step.gy) == 1 else ", ".join(inline_grid(g, digits) for g in step.gy)
+    head = f"{_step_head(step, words, output)}(G = {gy})"
+    incoming = []
+    if display_width(head) > width:  # G on a line of its own, named, rather than wrapped inside its grid
+        head = f"{_step_head(step, words, output)}(G)"
+        incoming = [f"G = d{target}/d{output} = {gy}"]
+    forms = [matrix_form(step, flow, digits) for flow in step.flows]
+    if step.rule and step.rule != NO_RULE and any(form is None for form in forms):
+        head += f";  {words['rule'].strip()}: {step.rule}"
+    lines = [f"{mark} {head}" if mark else head] + incoming
+    for flow, form in zip(step.flows, forms):
+        lines.append(array_flow(flow, form, target, digits, width))
+        note = broadcast_note(step, flow, short(flow.input, OPERAND), words["broadcast"])
+        if note:
+            lines.append(note)
+    return lines
+
+
+def array_flow(flow: "Flow", form: Optional[tuple], target: str, digits: int, width: int) -> str:
+    """'dloss/dW1 = xᵀ @ G: (2, 1) @ (1, 3) → (2, 3) [[…' with the grid's other rows under its first
+    (or, when that line would pass ``width``, the whole grid on the lines below)."""
+    name = as_operand(flow.input, OPERAND)
+    formula, shapes = form if form is not None else ("", "")
+    text = f"d{target}/d{name} {'+=' if flow.accumulated else '='} " + (f"{formula}: {shapes}" if formula else "")
+    lines, _ = grid(flow.grad, digits, ARRAY_COLUMNS, ARRAY_ROWS)
+    if display_width(text + lines[0]) <= width or len(lines) == 1:
+        block = [text + lines[0]] + [" " * display_width(text) + line for line in lines[1:]]
+    else:
+        block = [text.rstrip()] + ["    " + line for line in lines]
+    if flow.accumulated:
+        block.append(f"    → d{target}/d{name} {inline_grid(flow.total, digits)}")
+    return "\n".join(block)
+
+
+ARRAY_COLUMNS = 6  # a trace's grids show at most this many columns and rows ('…' for the rest)
+ARRAY_ROWS = 4
+
+
+def inline_grid(value: Any, digits: int) -> str:
+    """An array as its shape and values on one line: '(2, 3) [[1 2 3] [4 5 6]]' (a number as itself)."""
+    lines, _ = grid(value, digits, ARRAY_COLUMNS, ARRAY_ROWS)
+    return re.sub(r"(?<=[\[ ]) +", "", " ".join(line.strip() for line in lines))  # no column padding on one line
+
+
+def _legends(result: "GradResult", words: dict, steps: tuple) -> list:
+    """What a step's lines say: for steps of numbers, for array steps, or both where both are shown."""
+    arrays = sum(step.operands is not None for step in steps)
+    legend = [words["legend full"] if result.view.full_trace else words["legend"]] if arrays < len(steps) else []
+    return legend + ([words["legend arrays"]] if arrays else [])
+
+
 def _text_trace(result: "GradResult", words: dict) -> list:
     steps, hidden = _shown_steps(result.steps)
     digits = result.view.digits
-    legend = words["legend full"] if result.view.full_trace else words["legend"]
-    lines = [words["trace"].format(n=len(result.steps), s="" if len(result.steps) == 1 else "s"), legend]
+    lines = [words["trace"].format(n=len(result.steps), s="" if len(result.steps) == 1 else "s"),
+             *_legends(result, words, steps)]
     number_width = len(str(steps[-1].index)) if steps else 1
     marks = step_marks(result)
     for i, step in enumerate(steps):
@@ -412,7 +548,8 @@ def _text_trace(result: "GradResult", words: dict) -> list:
         else:
             head, *flows = compact_step(step, words, result.target, digits, mark)
             lines.append(lead + head)
-            lines.extend(" " * (len(lead) + 2) + flow for flow in flows + own_step_lines(result, step.index))
+            indent = " " * (len(lead) + 2)
+            lines.extend(indent + flow.replace("\n", "\n" + indent) for flow in flows + own_step_lines(result, step.index))
     return lines
 
 
@@ -443,7 +580,7 @@ def to_html(result: "GradResult") -> str:
     above, below = own_lines(result, words)
     parts = ['<div class="adiff-result">'] + [f'<p class="adiff-own">{_e(line)}</p>' for line in above]
     if result.view.table:
-        header, body, hidden = _table_rows(result, words)
+        header, body, hidden, elided = _table_rows(result, words)
         head = "".join(f"<th{LEFT if i == 2 else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))
         rows = ["<tr>" + "".join(_html_cell(i, cell) for i, cell in enumerate(r)) + "</tr>" for r in body]
         if hidden:
@@ -451,6 +588,7 @@ def to_html(result: "GradResult") -> str:
             rows.insert(TABLE_HEAD, f'<tr class="adiff-more"><td colspan="{len(header)}"{LEFT}>{more}</td></tr>')
         rows = "".join(rows)
         parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
+        parts.extend(f'<p class="adiff-note">{_e(note)}</p>' for note in _table_notes(result, words, elided))
     parts.extend(f'<p class="adiff-own-check"{_LINE_STYLE.get(line[:1], "")}>{_e(line)}</p>' for line in below)
     if result.paths:
         sentences, notes = chain_rules_written(result)
@@ -464,12 +602,25 @@ def to_html(result: "GradResult") -> str:
     return "".join(parts)
 
 
-def _html_cell(index: int, cell: str) -> str:
+def _html_cell(index: int, lines: list) -> str:
     if index == 0:
-        return f"<th><code>{_e(cell)}</code></th>"
+        return f"<th><code>{_e(lines[0])}</code></th>"
     if index == 2:
-        return f"<td{LEFT}><code>{_e(cell)}</code></td>"
-    return f"<td>{_e(cell)}</td>"
+        return f"<td{LEFT}><code>{_e(lines[0])}</code></td>"
+    if len(lines) == 1 and "[" not in lines[0]:
+        return f"<td>{_e(lines[0])}</td>"
+    return f"<td{LEFT}><code>{html_block(lines)}</code></td>"
+
+
+def _html_lines(text: str) -> str:
+    """One line as escaped HTML (it may wrap); several (an array's grid) as an aligned block."""
+    return html_block(text.split("\n")) if "\n" in text else _e(text)
+
+
+def html_block(lines: list) -> str:
+    """Lines of aligned text (an array's grid) as HTML that keeps the alignment without CSS (which an
+    untrusted notebook drops): spaces as no-break spaces, lines joined by <br>."""
+    return "<br>".join(_e(line).replace(" ", "\u00a0") for line in lines)
 
 
 def _html_trace(result: "GradResult", words: dict) -> str:
@@ -488,13 +639,13 @@ def _html_trace(result: "GradResult", words: dict) -> str:
                          f'{"  " + _e(mark) if mark else ""}<table class="adiff-step">{rows}</table></li>')
         else:
             head, *flows = compact_step(step, words, result.target, digits)
-            flows = "".join(f'<div class="adiff-flow"><code>{_e(flow)}</code></div>' for flow in flows)
+            flows = "".join(f'<div class="adiff-flow"><code>{_html_lines(flow)}</code></div>' for flow in flows)
             flows += "".join(f'<div class="adiff-flow"{_LINE_STYLE[line[0]]}><code>{_e(line)}</code></div>'
                              for line in own_step_lines(result, step.index))
             shown = f'<b{_MARK_STYLE[mark]}>{_e(mark)}</b> ' if mark else ""
             items.append(f'<li value="{step.index}">{shown}<code>{_e(head)}</code>{flows}</li>')
     title = _e(words["trace"].format(n=len(result.steps), s="" if len(result.steps) == 1 else "s"))
-    legend = _e(words["legend full"] if result.view.full_trace else words["legend"])
+    legend = "<br>".join(_e(line) for line in _legends(result, words, steps))
     # the list's numbers sit in its left padding: room for the widest one ('100,000.' too)
     room = f' style="padding-left:{len(f"{len(result.steps):,}") * 0.65 + 1.2:.1f}em"' if len(result.steps) >= 100 else ""
     return (f'<details open class="adiff-trace"><summary>{title}</summary><p class="adiff-legend">{legend}</p>'

@@ -28,7 +28,8 @@ class View:
     graph: bool = False
     lang: str = "en"
     full_trace: bool = False  # the six-row form of each step instead of the compact one
-    digits: int = 6  # significant digits in the trace, the chain rule and the graph (the table is exact)
+    digits: int = 6  # significant digits in the trace, the chain rule, the graph and the table's arrays
+    table_digits: Optional[int] = None  # the table's scalars: every digit (None), or --precision when given
 
 
 @dataclass(frozen=True)

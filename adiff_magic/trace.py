@@ -14,12 +14,14 @@ import numpy as np
 
 from engine import Function, Variable, no_grad
 
-from .model import BackwardStep, Flow, Label, Local
+from .model import BackwardStep, Flow, Label, Local, Operands
 
 
 
 Labeller = Callable[[Variable], Optional[Label]]  # None: a literal constant, not shown
 
+
+ARRAY_FIELDS = ("axis", "keepdims", "shape", "axes", "index")  # the parameters an array step's matrix form uses
 
 NO_RULE = "(no rule given: the local derivative is read as passed ÷ incoming)"
 
@@ -93,11 +95,25 @@ class Tracer:
             tuple([_kept(g) for g in gys])
         step = _new_step(_TracedStep)
         local = (func.local, func.local_fields()) if xs is not None and func.local else None
+        array_step = xs is None or any([x is None for x in xs])  # only these pay for their operands
+        operands = self._operands(func, y if len(refs) == 1 else None) if array_step else None
         flows = tuple(flows)
         _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or NO_RULE,
-                        flows, xs, ys, local))
+                        flows, xs, ys, local, operands))
         self.steps.append(step)
         self.records.append((func, gy[0], flows, unlabelled))
+
+    def _operands(self, func: Function, y: Any) -> Operands:
+        """An array step's Operands (only array steps pay for it): names, shapes, templates, parameters."""
+        shown = [self.label(x) for x in func.inputs]
+        templates = tuple([template for template, _ in func.local]) if func.local else ()
+        fields = {key: getattr(func, key) for key in ARRAY_FIELDS if hasattr(func, key)}
+        fields.update(func.local_fields())
+        constants = {i: float(np.asarray(x.data).reshape(())) for i, (x, s) in enumerate(zip(func.inputs, shown))
+                     if s is None and np.size(x.data) == 1}
+        return Operands(tuple([s.name if s is not None else None for s in shown]),
+                        tuple([np.shape(x.data) for x in func.inputs]),
+                        np.shape(y.data) if y is not None else None, templates, fields, constants)
 
     def release(self) -> None:
         """Forget the Functions and the running totals (the recording is made): the graph can be freed."""
@@ -154,16 +170,16 @@ class _TracedStep(BackwardStep):
             raw = object.__getattribute__(self, "_raw")
         except AttributeError:
             raise AttributeError(name) from None
-        index, function, output, lineno, source, gys, rule, flows, xs, ys, local = raw
+        index, function, output, lineno, source, gys, rule, flows, xs, ys, local, matrix = raw
         names = None
         if xs is not None:  # the operands as the cell names them; a constant (no label) is None
             operands = [None] * len(xs)
             for label, i, *_ in flows:
                 operands[i] = label
             names = (output or None, tuple(operands))
-        flows = tuple([_TracedFlow(label, passed, acc, total, (local, i, xs, ys, gys[0], passed, names))
+        flows = tuple([_TracedFlow(label, passed, acc, total, i, (local, i, xs, ys, gys[0], passed, names))
                        for label, i, passed, acc, total, _ in flows])
-        values = (index, function, output, lineno, source, tuple([_shown(g) for g in gys]), rule, flows)
+        values = (index, function, output, lineno, source, tuple([_shown(g) for g in gys]), rule, flows, matrix)
         for field_name, value in zip(_STEP_FIELDS, values):
             object.__setattr__(self, field_name, value)
         object.__delattr__(self, "_raw")
@@ -184,10 +200,11 @@ class _TracedFlow(Flow):
         return repr(Flow(*self.__reduce__()[1]))
 
     def __reduce__(self) -> tuple:  # copies and pickles are plain Flows
-        return Flow, (self.input, self.local, self.grad, self.accumulated, self.total)
+        return Flow, (self.input, self.local, self.grad, self.accumulated, self.total, self.position)
 
-    def __init__(self, input: str, passed: Any, accumulated: bool, total: Any, numbers: tuple) -> None:
+    def __init__(self, input: str, passed: Any, accumulated: bool, total: Any, position: int, numbers: tuple) -> None:
         grad = _shown(passed)
+        object.__setattr__(self, "position", position)
         object.__setattr__(self, "input", input)
         object.__setattr__(self, "grad", grad)
         object.__setattr__(self, "accumulated", accumulated)

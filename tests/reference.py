@@ -6,6 +6,7 @@
 * Readers of the rendered table, text and HTML, that give each cell whole (so '64' is not '640').
 """
 import re
+import unicodedata
 from html.parser import HTMLParser
 
 import numpy as np
@@ -179,20 +180,37 @@ def text_table(text):
     The heading line is the first line that starts with a space (the row names' column has no
     heading); the rows follow it up to the first blank line. A column starts where its heading
     starts (headings are two or more spaces apart) and ends where the next one starts, so every
-    cell is read whole, and a cell that spills into the next column is an error."""
-    lines = text.splitlines()
+    cell is read whole, and a cell that spills into the next column is an error. Columns are
+    counted as a terminal shows them (a wide character takes two), and a line with no row name
+    continues the row above (an array's grid): its cells are joined to that row's with newlines."""
+    lines = [_by_columns(line) for line in text.splitlines()]
     top = next(i for i, line in enumerate(lines) if line.startswith(" ") and line.strip())
     headings = [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", lines[top])]
     ends = [start for start, _ in headings[1:]] + [None]
-    table = {}
+    table, name = {}, None
     for line in lines[top + 1:]:
         if not line.strip():
             break
         for start, _ in headings:
             assert len(line) <= start or line[start - 1] == " ", f"a cell runs into column {start}:\n{line}"
-        table[line[:headings[0][0]].strip()] = {
-            heading: line[start:end].strip() for (start, heading), end in zip(headings, ends)}
+        cells = {_read(heading): _read(line[start:end]) for (start, heading), end in zip(headings, ends)}
+        if line[:headings[0][0]].strip() or name is None:
+            name = _read(line[:headings[0][0]])
+            table[name] = cells
+        else:
+            table[name] = {h: "\n".join(c for c in (table[name][h], cells[h]) if c) for h in cells}
     return table
+
+
+_WIDE = "\0"  # stands for the second column a wide character takes
+
+
+def _by_columns(line):
+    return "".join(c + _WIDE if unicodedata.east_asian_width(c) in "WF" else c for c in line)
+
+
+def _read(cell):
+    return cell.replace(_WIDE, "").strip()
 
 
 class _TableReader(HTMLParser):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from adiff_magic.fmt import ARRAY_ITEMS, fmt_array, fmt_number, fmt_short, short, wrap
+from adiff_magic.fmt import ARRAY_ITEMS, display_width, fmt_array, fmt_number, fmt_short, grid, pad_to, short, wrap
 
 
 @pytest.mark.parametrize("value, text", [
@@ -50,3 +50,44 @@ def test_wrap_breaks_between_words_after_a_semicolon_first_and_never_inside_a_nu
 ])
 def test_short_source_text(text, limit, expected):
     assert short(text, limit) == expected
+
+
+def test_an_array_shown_whole_is_neither_rounded_nor_called_summarised():
+    third = np.arange(9.0).reshape(3, 3) / 3  # 9 elements, all shown (numpy cuts an axis past 2 + 2)
+    text = fmt_array(third)
+    assert "summarised" not in text and "..." not in text
+    assert "0.3333333333333333" in text  # every digit, as for a small array (digits were not asked for)
+    assert "0.333," in fmt_array(third, digits=3)
+
+
+def test_grid_is_numpys_layout_with_its_shape_first():
+    lines, cut = grid(np.array([[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]]))
+    assert lines == ["(2, 3) [[0.1  0.2 -0.3]", "        [0.4 -0.5  0.6]]"] and not cut
+    assert grid(np.array([1.5, -2.0]))[0] == ["(2,) [1.5 -2]"]
+    assert grid(np.array(3.297442541400256))[0] == ["3.29744"] and grid(np.array(0.5), None)[0] == ["0.5"]
+    assert grid(np.arange(8.0).reshape(2, 2, 2)) == (["(2, 2, 2) [0 1 2 … 6 7] (flattened)"], True)
+
+
+def test_grid_cuts_the_middle_of_large_arrays_and_says_so():
+    lines, cut = grid(np.arange(100.0).reshape(10, 10), rows=6, columns=6)
+    assert cut and lines == ["(10, 10) [[ 0  1  2 …  8  9]",  # the first three and the last two of each axis
+                             "          [10 11 12 … 18 19]",
+                             "          [20 21 22 … 28 29]",
+                             "          [ …  …  … …  …  …]",
+                             "          [80 81 82 … 88 89]",
+                             "          [90 91 92 … 98 99]]"]
+    assert not grid(np.arange(7.0), columns=6)[1]  # one '…' for one number would save nothing
+
+
+@pytest.mark.parametrize("text, columns", [("abc", 3), ("가나", 4), ("x가", 3), ("é", 1), ("e\u0301", 1), ("", 0)])
+def test_display_width_counts_wide_characters_twice(text, columns):
+    assert display_width(text) == columns
+
+
+def test_bilingual_lines_wrap_between_words_to_display_columns():
+    line = "단계별 backward 검사 your backward, step by step, against incoming × local measured on your forward"
+    for width in (30, 40, 60):
+        parts = wrap(line, width).splitlines()
+        assert all(display_width(part) <= width for part in parts), width
+        assert " ".join(parts).split() == line.split()  # words whole, in order
+    assert pad_to("가", 4) == "가  " and display_width(pad_to("가", 4)) == 4

@@ -378,7 +378,10 @@ def test_precision_sets_the_graphs_digits(ip, seed_cell):
     data = captured.outputs[0].data
     assert "grad 3.3" in data["image/svg+xml"] and "×1.28" in data["image/svg+xml"]
     assert "3.29744" not in data["image/svg+xml"]
-    assert text_table(captured.stdout)["x"]["dy/d(name)"] == "3.297442541400256"  # the table keeps every digit
+    # an explicit --precision reaches the table's scalars too (issue 17: 3 digits asked, 3 digits everywhere)
+    assert text_table(captured.stdout)["x"]["dy/d(name)"] == "3.3"
+    execution, captured = run(ip, magic_cell("--graph", seed_cell))
+    assert text_table(captured.stdout)["x"]["dy/d(name)"] == "3.297442541400256"  # without it: every digit
 
 
 @pytest.mark.parametrize("line, message", [("--precision 0", "between 1 and 17"), ("--precision 18", "between 1 and 17"),

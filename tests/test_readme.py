@@ -22,6 +22,21 @@ def test_the_readmes_picture_is_what_the_code_prints_today():
     assert block == to_text(result)
 
 
+def test_the_readmes_network_is_what_the_code_prints_today():
+    import numpy as np
+
+    from adiff_magic.parser import parse
+    from adiff_magic.render import to_text
+    from adiff_magic.runner import run
+
+    readme = (ROOT / "README.md").read_text()
+    cell = readme.split("<!-- mlp-output -->", 1)[0].rsplit("```\n%%grad\n", 1)[1].split("```", 1)[0]
+    block = readme.split("<!-- mlp-output -->\n```\n", 1)[1].split("\n```", 1)[0]
+    result, _ = run(parse(cell), {"np": np})
+    assert block == to_text(result)
+    assert "dloss/dW1 = xᵀ @ G: (2, 1) @ (1, 3) → (2, 3)" in block  # the sentence the section promises
+
+
 def test_the_readmes_module_map_matches_the_files():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Layout", 1)[1].split("```\n", 2)[1]

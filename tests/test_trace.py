@@ -160,7 +160,7 @@ def test_steps_built_by_hand_and_by_the_tracer_read_the_same():
     flow = step.flows[0]
     by_hand = BackwardStep(1, "Square", "y", 1, "line text", (np.array(1.0),), "d/dx x² = 2x",
                            (Flow("x", Local("2·{x}", {"x": "x", "y": "y"}, {"x": 0.5, "y": 0.25}, 1.0), np.array(1.0),
-                                 False, np.array(1.0)),))
+                                 False, np.array(1.0), 0),))
     assert isinstance(step, BackwardStep) and isinstance(flow, Flow)
     assert repr(step) == repr(by_hand)
     assert repr(flow) == repr(by_hand.flows[0])
