@@ -40,18 +40,23 @@ WIDTH = 560  # px: a picture fits this when it can (JupyterLab's 848 px output a
 MAX_WIDTH = 840  # px: else at most this (the output area at 100% with the file browser open), when it can
 TRACK, TRACK_ROOM = 8, 12  # px between the lines that carry a wrapped edge to the next row, and around them
 MAX_WRAPPED = 3  # edges a wrap may carry to the next row: more would be a tangle, so the rows break elsewhere
-THIN, THICK, BASE = 1.2, 5.0, 1.6  # edge widths: no gradient, the largest one, and unknown
+THIN, THICK, BASE = 2.0, 5.0, 2.4  # edge widths: no gradient, the largest one, and unknown (2 px: a line
+# at any position covers at least one whole pixel, so it keeps its full contrast on screen and in the PNG)
 BEND = 24  # px between the middles of edges that join the same two nodes (x * x)
 SWEEPS, ROUNDS = 4, 4  # barycenter sweeps down and up (order), and placement rounds (across)
-LINE = "#8a8a8a"  # edges and arrows: 3.45:1 on white, 5.47:1 on #111
+LINE = "#7a7a7a"  # edges, arrows and a constant's border: 4.29:1 on white, 4.40:1 on #111
 CLASS = "adiff-"  # prefixes the style classes, in case a renderer inlines the SVG into its page
 
-# role: (fill, stroke); texts have no stroke. The dark palette is used inside the SVG only, when the
-# page asks for it (prefers-color-scheme); the PNG and a light page get the light one.
+# role: (fill, stroke); texts have no stroke. The light palette is the picture's own: an SVG shown as an
+# <img> (JupyterLab, nbconvert) and the PNG always show it, on any page. The dark one is used only where
+# the SVG is inline in a page that says it is dark (JupyterLab's Dark theme, the --step view's dark mode):
+# inside an <img> nothing but the browser's prefers-color-scheme reaches the picture, and on a page that
+# declares no color-scheme (an exported HTML) that is the operating system's, not the page's.
+DARK_PAGES = ('body[data-jp-theme-light="false"]', ".adiff-step-dark")
 LIGHT = {
     "ink": ("#1b1f24", None), "muted": ("#3d4550", None),
     "var": ("#e8f0fb", "#5b83b8"), "input": ("#e2f2e5", "#4e9a5c"), "target": ("#fde8cf", "#c4670f"),
-    "const": ("#f0f0f0", "#9a9a9a"),
+    "const": ("#f0f0f0", LINE),
     "fn": ("#ece7f7", "#8b74c0"), "chip": ("#fff5d6", LINE),
 }
 DARK = {
@@ -927,8 +932,8 @@ def to_svg(graph: Graph, digits: int = 6) -> str:
 
 def _svg(scene: _Scene) -> str:
     w, h = scene.width, scene.height
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-            f'font-family="{FONT}" role="img">')
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="{CLASS}graph" width="{w}" height="{h}" '
+            f'viewBox="0 0 {w} {h}" font-family="{FONT}" role="img">')
     parts = [head, f"<title>{_escape(scene.title)}</title>", _dark_style()]
     parts += [f"<g{_attributes(attrs)}>" + "".join(_svg_shape(shape) for shape in group) + "</g>"
               for group, attrs in zip(scene.groups, scene.attrs)]
@@ -937,9 +942,11 @@ def _svg(scene: _Scene) -> str:
 
 
 def _dark_style() -> str:
-    rules = "".join(f".{CLASS}{role}{{fill:{fill}{f';stroke:{stroke}' if stroke else ''}}}"
-                    for role, (fill, stroke) in DARK.items())
-    return f"<style>@media (prefers-color-scheme: dark){{{rules}}}</style>"
+    """The dark palette as class rules, for a page that says it is dark; and the picture shrinks to
+    its container (at no specificity: a page's own rule wins, as the --step view's scrolling does)."""
+    rules = "".join(",".join(f"{page} .{CLASS}{role}" for page in DARK_PAGES) +
+                    f"{{fill:{fill}{f';stroke:{stroke}' if stroke else ''}}}" for role, (fill, stroke) in DARK.items())
+    return f"<style>:where(svg.{CLASS}graph){{max-width:100%;height:auto}}{rules}</style>"
 
 
 def _svg_shape(shape: Any) -> str:

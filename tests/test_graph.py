@@ -163,9 +163,9 @@ def contrast(a, b):
 
 
 def dark_fills(root):
-    """class -> fill in the picture's prefers-color-scheme: dark rules."""
+    """class -> fill in the picture's rules for a dark page (JupyterLab's Dark theme)."""
     style = "".join(root.find(SVG + "style").itertext())
-    assert "prefers-color-scheme: dark" in style
+    assert 'body[data-jp-theme-light="false"] .adiff-' in style
     return dict(re.findall(r"\.([\w-]+)\{fill:(#[0-9a-f]{6})", style))
 
 
@@ -345,8 +345,8 @@ def test_edges_are_thicker_where_more_gradient_flows():
     # flows: x->Square 1 × 3.29744, Square->a 3.29744, a->Exp 1.28403 × 2.56805 = 3.29744,
     # Exp->b 2.56805, b->Square 2.56805 × 1, Square->y 1
     assert widths[0] == pytest.approx(5.0) and widths[1] == pytest.approx(5.0) and widths[2] == pytest.approx(5.0)
-    assert widths[3] == pytest.approx(1.2 + 3.8 * 2.568050833375483 / 3.297442541400256, abs=0.06)
-    assert widths[5] == pytest.approx(1.2 + 3.8 / 3.297442541400256, abs=0.06)
+    assert widths[3] == pytest.approx(2.0 + 3.0 * 2.568050833375483 / 3.297442541400256, abs=0.06)
+    assert widths[5] == pytest.approx(2.0 + 3.0 / 3.297442541400256, abs=0.06)
     assert widths[5] < widths[4] < widths[0]
 
 
@@ -354,7 +354,7 @@ def test_an_edge_without_a_known_flow_gets_the_base_width():
     graph = Graph((var("v", "v", [1.0, 2.0], [3.0, 3.0]), fn("sum", "Sum"), var("s", "s", 3.0, 1.0)),
                   (GraphEdge("v", "sum"), GraphEdge("sum", "s")))
     no_local, output = stroke_widths(graph)
-    assert output == pytest.approx(5.0) and 1.2 < no_local < 5.0
+    assert output == pytest.approx(5.0) and 2.0 < no_local < 5.0
 
 
 # ================================================================ layout
@@ -609,7 +609,7 @@ def png_pixels(graph):
 
 
 def ink(pixels):
-    """Where the texts are: opaque and darker than every line and border (each has a channel ≥ 138)."""
+    """Where the texts are: opaque and darker than every line and border (each has a channel ≥ 122)."""
     return (pixels[..., :3].max(axis=2) < 100) & (pixels[..., 3] == 255)
 
 
