@@ -1,5 +1,6 @@
-"""The --graph picture: the recorded graph laid out in layers, left to right or, when that would be too
-wide for a notebook cell, top to bottom, as standalone SVG or PNG.
+"""The --graph picture: the recorded graph laid out in layers, left to right; when that is too wide for a
+notebook cell, either wrapped into rows (read like lines of text) or top to bottom, whichever is lower;
+as standalone SVG or PNG.
 
 Every text sits on a fill the picture draws itself and the lines are a mid grey, so the picture reads
 on a white page and on a near-black one alike; the background stays transparent."""
@@ -14,7 +15,7 @@ import queue
 import struct
 import threading
 import zlib
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter, deque
 from dataclasses import dataclass
 from itertools import islice, pairwise
@@ -35,19 +36,27 @@ PAD, MARGIN, HEAD_ROOM = 10, 16, 12
 ROW_GAP, COLUMN_GAP, LABEL_ROOM = 22, 32, 30  # left to right: between boxes in a column, columns, and labels
 TB_SIDE_GAP, TB_ROW_GAP, TB_LABEL_ROOM = 28, 30, 36  # top to bottom: between boxes in a row, rows, and labels
 LINE_ROOM, PINNED = 3.0, 1000.0  # a line's breadth and weight when the labels of a gap are spread
-MAX_WIDTH = 1000  # px: a wider picture left to right is drawn top to bottom (a notebook cell at a 1280 px window)
-THIN, THICK, BASE = 1.2, 5.0, 1.6  # edge widths: no gradient, the largest one, and unknown
+WIDTH = 560  # px: a picture fits this when it can (JupyterLab's 848 px output area at 150% zoom)
+MAX_WIDTH = 840  # px: else at most this (the output area at 100% with the file browser open), when it can
+TRACK, TRACK_ROOM = 8, 12  # px between the lines that carry a wrapped edge to the next row, and around them
+MAX_WRAPPED = 3  # edges a wrap may carry to the next row: more would be a tangle, so the rows break elsewhere
+THIN, THICK, BASE = 2.0, 5.0, 2.4  # edge widths: no gradient, the largest one, and unknown (2 px: a line
+# at any position covers at least one whole pixel, so it keeps its full contrast on screen and in the PNG)
 BEND = 24  # px between the middles of edges that join the same two nodes (x * x)
 SWEEPS, ROUNDS = 4, 4  # barycenter sweeps down and up (order), and placement rounds (across)
-LINE = "#8a8a8a"  # edges and arrows: 3.45:1 on white, 5.47:1 on #111
+LINE = "#7a7a7a"  # edges, arrows and a constant's border: 4.29:1 on white, 4.40:1 on #111
 CLASS = "adiff-"  # prefixes the style classes, in case a renderer inlines the SVG into its page
 
-# role: (fill, stroke); texts have no stroke. The dark palette is used inside the SVG only, when the
-# page asks for it (prefers-color-scheme); the PNG and a light page get the light one.
+# role: (fill, stroke); texts have no stroke. The light palette is the picture's own: an SVG shown as an
+# <img> (JupyterLab, nbconvert) and the PNG always show it, on any page. The dark one is used only where
+# the SVG is inline in a page that says it is dark (JupyterLab's Dark theme, the --step view's dark mode):
+# inside an <img> nothing but the browser's prefers-color-scheme reaches the picture, and on a page that
+# declares no color-scheme (an exported HTML) that is the operating system's, not the page's.
+DARK_PAGES = ('body[data-jp-theme-light="false"]', ".adiff-step-dark")
 LIGHT = {
     "ink": ("#1b1f24", None), "muted": ("#3d4550", None),
     "var": ("#e8f0fb", "#5b83b8"), "input": ("#e2f2e5", "#4e9a5c"), "target": ("#fde8cf", "#c4670f"),
-    "const": ("#f0f0f0", "#9a9a9a"),
+    "const": ("#f0f0f0", LINE),
     "fn": ("#ece7f7", "#8b74c0"), "chip": ("#fff5d6", LINE),
 }
 DARK = {
@@ -87,13 +96,15 @@ class Route(NamedTuple):
 @dataclass(frozen=True)
 class Layout:
     """Boxes for the nodes, routes for the edges (in the graph's order), the picture's size, and its
-    orientation: 'LR' (inputs on the left, layers are columns) or 'TB' (inputs on top, layers are rows)."""
+    orientation: 'LR' (inputs on the left, layers are columns, in one or more rows) or 'TB' (inputs on
+    top, layers are rows)."""
 
     boxes: dict  # key -> Box
     routes: tuple
     width: float
     height: float
     orientation: str = "LR"
+    rows: int = 1  # left to right, wrapped into this many rows: an edge to the next row turns at the right
 
 
 class _Axis(NamedTuple):
@@ -128,17 +139,25 @@ class _Skeleton(NamedTuple):
 
 def layout(graph: Graph, digits: int = 6, orientation: str | None = None) -> Layout:
     """A layered layout: each node in the layer of its longest path from an input. Left to right ('LR')
-    when that is at most MAX_WIDTH px wide, else top to bottom ('TB') unless that is wider still;
-    ``orientation`` asks for one."""
+    when that is at most WIDTH px wide; else the lowest of the pictures within WIDTH px (left to right
+    wrapped into rows, or top to bottom), else the narrowest. ``orientation`` asks for 'LR' or 'TB'."""
     skeleton = _skeleton(graph)
     sizes = {node.key: _node_size(node, digits) for node in graph.nodes}
     if orientation:
         return _arrange(graph, skeleton, sizes, digits, AXES[orientation])
-    wide = _length(graph, skeleton, sizes, digits, AXES["LR"])  # left to right, its width is its length
-    if wide <= MAX_WIDTH:
-        return _arrange(graph, skeleton, sizes, digits, AXES["LR"])
-    tall = _arrange(graph, skeleton, sizes, digits, AXES["TB"])
-    return tall if tall.width <= MAX_WIDTH or tall.width < wide else _arrange(graph, skeleton, sizes, digits, AXES["LR"])
+    wide = _arrange(graph, skeleton, sizes, digits, AXES["LR"])
+    if wide.width <= WIDTH:
+        return wide
+    nodes = {node.key: node for node in graph.nodes}
+    _, ends = _layer_spans(graph, nodes, skeleton, _extents(skeleton, sizes, AXES["LR"]), digits, AXES["LR"])
+    wrapped = [_wrapped(wide, ends, budget, digits) for budget in (WIDTH, MAX_WIDTH)]
+    candidates = [wide, _arrange(graph, skeleton, sizes, digits, AXES["TB"])] + [w for w in wrapped if w]
+    return min(candidates, key=_unfit)
+
+
+def _unfit(placed: Layout) -> tuple:
+    """How badly a picture fits: within WIDTH, the lower the better; past it, the narrower."""
+    return (0, placed.height, placed.width) if placed.width <= WIDTH else (1, placed.width, placed.height)
 
 
 def _skeleton(graph: Graph) -> _Skeleton:
@@ -151,13 +170,6 @@ def _skeleton(graph: Graph) -> _Skeleton:
 def _extents(skeleton: _Skeleton, sizes: dict, axis: _Axis) -> dict:
     """key -> (depth, breadth) along ``axis``; a dummy point is DUMMY_HEIGHT broad."""
     return {key: axis.flip(*sizes[key]) if key in sizes else (0.0, DUMMY_HEIGHT) for key in skeleton.layer}
-
-
-def _length(graph: Graph, skeleton: _Skeleton, sizes: dict, digits: int, axis: _Axis) -> float:
-    """How long the layout along ``axis`` is, without placing anything across."""
-    nodes = {node.key: node for node in graph.nodes}
-    _, ends = _layer_spans(graph, nodes, skeleton, _extents(skeleton, sizes, axis), digits, axis)
-    return ends[-1] + MARGIN if ends else 2 * MARGIN
 
 
 def _arrange(graph: Graph, skeleton: _Skeleton, sizes: dict, digits: int, axis: _Axis) -> Layout:
@@ -520,6 +532,146 @@ def _oriented(boxes: dict, routes: tuple, length: float, digits: int, axis: _Axi
     return Layout(placed, moved, width, height, axis.name)
 
 
+# ---------------------------------------------------------------- wrapping a left-to-right layout into rows
+#
+# Layers [j, i) make a row, cut where fewest edges pass. A row takes the gap before its first layer (the
+# labels of the edges arriving there), so an edge to the next row leaves its source to the right, turns
+# down on a track of its own past the row's end, runs back left under the row, and comes down on
+# another track at the left into the next row, where its label and target are. Tracks are ordered so
+# that the lines of one wrap do not cross: a line leaving higher turns further out, runs lower, and
+# comes in further in.
+
+
+def _wrapped(wide: Layout, ends: list, budget: float, digits: int) -> Layout | None:
+    """``wide`` (left to right, layer k ending at x = ``ends[k]``) in as few rows of at most ``budget``
+    px as can be, then the fewest edges carried over and the narrowest; None when one row is all it
+    takes, or no rows do."""
+    passing = _passing(wide.routes, ends)
+    rows = _rows(ends, [len(p) for p in passing], budget)
+    if rows is None or len(rows) < 2:
+        return None
+    row_of, dx = {}, []  # layer -> its row; per row, how far its contents move along x
+    for row, (j, i) in enumerate(rows):
+        row_of.update((k, row) for k in range(j, i))
+        dx.append(MARGIN + TRACK * len(passing[j]) - ends[j - 1] if j else 0.0)
+    layer_of = functools.partial(_layer_at, ends)
+    tops, bottoms = _row_spans(wide, [row_of[k] for k in range(len(ends))], layer_of, len(rows), digits)
+    dy, at = [], float(MARGIN)
+    for row, (j, i) in enumerate(rows):
+        dy.append(at - tops[row])
+        at += bottoms[row] - tops[row] + (_channel(len(passing[i])) if i < len(ends) else 0.0)
+    rights = [ends[i - 1] + dx[row] for row, (j, i) in enumerate(rows)]
+    turns = {}  # (route, point) of a carried edge -> (x it turns down at, y it runs back at, x it comes down at)
+    for row, (j, i) in enumerate(rows[1:]):
+        for (r, p), out, back in _tracks(wide.routes, passing[j]):
+            turns[r, p] = (rights[row] + TRACK_ROOM + TRACK * out, bottoms[row] + dy[row] + TRACK_ROOM + TRACK * out,
+                           MARGIN + TRACK * back)
+
+    def moved(point: tuple) -> tuple:
+        row = row_of[layer_of(point[0])]
+        return point[0] + dx[row], point[1] + dy[row]
+
+    boxes = {key: b._replace(x=b.x + dx[row_of[b.layer]], y=b.y + dy[row_of[b.layer]]) for key, b in wide.boxes.items()}
+    routes = tuple(_rerouted(r, route, moved, turns) for r, route in enumerate(wide.routes))
+    width = max(right + (_track_room(len(passing[i])) if i < len(ends) else 0.0)
+                for right, (_, i) in zip(rights, rows)) + MARGIN
+    return Layout(boxes, routes, width, at + MARGIN, "LR", len(rows))
+
+
+def _layer_at(ends: list, x: float) -> int:
+    """The layer whose stretch of x, (ends[k - 1], ends[k]], holds ``x``."""
+    return min(bisect_left(ends, x - 1e-6), len(ends) - 1)
+
+
+def _passing(routes: tuple, ends: list) -> list:
+    """Per layer k, the (route index, point index) of the segments that pass into it from before it."""
+    passing: list = [[] for _ in ends]
+    for r, route in enumerate(routes):
+        for p, (a, b) in enumerate(pairwise(route.points)):
+            for k in range(_layer_at(ends, a[0]) + 1, _layer_at(ends, b[0]) + 1):
+                passing[k].append((r, p))
+    return passing
+
+
+def _track_room(carried: int) -> float:
+    """px past a row's end for the tracks of the edges it carries over."""
+    return TRACK_ROOM + TRACK * (carried - 1) if carried else 0.0
+
+
+def _channel(carried: int) -> float:
+    """px between two rows, where the edges carried over run back left."""
+    return 2 * TRACK_ROOM + TRACK * max(carried - 1, 0)
+
+
+def _rows(ends: list, carried: list, budget: float) -> list | None:
+    """The layers cut into rows [(j, i), ...]: fewest rows of at most ``budget`` px, then fewest edges
+    ``carried`` over the cuts, then the narrowest widest row; None when no cut fits."""
+    count = len(ends)
+    best: list = [None] * (count + 1)  # best[i]: (rows, carried, widest, cuts) for layers [0, i)
+    best[0] = (0, 0, 0.0, ())
+    for i in range(1, count + 1):
+        if i < count and carried[i] > MAX_WRAPPED:
+            continue
+        for j in range(i):
+            if best[j] is None:
+                continue
+            left = MARGIN + TRACK * carried[j] - ends[j - 1] if j else 0.0
+            width = ends[i - 1] + left + (_track_room(carried[i]) if i < count else 0.0) + MARGIN
+            if width > budget:
+                continue
+            rows, moved, widest, cuts = best[j]
+            option = (rows + 1, moved + (carried[j] if j else 0), max(widest, width), cuts + ((j, i),))
+            if best[i] is None or option[:3] < best[i][:3]:
+                best[i] = option
+    return list(best[count][3]) if best[count] else None
+
+
+def _row_spans(wide: Layout, row_of: list, layer_of: Any, count: int, digits: int) -> tuple:
+    """(tops, bottoms): per row, the y its boxes, lines and labels take, before the move."""
+    tops, bottoms = [math.inf] * count, [-math.inf] * count
+
+    def take(layer: int, low: float, high: float) -> None:
+        row = row_of[layer]
+        tops[row], bottoms[row] = min(tops[row], low), max(bottoms[row], high)
+
+    for box in wide.boxes.values():
+        take(box.layer, box.y, box.y + box.height)
+    for route in wide.routes:
+        for x, y in route.points:
+            take(layer_of(x), y, y)
+        if route.label:
+            take(layer_of(route.label[0]), route.label[1] - CHIP_HEIGHT / 2, route.label[1] + CHIP_HEIGHT / 2)
+    return tops, bottoms
+
+
+def _tracks(routes: tuple, carried: list) -> list:
+    """Per edge carried over a cut, ((route, point), out, back): its track's rank from the inside at the
+    right (and from the top under the row), and at the left. A line that leaves higher turns further
+    out and runs lower; one that arrives higher comes in further in: no two of them cross when they
+    leave and arrive in the same order."""
+    def y(key: tuple, after: int) -> float:
+        return routes[key[0]].points[key[1] + after][1]
+
+    count = len(carried)
+    leaving = sorted(carried, key=lambda key: (y(key, 0), y(key, 1)))
+    arriving = sorted(carried, key=lambda key: (y(key, 1), y(key, 0)))
+    back = {key: count - 1 - rank for rank, key in enumerate(arriving)}
+    return [(key, count - 1 - rank, back[key]) for rank, key in enumerate(leaving)]
+
+
+def _rerouted(r: int, route: Route, moved: Any, turns: dict) -> Route:
+    """The route with each point moved into its row, and where it is carried over to the next row, the
+    turns: right to its track, down, back left under the row, down its track at the left, right."""
+    points = [moved(route.points[0])]
+    for p, point in enumerate(route.points[1:]):
+        after = moved(point)
+        if (r, p) in turns:
+            right, back, left = turns[r, p]
+            points += [(right, points[-1][1]), (right, back), (left, back), (left, after[1])]
+        points.append(after)
+    return Route(route.edge, tuple(points), route.label and moved(route.label))
+
+
 def _has_label(edge: Any, nodes: dict) -> bool:
     return getattr(edge, "local", None) is not None and nodes[edge.target].kind == "function"
 
@@ -780,8 +932,8 @@ def to_svg(graph: Graph, digits: int = 6) -> str:
 
 def _svg(scene: _Scene) -> str:
     w, h = scene.width, scene.height
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-            f'font-family="{FONT}" role="img">')
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="{CLASS}graph" width="{w}" height="{h}" '
+            f'viewBox="0 0 {w} {h}" font-family="{FONT}" role="img">')
     parts = [head, f"<title>{_escape(scene.title)}</title>", _dark_style()]
     parts += [f"<g{_attributes(attrs)}>" + "".join(_svg_shape(shape) for shape in group) + "</g>"
               for group, attrs in zip(scene.groups, scene.attrs)]
@@ -790,9 +942,11 @@ def _svg(scene: _Scene) -> str:
 
 
 def _dark_style() -> str:
-    rules = "".join(f".{CLASS}{role}{{fill:{fill}{f';stroke:{stroke}' if stroke else ''}}}"
-                    for role, (fill, stroke) in DARK.items())
-    return f"<style>@media (prefers-color-scheme: dark){{{rules}}}</style>"
+    """The dark palette as class rules, for a page that says it is dark; and the picture shrinks to
+    its container (at no specificity: a page's own rule wins, as the --step view's scrolling does)."""
+    rules = "".join(",".join(f"{page} .{CLASS}{role}" for page in DARK_PAGES) +
+                    f"{{fill:{fill}{f';stroke:{stroke}' if stroke else ''}}}" for role, (fill, stroke) in DARK.items())
+    return f"<style>:where(svg.{CLASS}graph){{max-width:100%;height:auto}}{rules}</style>"
 
 
 def _svg_shape(shape: Any) -> str:
