@@ -703,6 +703,9 @@ def _summary(value: Any, digits: int) -> str:
         items.append(_number(item, digits))
         candidate = f"[{', '.join(items)}{', …' if k + 1 < array.size else ''}] {shape}"
         if len(candidate) > VALUE_CHARS:
+            if k == 0:  # the first value at least, at 3 digits: '[…]' alone tells a learner nothing
+                first = f"[{_number(item, min(digits, 3))}{', …' if array.size > 1 else ''}] {shape}"
+                text = first if len(first) <= VALUE_CHARS + 4 else text
             break
         text = candidate
     return short(text, VALUE_CHARS + 4)  # only a shape of many dimensions is cut
