@@ -322,3 +322,15 @@ def test_html_has_the_same_lines_as_the_text():
     body = text.split("\n\n", 1)[1]  # the chain rule and the trace; the table is checked elsewhere
     for line in body.splitlines():
         assert re.sub(r"^\s*\d+\. ", "", line).strip() in page, line  # HTML numbers its steps with <li value>
+
+
+def test_wide_names_keep_the_text_tables_columns_aligned():
+    from reference import text_table
+
+    text = to_text(real("가중치 = 0.5\n출력 = square(가중치)\ny = exp(출력)\n"))
+    table = text_table(text)  # reads each column where its heading starts, in display columns
+    assert table["가중치"]["value"] == "0.5" and table["출력"]["made by"] == "square(가중치)"
+    assert table["출력"]["value"] == "0.25" and table["y"]["dy/d(name)"] == "1"
+    header, *rows = text.split("\n\n")[0].splitlines()
+    starts = {display_width(line[:line.index(cell)]) for line, cell in zip(rows[1:], ["0.25", "1.28"])}
+    assert starts == {display_width(header[:header.index("value")])}  # every value under its heading
