@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
-from .fmt import fmt_short
+from .fmt import fill_template, fmt_short, operand_letters
 
 if TYPE_CHECKING:
     from .model import BackwardStep, Flow, Operands
@@ -69,12 +69,10 @@ def _shape(shape: Any) -> str:
 
 
 def _name(ops: "Operands", i: int) -> str:
-    from .render import _letters  # the same operand text as the scalar steps (parentheses, cut)
-
     name = ops.names[i]
     if name is None:
-        return _letters(None, ops.constants[i], 6) if i in ops.constants else CONSTANT
-    return _letters(name, None, 6)
+        return operand_letters(None, ops.constants[i], 6) if i in ops.constants else CONSTANT
+    return operand_letters(name, None, 6)
 
 
 def _summed(formula: str, shape: tuple, out: tuple) -> str:
@@ -97,8 +95,6 @@ def _axes(axes: tuple) -> str:
 
 def _elementwise(ops: "Operands", i: int, template: str, digits: int, output: str) -> tuple:
     """G times the scalar local derivative, element by element; summed back where the input was broadcast."""
-    from .render import _fill, _letters
-
     if template == "1":
         formula = "G"
     elif template == "-1":
@@ -106,10 +102,10 @@ def _elementwise(ops: "Operands", i: int, template: str, digits: int, output: st
     else:
         placeholders = ("x",) if len(ops.names) == 1 else ("a", "b")
         names = {key: _name(ops, j) for j, key in enumerate(placeholders)}
-        names["y"] = _letters(output, None, 6) if output else "y"
+        names["y"] = operand_letters(output, None, 6) if output else "y"
         numbers = {key: 0.0 for key in (*placeholders, "y")}
         numbers.update({k: v for k, v in ops.fields.items() if np.ndim(v) == 0 and not isinstance(v, (bool, str))})
-        local = _fill(template, names, numbers, digits)
+        local = fill_template(template, names, numbers, digits)
         formula = f"G ⊙ {local}" if _simple(local) else f"G ⊙ ({local})"
     return _summed(formula, ops.shapes[i], ops.output_shape), ""
 

@@ -158,3 +158,54 @@ def _clauses(line: str) -> list:
     """``line`` cut after each ';' (the separator stays with the clause before it)."""
     parts = line.split(";  ")
     return [part + ";  " for part in parts[:-1]] + [parts[-1]]
+
+
+# ---------------------------------------------------------------- formulas in the cell's letters
+
+NAMED = re.compile(r"[^\W\d]\w*(#\d+)?")  # a label the cell bound ('p', 'y#2'), not source text ('w*x')
+OPERAND = 24  # operands longer than this are cut with '…' inside a step's lines
+
+
+def operand_letters(name: Any, number: Any, digits: int) -> str:
+    """An operand as the cell writes it; a literal constant as its number."""
+    if name is None:
+        return fmt_short(number, digits) if number is not None else "?"
+    name = short(name, OPERAND)
+    return name if is_atom(name) else f"({name})"
+
+
+def is_atom(text: str) -> bool:
+    """A name ('b', 'y#2'), possibly called or indexed ('exp(square(x))', 'p[1]'): it needs no
+    parentheses inside a formula."""
+    if NAMED.fullmatch(text):
+        return True
+    head = re.match(r"[A-Za-z_][\w.]*", text)
+    if head is None:
+        return False
+    depth, closes = 0, {")": "(", "]": "["}
+    for char in text[head.end():]:
+        if depth == 0 and char not in "([":
+            return False  # something after a name or a closed group: 'f(a) + b', 'x * y'
+        if char in "([":
+            depth += 1
+        elif char in closes:
+            depth -= 1
+    return depth == 0
+
+
+def fill_template(template: str, names: dict, numbers: dict, digits: int) -> str:
+    """The template with ``names`` where given and numbers elsewhere (a negative one in parentheses
+    unless it leads); no double parentheses."""
+    filled = {}
+    for key, number in numbers.items():
+        text = names.get(key) or (fmt_short(number, digits) if np.ndim(number) == 0 else str(number))
+        slot = "{" + key + "}"
+        if text.startswith("(") and text.endswith(")") and (f"({slot})" in template or template == slot):
+            text = text[1:-1]
+        elif text.startswith("-") and not template.startswith(slot):
+            text = f"({text})"
+        filled[key] = text
+    try:
+        return template.format(**filled)
+    except (KeyError, IndexError, ValueError):
+        return template

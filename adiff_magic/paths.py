@@ -8,7 +8,6 @@ written out for at most MAX_SENTENCES inputs, each with at most MAX_PATHS paths,
 only edges that lead to the target (no recursion, so any depth)."""
 from __future__ import annotations
 
-import re
 from itertools import islice
 from typing import Any, Callable, Optional
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from engine import Variable, functions_of
 
+from .fmt import NAMED
 from .model import CONSTANT_NAME, ChainRule, Factor
 
 MAX_PATHS = 4  # more paths per input are counted, not written out
@@ -173,7 +173,6 @@ def node_name(label: Labeller, v: Variable) -> str:
     return f"{type(v.creator).__name__.lower()}(…)" if v.creator is not None else CONSTANT_NAME
 
 
-NAMED = re.compile(r"[^\W\d]\w*(#\d+)?")  # a label the cell bound ('p', 'y#2'), not source text ('w*x')
 MAX_INNER_PATHS = 10_000  # inside one line; a larger expression gets no named sentence
 
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-
 from .arrayrules import broadcast_note, matrix_form
-from .fmt import display_width, fmt_array, fmt_number, fmt_short, grid, pad_to, short, wrap
+from .fmt import NAMED, OPERAND, display_width, fill_template as _fill, fmt_array, fmt_number, fmt_short, grid, \
+    operand_letters as _letters, pad_to, short, wrap
 from .model import Graph, GraphEdge, GraphNode
-from .paths import NAMED
+
 
 if TYPE_CHECKING:
     from .result import GradResult, Row
@@ -314,7 +314,6 @@ def as_operand(label: str, limit: int = 40) -> str:
     label = short(label, limit)
     return label if label.isidentifier() or NAMED.fullmatch(label) else f"({label})"
 
-OPERAND = 24  # operands longer than this are cut with '…' inside a step's lines
 
 
 def step_title(step: "BackwardStep", words: dict) -> str:
@@ -350,51 +349,6 @@ def _same_number(text: str, number: float, digits: int) -> bool:
 
 
 WORDS_RATIO = "passed ÷ incoming"
-
-
-def _letters(name: Any, number: Any, digits: int) -> str:
-    """An operand as the cell writes it; a literal constant as its number."""
-    if name is None:
-        return fmt_short(number, digits) if number is not None else "?"
-    name = short(name, OPERAND)
-    return name if _is_atom(name) else f"({name})"
-
-
-def _is_atom(text: str) -> bool:
-    """A name ('b', 'y#2'), possibly called or indexed ('exp(square(x))', 'p[1]'): it needs no
-    parentheses inside a formula."""
-    if NAMED.fullmatch(text):
-        return True
-    head = re.match(r"[A-Za-z_][\w.]*", text)
-    if head is None:
-        return False
-    depth, closes = 0, {")": "(", "]": "["}
-    for char in text[head.end():]:
-        if depth == 0 and char not in "([":
-            return False  # something after a name or a closed group: 'f(a) + b', 'x * y'
-        if char in "([":
-            depth += 1
-        elif char in closes:
-            depth -= 1
-    return depth == 0
-
-
-def _fill(template: str, names: dict, numbers: dict, digits: int) -> str:
-    """The template with ``names`` where given and numbers elsewhere (a negative one in parentheses
-    unless it leads); no double parentheses."""
-    filled = {}
-    for key, number in numbers.items():
-        text = names.get(key) or (fmt_short(number, digits) if np.ndim(number) == 0 else str(number))
-        slot = "{" + key + "}"
-        if text.startswith("(") and text.endswith(")") and (f"({slot})" in template or template == slot):
-            text = text[1:-1]
-        elif text.startswith("-") and not template.startswith(slot):
-            text = f"({text})"
-        filled[key] = text
-    try:
-        return template.format(**filled)
-    except (KeyError, IndexError, ValueError):
-        return template
 
 
 def _step_lines(step: "BackwardStep", words: dict, target: str, digits: int) -> list:
