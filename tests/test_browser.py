@@ -281,15 +281,21 @@ def shown_table(cell) -> dict:
 
 
 def numbers_in(text: str) -> list[float]:
-    """The numbers of a table cell: '-0.25' -> [-0.25]; '[0.2, -0.3, 0.1] shape (3,)' -> [0.2, -0.3, 0.1]."""
-    inside = re.match(r"\s*\[([^\]]*)\]", text)
-    return [float(t) for t in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", inside.group(1) if inside else text)]
+    """The numbers of a table cell: '-0.25' -> [-0.25]; '(1, 3) [[0.2 -0.3 0.1]]' -> [0.2, -0.3, 0.1]
+    (an array's shape comes first; its values are in the brackets)."""
+    text = re.sub(r"^\s*\([\d, ]*\)\s*", "", text.replace("\xa0", " "))
+    return [float(t) for t in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", text)]
 
 
 def check_numbers(label: str, table: dict, column: str, expected: dict) -> None:
+    """Single numbers to every digit; an array's values at the 6 significant digits the table shows
+    them with, and everything at N digits under --precision N (issue 17)."""
     for row, value in expected.items():
         assert row in table and column in table[row], f"{label}: row {row!r}, column {column!r} in {table}"
         want = value if isinstance(value, list) else [value]
+        asked = re.search(r"--precision (\d+)", label)  # then every number of the table is at that precision
+        digits = int(asked.group(1)) if asked else 6 if "[" in table[row][column] else None
+        want = [float(f"{w:.{digits}g}") for w in want] if digits else want
         got = numbers_in(table[row][column])
         assert len(got) == len(want) and all(math.isclose(g, w, rel_tol=1e-12, abs_tol=1e-15)
                                              for g, w in zip(got, want)), \
@@ -631,7 +637,7 @@ def check_stranger_cells(page, model_cells: list[dict], theme: str, notebook: st
         rows = steps.nth(k).locator("tr")
         assert rows.count() == 6, f"--trace full: step {k + 1} has six rows: {rows.all_inner_texts()}"
 
-    # --precision 3: three significant digits in the chain rule, trace and picture; the table keeps all
+    # --precision 3: three significant digits in the chain rule, trace, picture and table
     precise = cell_dom(page, model_cells, find_cell(model_cells, SEED_PRECISION)["index"])
     words = precise.locator(".adiff-paths, .adiff-trace").all_inner_texts()
     assert words and all("2.57" in w for w in words) and not any("2.56805" in w for w in words), \
