@@ -49,7 +49,6 @@ def mlp():
     return model, keys
 
 
-
 def test_the_matmul_step_shows_h_and_w2_with_shapes(mlp):
     model, _ = mlp
     hand = by_hand()
