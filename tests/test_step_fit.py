@@ -98,14 +98,22 @@ def notebook() -> str:
     return nbformat.writes(nb)
 
 
-def place(root, at: str) -> None:
+def place(page, root, at: str) -> None:
     """Scroll the notebook as a learner would: the view's top at the top of the notebook ('top'), or its
-    controls just showing at the bottom ('bottom')."""
-    root.evaluate("""(root, at) => {
-      const outer = root.closest('.jp-WindowedPanel-outer');
-      const o = outer.getBoundingClientRect(), bar = root.querySelector('.adiff-step-toolbar').getBoundingClientRect();
-      outer.scrollTop += at === 'top' ? root.getBoundingClientRect().top - o.top - 4 : bar.bottom - o.bottom + 12;
-    }""", at)
+    controls just showing at the bottom ('bottom'). Again until it stays: cells coming into sight are laid
+    out anew (content-visibility), which moves what is under them."""
+    for _ in range(8):
+        moved = root.evaluate("""(root, at) => {
+          const outer = root.closest('.jp-WindowedPanel-outer');
+          const o = outer.getBoundingClientRect(), bar = root.querySelector('.adiff-step-toolbar').getBoundingClientRect();
+          const delta = Math.round(at === 'top' ? root.getBoundingClientRect().top - o.top - 4 : bar.bottom - o.bottom + 12);
+          const before = outer.scrollTop;
+          outer.scrollTop += delta;
+          return Math.abs(outer.scrollTop - before) > 1;
+        }""", at)
+        page.wait_for_timeout(150)
+        if not moved:
+            return
 
 
 def step_to(page, root, k: int, n: int) -> dict:
@@ -157,17 +165,35 @@ def test_controls_text_and_highlighted_node_fit_the_window_at_every_step(browser
         lab_harness.close_notebook(context, page)
 
 
+def click_w1(page, root, label: str) -> None:
+    """A click on W1 shows its gradient as a matrix with its shape, in sight (the view scrolls to it)."""
+    from playwright.sync_api import expect
+
+    w1 = root.locator(".adiff-node[data-kind=variable]").filter(has=page.locator("text", has_text="W1")).first
+    w1.evaluate("g => g.dispatchEvent(new MouseEvent('click', {bubbles: true}))")  # as a click inside its box
+    paths = root.locator(".adiff-step-paths")
+    expect(paths).to_contain_text("dloss/dW1, shape (2, 3):")
+    expect(paths).to_contain_text("dloss/dW1 = xᵀ @ dloss/d(matmul(x, W1)): (2, 1) @ (1, 3) → (2, 3)")
+    page.wait_for_timeout(800)  # scrolled to, smoothly
+    seen = root.evaluate(JS_MEASURE)["seen"]
+    box = paths.evaluate("e => { const r = e.getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; }")
+    assert box["top"] >= seen["top"] - 0.5 and box["top"] < seen["bottom"], f"{label}: W1's gradient at {box}, out of {seen}"
+    page.screenshot(path=str(ARTIFACTS / f"step-fit-{label}-w1.png"))
+
+
 def walk(page, root, label: str, n: int) -> None:
     """Step 0 with the view at the top of the notebook; ▶ with its controls just showing at the bottom;
     ▶ to the end; ◀ back to the start: in sight at every step, screenshotted."""
     ARTIFACTS.mkdir(exist_ok=True)
     while root.locator(".adiff-step-prev").is_enabled():  # an earlier size's run left it at the end
         root.locator(".adiff-step-prev").click()
-    place(root, "top")
+    step_to(page, root, 0, n)  # drawn, and JupyterLab done scrolling to the cell the clicks made active
+    page.wait_for_timeout(500)
+    place(page, root, "top")
     measures = [step_to(page, root, 0, n)]
     check(measures[0], f"{label} before the first step")
     page.screenshot(path=str(ARTIFACTS / f"step-fit-{label}-00.png"))
-    place(root, "bottom")
+    place(page, root, "bottom")
     for k in range(1, n + 1):
         page.mouse.move(0, 0)
         root.locator(".adiff-step-next").click()
@@ -179,6 +205,8 @@ def walk(page, root, label: str, n: int) -> None:
         root.locator(".adiff-step-prev").click()
     m = step_to(page, root, 0, n)
     check(m, f"{label} back before the first step")
+    if label.startswith("mlp"):
+        click_w1(page, root, label)
     FIGURES[label] = {
         "widget_px": round(max(x["widget"] for x in measures)), "output_px": round(max(x["output"] for x in measures)),
         "output_width_px": round(measures[0]["width"]), "visible_px": round(m["seen"]["bottom"] - m["seen"]["top"]),
