@@ -219,19 +219,22 @@ def _renamed(label: Any, old_of: dict) -> Any:
 
 
 def _moves(place: Place, digits: int) -> tuple:
-    """(node key, text on this step, text after it) per gradient the step moves: '8 → 16', then '16'."""
+    """(node key, text on this step, text after it) per gradient the step moves: '8 → 16', then '16' (an
+    array's shape once, at the end: '[1, 2] → [2, 4] (2,)')."""
     moves = []
     for key, before, after in place.moves:
         text = _grad_text(after, digits)
-        moves.append((key, text if before is None else f"{_grad_text(before, digits)} → {text}", text))
+        moves.append((key, text if before is None else f"{_grad_text(before, digits, shape=False)} → {text}", text))
     return tuple(moves)
 
 
-def _grad_text(value: Any, digits: int) -> str:
+def _grad_text(value: Any, digits: int, shape: bool = True) -> str:
+    """A gradient on the picture: a number, or an array's first values ('…' when cut) and its shape."""
     array = np.asarray(value)
     if array.ndim == 0:
         return fmt_short(array, digits)
-    return f"[{', '.join(fmt_short(v, digits) for v in array.flat[:3])}{', …' if array.size > 3 else ''}]"
+    items = f"[{', '.join(fmt_short(v, digits) for v in array.flat[:3])}{', …' if array.size > 3 else ''}]"
+    return f"{items} {array.shape}" if shape else items
 
 
 def _paths(shown: Any, recording: Recording, target: str, view: View, words: dict) -> dict:
