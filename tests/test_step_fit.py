@@ -16,7 +16,7 @@ import json
 import pytest
 
 import lab_harness
-from lab_harness import ARTIFACTS, panel
+from lab_harness import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
