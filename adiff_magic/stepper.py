@@ -14,16 +14,20 @@ import numpy as np
 from engine import Replay, Variable
 
 from . import extras
-from .fmt import fmt_short
+from .fmt import fmt_short, short
 from .graph import MAX_NODES, nearest, to_svg
 from .model import Place, Recording
 from .paths import written_first
 from .record import record
-from .render import WORDS, check_lines, compact_step, rule_sentence
+from .render import OPERAND, WORDS, as_operand, check_lines, compact_step, rule_sentence
 from .result import View
 
 SLIDER_STEPS = 400  # positions of a slider between its ends
 MAX_SLIDERS = 10  # scalar inputs past these get no slider (the note says so)
+STEP_ITEMS = 4  # an array in a step's text: this many items per axis at most, then '…'
+GRID_ITEMS = 6  # an array's gradient on a click: this many rows and columns at most, then '…'
+FLAT_ITEMS = 8  # an array of 3 or more axes: this many of its first values, flattened
+MAX_SOURCES = 4  # a click on a variable lists at most this many steps that gave it a gradient
 
 UI_WORDS = {
     "en": {
@@ -35,6 +39,16 @@ UI_WORDS = {
         "replay": "the sliders re-evaluate the recorded graph",
         "no paths": "no chain-rule sentence here: it is written for graphs of single numbers whose "
                     "backward runs on plain numbers",
+        "array grad": "d{t}/d{name}, shape {shape}:",
+        "no grad": "d{t}/d{name}: no gradient ({t} does not depend on it)",
+        "grad from": "step {k}{where}: {function}.backward(d{t}/d{out} {gy}) → {shape}{added};  rule: {rule}",
+        "added": ", added to the earlier gradient",
+        "broadcast": "{name} {shape} was broadcast to {wide}; its gradient is summed over ax{s} {axes} back to {shape}",
+        "more sources": "… {n:,} more steps gave it a gradient (the trace has them)",
+        "sentence later": "the chain rule as a sentence is written for single numbers; above is what the "
+                          "backward pass gave, as a matrix",
+        "step values": "values",
+        "follows": "the picture scrolls itself to the step's nodes; scroll it to see the rest",
         "arrays": "sliders are given for inputs that are single numbers",
         "unused": "no path from {names} to {t}: {t} does not depend on it, so moving it changes nothing",
         "fewer sliders": "sliders for {k} of the {n:,} scalar inputs: the names the cell binds last, then first "
@@ -50,6 +64,16 @@ UI_WORDS = {
         "start": "목표의 기울기는 1로 시작 the target's gradient is seeded with 1; ▶ (또는 →)",
         "replay": "슬라이더는 기록된 그래프를 다시 계산 the sliders re-evaluate the recorded graph",
         "no paths": "연쇄 법칙은 스칼라 그래프에만 the chain rule is written for graphs of single numbers",
+        "array grad": "d{t}/d{name}, 모양 shape {shape}:",
+        "no grad": "d{t}/d{name}: 기울기 없음 no gradient ({t} does not depend on it)",
+        "grad from": "{k}단계 step {k}{where}: {function}.backward(d{t}/d{out} {gy}) → {shape}{added};  규칙 rule: {rule}",
+        "added": ", 더함 added to the earlier gradient",
+        "broadcast": "{name} {shape}는 {wide}로 브로드캐스트 was broadcast to {wide}; its gradient is summed over ax{s} {axes} back to {shape}",
+        "more sources": "… {n:,}단계 더 {n:,} more steps gave it a gradient (the trace has them)",
+        "sentence later": "연쇄 법칙 문장은 스칼라에만 the chain rule as a sentence is written for single numbers; "
+                          "above is what the backward pass gave, as a matrix",
+        "step values": "값 values",
+        "follows": "그림은 단계를 따라 스크롤 the picture scrolls itself to the step's nodes; scroll it to see the rest",
         "arrays": "슬라이더는 스칼라 입력에만 sliders are given for inputs that are single numbers",
         "unused": "{names}에서 {t}까지 경로 없음 no path from {names} to {t}: {t} does not depend on it, so "
                   "moving it changes nothing",
@@ -124,8 +148,10 @@ def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optiona
     shown, _ = nearest(recording.graph, MAX_NODES)
     drawn = {node.key for node in shown.nodes}
     checks = {check.index: check for check in recording.checks}  # a learner's own backward, checked
+    nodes = {node.key: node for node in shown.nodes}
     steps = tuple(Step(place.function, place.output, place.inputs,
-                       _step_lines(step, checks.get(step.index), words, target, view.digits), _moves(place, view.digits))
+                       _step_lines(step, checks.get(step.index), words, target, view.digits)
+                       + _values_line(place, nodes, words, view.digits), _moves(place, view.digits))
                   for step, place in zip(recording.steps, recording.places) if place.function in drawn)
     seed = (recording.target_key, _grad_text(recording.seed, view.digits))
     notes = _notes(recorded, inputs, words)
@@ -141,6 +167,49 @@ def _step_lines(step: Any, check: Any, words: dict, target: str, digits: int) ->
     return tuple(lines + check_lines(check, digits))
 
 
+def _values_line(place: Place, nodes: dict, words: dict, digits: int) -> tuple:
+    """('values: h (1, 3) = [[0.0997, -0.379, 0.0997]];  W2 (3, 1) = …',) for a step on arrays: its
+    output's and inputs' values, shape first, a few items each; () for a step on single numbers."""
+    keys = dict.fromkeys((place.output, *place.inputs))
+    shown = [nodes[key] for key in keys if key in nodes and nodes[key].value is not None]
+    if not any(np.ndim(node.value) for node in shown):
+        return ()
+    parts = [f"{short(node.text, OPERAND)}{_shape(node.value)} = {bounded(node.value, digits)}" for node in shown]
+    return (f"{words['step values']}: " + ";  ".join(parts),)
+
+
+def _shape(value: Any) -> str:
+    """' (1, 3)' after an array's name; '' for a single number."""
+    return f" {np.shape(value)}" if np.ndim(value) else ""
+
+
+def bounded(value: Any, digits: int, items: int = STEP_ITEMS) -> str:
+    """An array's values nested as numpy writes them, ``items`` per axis at most and '…' where cut (three
+    or more axes: its first FLAT_ITEMS values, flattened); a single number as itself."""
+    array = np.asarray(value)
+    if array.ndim > 2:
+        flat = [fmt_short(v, digits) for v in array.flat[:FLAT_ITEMS]]
+        return f"[{', '.join(flat)}{', …' if array.size > FLAT_ITEMS else ''}] (flattened)"
+    return _nested(array, digits, items)
+
+
+def _nested(array: np.ndarray, digits: int, items: int) -> str:
+    if array.ndim == 0:
+        return fmt_short(array, digits)
+    parts = [_nested(row, digits, items) for row in array[:items]]
+    return f"[{', '.join(parts + (['…'] if len(array) > items else []))}]"
+
+
+def grid(value: Any, digits: int, items: int = GRID_ITEMS) -> list:
+    """A matrix's values a row a line, as numpy prints it, ``items`` rows and columns at most and '…'
+    where cut; another array on one line (bounded)."""
+    array = np.asarray(value)
+    if array.ndim != 2:
+        return [bounded(array, digits, items)]
+    rows = [_nested(row, digits, items) for row in array[:items]] + (["…"] if len(array) > items else [])
+    return [("[" if i == 0 else " ") + row + ("]" if i == len(rows) - 1 else ",") for i, row in enumerate(rows)]
+
+
 def _renamed(label: Any, old_of: dict) -> Any:
     """The cell's names for the new graph's variables: those of the recorded ones they stand for."""
     def new_label(v: Variable) -> Any:
@@ -150,19 +219,22 @@ def _renamed(label: Any, old_of: dict) -> Any:
 
 
 def _moves(place: Place, digits: int) -> tuple:
-    """(node key, text on this step, text after it) per gradient the step moves: '8 → 16', then '16'."""
+    """(node key, text on this step, text after it) per gradient the step moves: '8 → 16', then '16' (an
+    array's shape once, at the end: '[1, 2] → [2, 4] (2,)')."""
     moves = []
     for key, before, after in place.moves:
         text = _grad_text(after, digits)
-        moves.append((key, text if before is None else f"{_grad_text(before, digits)} → {text}", text))
+        moves.append((key, text if before is None else f"{_grad_text(before, digits, shape=False)} → {text}", text))
     return tuple(moves)
 
 
-def _grad_text(value: Any, digits: int) -> str:
+def _grad_text(value: Any, digits: int, shape: bool = True) -> str:
+    """A gradient on the picture: a number, or an array's first values ('…' when cut) and its shape."""
     array = np.asarray(value)
     if array.ndim == 0:
         return fmt_short(array, digits)
-    return f"[{', '.join(fmt_short(v, digits) for v in array.flat[:3])}{', …' if array.size > 3 else ''}]"
+    items = f"[{', '.join(fmt_short(v, digits) for v in array.flat[:3])}{', …' if array.size > 3 else ''}]"
+    return f"{items} {array.shape}" if shape else items
 
 
 def _paths(shown: Any, recording: Recording, target: str, view: View, words: dict) -> dict:
@@ -177,9 +249,82 @@ def _paths(shown: Any, recording: Recording, target: str, view: View, words: dic
         elif rule is not None and rule.written:
             lines, note = rule_sentence(target, node.text, rule, view)
             paths[node.key] = lines + ([note] if note else [])
-        else:  # arrays, or a local derivative that is not known
-            paths[node.key] = [words["no paths"]]
+        else:  # arrays, or a local derivative that is not known: what the backward pass gave it
+            paths[node.key] = _gradient_lines(node, recording, target, words, view.digits)
     return paths
+
+
+def _gradient_lines(node: Any, recording: Recording, target: str, words: dict, digits: int) -> list:
+    """A variable's gradient as the backward pass left it (a matrix a row a line, bounded), the steps
+    that gave it (rule and shapes), and why there is no sentence."""
+    name, t = as_operand(node.text), as_operand(target)
+    if node.grad is None:
+        return [words["no grad"].format(t=t, name=name)]
+    if np.ndim(node.grad):
+        lines = [words["array grad"].format(t=t, name=name, shape=np.shape(node.grad))] + grid(node.grad, digits)
+    else:
+        lines = [f"d{t}/d{name} = {fmt_short(node.grad, digits)}"]
+    sources = _sources(node.key, recording, t, words)
+    lines += sources[:MAX_SOURCES]
+    if len(sources) > MAX_SOURCES:
+        lines.append(words["more sources"].format(n=len(sources) - MAX_SOURCES))
+    return lines + [words["sentence later"] if np.ndim(node.grad) else words["no paths"]]
+
+
+def _sources(key: str, recording: Recording, t: str, words: dict) -> list:
+    """Per step that gave the variable ``key`` a gradient: a line with the function, the incoming
+    gradient (its shape) and the shape passed, and the rule; then the matrix form of a MatMul's, or the
+    sum that undoes a broadcast, in the cell's names and shapes."""
+    nodes = {node.key: node for node in recording.graph.nodes}
+    lines = []
+    for step, place in zip(recording.steps, recording.places):
+        for moved, before, after in place.moves:
+            if moved != key:
+                continue
+            where = f", {words['line']} {step.lineno}" if step.lineno is not None else ""
+            gy = step.gy[0] if step.gy else np.ones(())
+            incoming = f"{np.shape(gy)}" if np.ndim(gy) else f"= {fmt_short(gy)}"
+            lines.append(words["grad from"].format(
+                k=step.index, where=where, function=step.function, t=t, out=as_operand(step.output, OPERAND),
+                gy=incoming, shape=np.shape(after), added=words["added"] if before is not None else "", rule=step.rule))
+            operands = [nodes.get(k) for k in place.inputs]
+            lines += _matrix_form(step, operands, key, t) + _broadcast(step, nodes.get(key), gy, words)
+    return lines
+
+
+def _matrix_form(step: Any, operands: list, key: str, t: str) -> list:
+    """'dloss/dW1 = xᵀ @ dloss/d(matmul(x, W1)): (2, 1) @ (1, 3) → (2, 3)' for a MatMul of two matrices."""
+    if step.function != "MatMul" or len(operands) != 2 or any(o is None or np.ndim(o.value) != 2 for o in operands):
+        return []
+    (a, b), g = operands, f"d{t}/d{as_operand(step.output, OPERAND)}"
+    shape_g = np.shape(step.gy[0])
+    flip = lambda shape: tuple(reversed(shape))  # noqa: E731  (a transpose's shape)
+    if key == a.key:
+        form, left, right = f"{g} @ {as_operand(b.text, OPERAND)}ᵀ", shape_g, flip(np.shape(b.value))
+    else:
+        form, left, right = f"{as_operand(a.text, OPERAND)}ᵀ @ {g}", flip(np.shape(a.value)), shape_g
+    name = a.text if key == a.key else b.text
+    return [f"  d{t}/d{as_operand(name)} = {form}: {left} @ {right} → {(left[0], right[1])}"]
+
+
+ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum"}  # broadcast their operands
+
+
+def _broadcast(step: Any, node: Any, gy: Any, words: dict) -> list:
+    """'b1 (3,) was broadcast to (1, 3); its gradient is summed over axis 0 back to (3,)' where numpy
+    broadcast an operand of an element-wise function."""
+    if step.function not in ELEMENTWISE or node is None or node.value is None:
+        return []
+    shape, wide = np.shape(node.value), np.shape(gy)
+    if shape == wide or len(shape) > len(wide):
+        return []
+    lead = len(wide) - len(shape)
+    axes = list(range(lead)) + [lead + i for i, n in enumerate(shape) if n == 1 and wide[lead + i] != 1]
+    if not axes:
+        return []
+    named = ", ".join(map(str, axes))
+    return ["  " + words["broadcast"].format(name=as_operand(node.text, OPERAND), shape=shape, wide=wide,
+                                             s="es" if len(axes) > 1 else "is", axes=named)]
 
 
 def _sliders(inputs: tuple, ranges: Optional[tuple]) -> tuple:

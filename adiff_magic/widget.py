@@ -59,7 +59,8 @@ class StepView(anywidget.AnyWidget):
 
     def _show_step(self) -> None:
         view = self._model.at(self.step)
-        self.highlight, self.grads, self.lines = view["highlight"], view["grads"], view["lines"]
+        with self.hold_sync():  # one message: the page draws the step's marks and text together
+            self.highlight, self.grads, self.lines = view["highlight"], view["grads"], view["lines"]
 
     def _on_step(self, change: dict) -> None:
         clamped = max(0, min(change["new"], self.total))

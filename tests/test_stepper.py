@@ -102,8 +102,8 @@ def test_the_words_follow_the_language():
 def test_an_array_target_is_seeded_with_ones_and_shown_as_such():
     model = step_model(recorded("x = np.array([1.0, 2.0])\ny = x * x\n"))
     key = {text: k for k, text in names(model.svg).items()}
-    assert model.at(0)["grads"][key["y"]] == "[1, 1]"  # seeded with ones, not their sum
-    assert model.at(1)["grads"][key["x"]] == "[1, 2] → [2, 4]"  # x * x passes x to x twice: 2x in all
+    assert model.at(0)["grads"][key["y"]] == "[1, 1] (2,)"  # seeded with ones, not their sum
+    assert model.at(1)["grads"][key["x"]] == "[1, 2] → [2, 4] (2,)"  # x * x passes x to x twice: 2x in all
     assert model.inputs == () and not any("sliders re-evaluate" in note for note in model.notes)
 
 

@@ -79,3 +79,29 @@ def test_plain_grad_never_imports_anywidget(tmp_path):
                           env=dict(os.environ, IPYTHONDIR=str(tmp_path)))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False False"
+
+
+MLP = """x = np.array([[0.5, -1.0]])
+W1 = np.array([[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]])
+b1 = np.array([0.01, 0.02, 0.03])
+h = tanh(matmul(x, W1) + b1)
+W2 = np.array([[0.7], [-0.8], [0.9]])
+y = matmul(h, W2)
+t = np.array([[1.0]])
+loss = mean((y - t) ** 2)
+"""
+LOOP = "x = 0.5\ny = x\nfor k in range(1000):\n    y = sin(y) + x\n"  # 2,000 backward steps
+
+
+@pytest.mark.parametrize("cell, most", [(MLP, 12_000), (LOOP, 25_000)], ids=["mlp", "loop-2000-steps"])
+def test_the_state_stays_bounded_at_every_step(cell, most):
+    # measured (issue 17): the MLP's state is 7.0 kB besides its picture (16 kB), the loop's 16.7 kB
+    # besides its picture of the 60 nodes nearest the target (71 kB); the picture is graph.py's, bounded loosely
+    import numpy as np
+
+    view = StepView(run_recorded(parse(cell), {"np": np})[2])
+    for k in range(view.total + 1):
+        view.step = k
+        state = {key: v for key, v in view.get_state().items() if not key.startswith("_")}
+        rest = len(json.dumps({key: v for key, v in state.items() if key != "svg"}))
+        assert rest < most and len(state["svg"]) < 150_000, f"step {k}: {rest:,} chars besides the picture"

@@ -4,12 +4,18 @@
 // shown comes from the `words` trait (English or Korean); WORDS only covers a missing one.
 
 const PLAY_MS = 1000; // one step a second
+const LINES_SHARE = 0.4; // the step's text takes at most this share of the visible height (then scrolls)
+const LINES_MIN = 90; // px: the step's text is never capped below this
+const GRAPH_MIN = 140; // px: nor the picture's box below this (a very short window scrolls the page)
+const EDGE = 8; // px kept between the view's edges and the window's
+const REVEAL_MS = 800; // after ◀ ▶ (or a step of play), the stage is kept in sight while the step arrives
 const BLANK = "·"; // the gradient line of a variable the backward pass has not reached yet
 const MARKS = ["adiff-step-current", "adiff-step-output", "adiff-step-input", "adiff-step-active"];
 const WORDS = {
   prev: "previous step", next: "next step", play: "play", pause: "pause", step_of: "step {k} of {n}",
   before: "before the backward pass", paths_hint: "click a variable for its chain rule", inputs: "inputs",
   view: "step through the backward pass",
+  follows: "the picture scrolls itself to the step's nodes; scroll it to see the rest",
 };
 
 // an element with attributes (on<event>: a listener) and children
@@ -49,6 +55,7 @@ function render({ model, el }) {
   const counter = h("span", { class: "adiff-step-counter", "aria-live": "polite" });
   const picture = h("div", { class: "adiff-step-picture", onclick: (event) => select(variable(event.target)) });
   const graph = h("div", { class: "adiff-step-graph" }, picture);
+  const follows = h("div", { class: "adiff-step-follows" });
   const lines = h("pre", { class: "adiff-step-lines" });
   const paths = h("div", { class: "adiff-step-paths", "aria-live": "polite" });
   const sliders = h("div", { class: "adiff-step-sliders" });
@@ -56,16 +63,22 @@ function render({ model, el }) {
   const inputs = h("div", { class: "adiff-step-inputs" }, title, sliders);
   const error = h("div", { class: "adiff-step-error", role: "alert" });
   const notes = h("div", { class: "adiff-step-notes" });
+  const toolbar = h("div", { class: "adiff-step-toolbar" }, prev, play, next, counter);
+  // what a step changes, on one screen: the controls, the step's text, the picture in a box of the
+  // height left (it follows the step); the chain rule, the sliders and the notes under it
+  const stage = h("div", { class: "adiff-step-stage" }, toolbar, lines, follows, graph);
   const root = h("div", { class: "adiff-step-root", tabindex: "0", role: "group", onkeydown: onKey },
-    h("div", { class: "adiff-step-toolbar" }, prev, play, next, counter),
-    // the step's text first: above a tall picture (or beside it) it stays near the controls
-    h("div", { class: "adiff-step-body" }, h("div", { class: "adiff-step-side" }, lines, paths), graph),
-    inputs, error, notes);
+    stage, paths, inputs, error, notes);
   el.append(root);
 
   let selected = ""; // the variable whose chain rule is shown
   let timer = null; // the play loop
   let frame = 0; // a slider's pending send
+  let settling = 0; // the pending fit of the boxes to the window
+  let reveal = 0; // a step was asked for here until then (ms): bring the stage into the window as it is drawn
+  let watched = null; // the clipping ancestor whose size is observed
+  // the window, the notebook's panel (a file browser opened) or the view resized: fit again
+  const resized = new ResizeObserver(() => settle());
   const dragging = new Set(); // names of the sliders held by the pointer
 
   // ---------------------------------------------------------------- stepping
@@ -73,6 +86,9 @@ function render({ model, el }) {
     if (manual) stop();
     const step = Math.max(0, Math.min(model.get("total"), model.get("step") + delta));
     if (step === model.get("step")) return false;
+    // the learner is looking at it (play goes on unseen without pulling the page): the step's marks and
+    // text come from the kernel, in one message or a few, so the stage is kept in sight a moment
+    reveal = onScreen(root) ? performance.now() + REVEAL_MS : 0;
     model.set("step", step);
     model.save_changes();
     return true;
@@ -142,20 +158,108 @@ function render({ model, el }) {
       const { source, target } = edge.dataset;
       if ((source === fn && target === output) || (target === fn && ins.includes(source))) edge.classList.add(MARKS[3]);
     }
-    follow();
+    settle();
   }
 
-  // a picture wider than the view scrolls sideways to the step's nodes, or before the first step to the
-  // target, where the backward pass starts (SVG units are CSS px here)
-  function follow() {
-    let groups = picture.querySelectorAll(MARKS.slice(0, 3).map((m) => "." + m).join(","));
-    if (!groups.length) groups = [picture.querySelector("rect.adiff-target")?.closest(".adiff-node")].filter(Boolean);
-    const boxes = Array.from(groups, (g) => g.getBBox());
-    if (!boxes.length || graph.scrollWidth <= graph.clientWidth) return;
-    const left = Math.min(...boxes.map((b) => b.x));
-    const right = Math.max(...boxes.map((b) => b.x + b.width));
-    if (left >= graph.scrollLeft && right <= graph.scrollLeft + graph.clientWidth) return;
-    graph.scrollTo({ left: (left + right) / 2 - graph.clientWidth / 2, behavior: "smooth" });
+  // ---------------------------------------------------------------- fitting the window
+  // the ancestors that cut the view off (JupyterLab's notebook panel, a scrolled output), nearest first:
+  // those with more content than height (an output area as tall as its content, or JupyterLab's shell in
+  // its 0 px tall container, cuts nothing)
+  function clippers() {
+    const found = [];
+    for (let node = root.parentElement; node && node !== document.documentElement; node = node.parentElement) {
+      const cuts = node.clientHeight > 0 && node.scrollHeight > node.clientHeight + 1;
+      if (cuts && getComputedStyle(node).overflowY !== "visible") found.push(node);
+    }
+    return found;
+  }
+
+  // the part of the window the learner sees the view through (client px): the window cut by every
+  // clipping ancestor; the one that cuts most is watched for resizes (a file browser opened)
+  function visible() {
+    let [top, bottom, tightest] = [0, innerHeight, null];
+    for (const node of clippers()) {
+      const box = node.getBoundingClientRect();
+      if (box.bottom - box.top < bottom - top) tightest = node;
+      [top, bottom] = [Math.max(top, box.top), Math.min(bottom, box.bottom)];
+    }
+    if (tightest && tightest !== watched) resized.observe((watched = tightest));
+    return { top, bottom };
+  }
+
+  // the nearest ancestor that scrolls up and down (the notebook), else none: the window
+  const scroller = () => clippers().find((node) => /(auto|scroll|overlay)/.test(getComputedStyle(node).overflowY)) || null;
+
+  const onScreen = (node) => {
+    const { top, bottom } = node.getBoundingClientRect();
+    const seen = visible();
+    return bottom > seen.top && top < seen.bottom;
+  };
+
+  // the step's text and the picture's box share the visible height with the controls; the notice says
+  // the picture scrolls when it does not fit its box
+  function fitBoxes() {
+    const { top, bottom } = visible();
+    const room = bottom - top - 2 * EDGE - (root.offsetHeight - root.clientHeight) - 16; // borders, padding
+    lines.style.maxHeight = `${Math.max(LINES_MIN, Math.round(room * LINES_SHARE))}px`;
+    for (let pass = 0; pass < 2; pass++) { // the notice's line is counted once it shows
+      const above = stage.offsetHeight - graph.offsetHeight;
+      graph.style.maxHeight = `${Math.max(GRAPH_MIN, Math.floor(room - above))}px`;
+      const overflows = graph.scrollHeight > graph.clientHeight + 1 || graph.scrollWidth > graph.clientWidth + 1;
+      if (follows.hidden !== overflows) break;
+      follows.hidden = !overflows;
+    }
+  }
+
+  // the picture's box scrolls to the step's nodes (all of them when they fit, else the running function),
+  // or before the first step to the target, where the backward pass starts
+  function follow(smooth) {
+    const marked = Array.from(picture.querySelectorAll(MARKS.slice(0, 3).map((m) => "." + m).join(",")));
+    const groups = marked.length ? marked : [picture.querySelector("rect.adiff-target")?.closest(".adiff-node")].filter(Boolean);
+    if (!groups.length) return;
+    const rects = groups.map((g) => g.getBoundingClientRect());
+    const all = {
+      left: Math.min(...rects.map((r) => r.left)), right: Math.max(...rects.map((r) => r.right)),
+      top: Math.min(...rects.map((r) => r.top)), bottom: Math.max(...rects.map((r) => r.bottom)),
+    };
+    const main = (picture.querySelector("." + MARKS[0]) || groups[0]).getBoundingClientRect();
+    const fits = all.right - all.left <= graph.clientWidth && all.bottom - all.top <= graph.clientHeight;
+    const want = fits ? all : main;
+    const box = graph.getBoundingClientRect();
+    const [left, top] = [box.left + graph.clientLeft, box.top + graph.clientTop];
+    const inside = want.left >= left && want.right <= left + graph.clientWidth
+      && want.top >= top && want.bottom <= top + graph.clientHeight;
+    if (inside) return;
+    graph.scrollTo({
+      left: graph.scrollLeft + (want.left + want.right) / 2 - left - graph.clientWidth / 2,
+      top: graph.scrollTop + (want.top + want.bottom) / 2 - top - graph.clientHeight / 2,
+      behavior: smooth ? "smooth" : "auto",
+    });
+  }
+
+  // the page (or the notebook) scrolls the least that shows the whole stage, its top first
+  function revealStage() {
+    const seen = visible();
+    const { top, bottom } = stage.getBoundingClientRect();
+    let delta = 0;
+    if (top < seen.top + EDGE) delta = top - seen.top - EDGE;
+    else if (bottom > seen.bottom - EDGE) delta = Math.min(bottom - seen.bottom + EDGE, top - seen.top - EDGE);
+    if (!delta) return;
+    const parent = scroller();
+    if (parent) parent.scrollTop += delta;
+    else window.scrollBy(0, delta);
+  }
+
+  // once per frame, after whatever changed: fit the boxes, follow the step, show the stage if asked
+  function settle() {
+    if (settling) return;
+    settling = requestAnimationFrame(() => {
+      settling = 0;
+      fitBoxes();
+      const asked = performance.now() < reveal;
+      if (asked) revealStage();
+      follow(asked);
+    });
   }
 
   function drawGrads() {
@@ -189,12 +293,15 @@ function render({ model, el }) {
       const line = mark ? [h("span", { class: mark }, text.charAt(0)), text.slice(1)] : [text];
       return i ? ["\n", ...line] : line;
     }));
+    lines.scrollTop = 0;
+    settle();
   }
 
   function select(node) {
     if (!node) return;
     selected = node.dataset.key;
     drawPaths();
+    showPaths();
   }
 
   function drawPaths() {
@@ -203,6 +310,13 @@ function render({ model, el }) {
     const shown = (selected && (model.get("paths") || {})[selected]) || [];
     paths.classList.toggle("adiff-step-hint", !shown.length);
     paths.textContent = shown.length ? shown.join("\n") : word("paths_hint");
+  }
+
+  function showPaths() { // the chain rule asked for, under the picture: scrolled to if it is out of sight
+    const seen = visible();
+    const { top, bottom } = paths.getBoundingClientRect();
+    if (top >= seen.top && bottom <= seen.bottom) return;
+    paths.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
   // ---------------------------------------------------------------- the inputs: a slider and a box each
@@ -272,7 +386,7 @@ function render({ model, el }) {
     "change:svg": drawSvg, "change:highlight": drawHighlight, "change:grads": drawGrads,
     "change:lines": drawLines, "change:paths": drawPaths, "change:inputs": drawInputs,
     "change:error": drawError, "change:notes": drawNotes, "change:step": drawToolbar, "change:total": drawToolbar,
-    "change:words": () => { drawToolbar(); drawPaths(); drawInputs(); },
+    "change:words": () => { drawToolbar(); drawPaths(); drawInputs(); follows.textContent = word("follows"); },
   };
   for (const [event, handler] of Object.entries(handlers)) model.on(event, handler);
   const theme = new MutationObserver(drawTheme);
@@ -280,12 +394,18 @@ function render({ model, el }) {
   const scheme = matchMedia("(prefers-color-scheme: dark)");
   scheme.addEventListener("change", drawTheme);
 
+  follows.textContent = word("follows");
+  follows.hidden = true;
   for (const draw of [drawTheme, drawToolbar, drawSvg, drawLines, drawInputs, drawError, drawNotes]) draw();
-  requestAnimationFrame(follow); // laid out by then
+  resized.observe(root);
+  addEventListener("resize", settle);
 
   return () => {
     stop();
     cancelAnimationFrame(frame);
+    cancelAnimationFrame(settling);
+    resized.disconnect();
+    removeEventListener("resize", settle);
     theme.disconnect();
     scheme.removeEventListener("change", drawTheme);
     for (const [event, handler] of Object.entries(handlers)) model.off(event, handler);
