@@ -43,7 +43,7 @@ UI_WORDS = {
         "no grad": "d{t}/d{name}: no gradient ({t} does not depend on it)",
         "grad from": "step {k}{where}: {function}.backward(d{t}/d{out} {gy}) → {shape}{added};  rule: {rule}",
         "added": ", added to the earlier gradient",
-        "broadcast": "{name} {shape} was broadcast to {wide}; its gradient is summed over ax{s} {axes} back to {shape}",
+        "broadcast back": "{name} {shape} was broadcast to {wide}; its gradient is summed over ax{s} {axes} back to {shape}",
         "more sources": "… {n:,} more steps gave it a gradient (the trace has them)",
         "sentence later": "the chain rule as a sentence is written for single numbers; above is what the "
                           "backward pass gave, as a matrix",
@@ -68,7 +68,7 @@ UI_WORDS = {
         "no grad": "d{t}/d{name}: 기울기 없음 no gradient ({t} does not depend on it)",
         "grad from": "{k}단계 step {k}{where}: {function}.backward(d{t}/d{out} {gy}) → {shape}{added};  규칙 rule: {rule}",
         "added": ", 더함 added to the earlier gradient",
-        "broadcast": "{name} {shape}는 {wide}로 브로드캐스트 was broadcast to {wide}; its gradient is summed over ax{s} {axes} back to {shape}",
+        "broadcast back": "{name} {shape}는 {wide}로 브로드캐스트 was broadcast to {wide}; its gradient is summed over ax{s} {axes} back to {shape}",
         "more sources": "… {n:,}단계 더 {n:,} more steps gave it a gradient (the trace has them)",
         "sentence later": "연쇄 법칙 문장은 스칼라에만 the chain rule as a sentence is written for single numbers; "
                           "above is what the backward pass gave, as a matrix",
@@ -323,7 +323,7 @@ def _broadcast(step: Any, node: Any, gy: Any, words: dict) -> list:
     if not axes:
         return []
     named = ", ".join(map(str, axes))
-    return ["  " + words["broadcast"].format(name=as_operand(node.text, OPERAND), shape=shape, wide=wide,
+    return ["  " + words["broadcast back"].format(name=as_operand(node.text, OPERAND), shape=shape, wide=wide,
                                              s="es" if len(axes) > 1 else "is", axes=named)]
 
 
