@@ -947,7 +947,8 @@ def _svg(scene: _Scene) -> str:
 def _dark_style() -> str:
     """The dark palette as class rules, for a page that says it is dark; and the picture shrinks to
     its container (at no specificity: a page's own rule wins, as the --step view's scrolling does)."""
-    rules = "".join(",".join(f"{page} .{CLASS}{role}" for page in DARK_PAGES) +
+    # the page part counts for nothing (:where): the --step view's marks (step.css) outrank the palette
+    rules = "".join(",".join(f":where({page}) .{CLASS}{role}" for page in DARK_PAGES) +
                     f"{{fill:{fill}{f';stroke:{stroke}' if stroke else ''}}}" for role, (fill, stroke) in DARK.items())
     return f"<style>:where(svg.{CLASS}graph){{max-width:100%;height:auto}}{rules}</style>"
 

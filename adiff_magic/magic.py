@@ -14,6 +14,7 @@ from .errors import CellError, type_name
 from .extras import no_progress
 from .parser import Program, parse, paused_cycle_collector
 from .progress import ProgressLine
+from .elements import parse_element
 from .result import GradResult, View
 from .runner import Options, run_recorded
 
@@ -23,23 +24,27 @@ MAX_ORDER = 50  # beyond this the derivative graphs of anything but a polynomial
 
 
 def _names(text: Optional[str]) -> Optional[tuple]:
-    """'x,w', 'x, w', '"x, w"' or 'x#1,w' (a label the table shows) -> ('x', 'w')."""
+    """'x,w', 'x, w', '"x, w"', 'x#1,w' (a label the table shows) -> ('x', 'w'); 'W1[0,1]' is kept whole."""
     if text is None:
         return None
-    names = tuple(name.strip().strip("'\"").strip() for name in text.strip("'\"").split(","))
+    names = tuple(name.strip().strip("'\"").strip() for name in _OUTSIDE_BRACKETS.split(text.strip("'\"")))
     names = tuple(name for name in names if name)
     if not names:
         raise UsageError("--wrt needs names, e.g. --wrt x,y")
     bad = [name for name in names if not _is_label(name)]
     if bad:
-        raise UsageError(f"--wrt: '{bad[0]}' is not a variable name (or a label such as x#1 from the table); "
-                         "write the names with commas, e.g. --wrt x,w")
+        raise UsageError(f"--wrt: '{bad[0]}' is not a variable name (or a label such as x#1 from the table, or "
+                         "an element such as \"W1[0,1]\"); write the names with commas, e.g. --wrt x,w")
     return names
 
 
+_OUTSIDE_BRACKETS = re.compile(r",(?![^\[]*\])")  # the commas between names, not those of W1[0,1]
+
+
 def _is_label(text: str) -> bool:
-    """'x', or 'x#2': the table's label of an earlier binding of x."""
-    name, mark, k = text.partition("#")
+    """'x', or 'x#2': the table's label of an earlier binding of x; or an element of one, 'W1[0,1]'."""
+    element = parse_element(text)
+    name, mark, k = (element[0] if element else text).partition("#")
     return name.isidentifier() and (not mark or k.isdigit())
 
 

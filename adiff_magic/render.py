@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from .arrayrules import broadcast_note, matrix_form
+from .elements import ELEMENT, MAX_PATHS as MAX_ELEMENT_PATHS
 from .fmt import NAMED, OPERAND, display_width, fill_template as _fill, fmt_array, fmt_number, fmt_short, grid, \
     operand_letters as _letters, pad_to, short, wrap
 from .model import Graph, GraphEdge, GraphNode
@@ -43,6 +44,8 @@ WORDS = {
         "local": "local", "passes": "passes", "notebook": "from the notebook",
         "more": "… {n:,} more steps not shown (all are in result.steps) …",
         "paths": "chain rule: each path from the input to the target multiplies its local derivatives; paths add up",
+        "elements": "chain rule for an element: each path through the elements it touches multiplies the partial "
+                    "derivatives of the cell's named lines, element by element; paths add up",
         "named": "(written through the named variables: ∂{out}/∂{inp} is the derivative of {out}'s line "
                  "with respect to {inp}, summed over the paths inside that line)",
         "one input": "input",
@@ -68,6 +71,8 @@ WORDS = {
         "trace": "역전파 기록 backward trace: {n:,}단계 step{s}, 엔진이 실행한 순서 in the order the engine ran them",
         "legend": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (inputs)  "
                   "3. 함수의 backward 메서드를 호출한다: 국소 미분 ∂ (local), d = incoming × local.",
+        "elements": "원소의 연쇄 법칙 chain rule for an element: each path through the elements it touches multiplies "
+                    "the partial derivatives of the cell's named lines, element by element; paths add up",
         "legend arrays": "배열 단계 each array step: creator, inputs, backward(G: 들어온 기울기 its incoming gradient); "
                          "d = G의 식 a formula in G (⊙ 원소별 element by element, ᵀ 전치 transposed): 모양 shapes, 값 values",
         "broadcast": "{name} {shape}는 {out}로 브로드캐스트됨 was broadcast to {out}; 기울기는 {axes}에 대해 합산되어 "
@@ -128,6 +133,9 @@ def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
         parts.append("\n".join(wrap(line, width) for line in below))
     if result.paths:
         lines = [words["paths"]] + [f"  {line}" for line in chain_rule_lines(result, width - 2)]
+        parts.append("\n".join(wrap(line, width) for line in lines))
+    if result.elements:
+        lines = [words["elements"]] + [f"  {line}" for line in element_lines(result, width - 2)]
         parts.append("\n".join(wrap(line, width) for line in lines))
     if result.view.trace and result.steps:
         parts.append("\n".join(wrap(line, width) for line in _text_trace(result, words)))
@@ -312,7 +320,7 @@ def _shown_steps(steps: tuple) -> tuple:
 def as_operand(label: str, limit: int = 40) -> str:
     """A label usable before '.grad' or after 'd': names as they are, expressions in parentheses."""
     label = short(label, limit)
-    return label if label.isidentifier() or NAMED.fullmatch(label) else f"({label})"
+    return label if label.isidentifier() or NAMED.fullmatch(label) or ELEMENT.fullmatch(label) else f"({label})"
 
 
 
@@ -549,6 +557,9 @@ def to_html(result: "GradResult") -> str:
         lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in sentences)
         note = "".join(f"<p>{_e(note)}</p>" for note in notes)
         parts.append(f'<div class="adiff-paths"><p>{_e(words["paths"])}</p>{lines}{note}</div>')
+    if result.elements:
+        lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in element_lines(result))
+        parts.append(f'<div class="adiff-elements"><p>{_e(words["elements"])}</p>{lines}</div>')
     if result.view.trace and result.steps:
         parts.append(_html_trace(result, words))
     parts.extend(f'<p class="adiff-note">note: {_e(note)}</p>' for note in result.notes)
@@ -716,6 +727,23 @@ def rule_sentence(target: str, name: str, rule: Any, view: Any, width: int = 100
     if len(lead) + len(symbols) + len(numbers) + 3 <= width:
         return [f"{lead}{symbols} = {numbers}"], note
     return [lead + symbols, " " * (len(lead) - 2) + "= " + numbers], note
+
+
+def element_lines(result: "GradResult", width: int = 100) -> list:
+    """The sentence of each element asked for with --wrt "W1[0,1]" (elements.py): its paths written
+    out when there are at most MAX_ELEMENT_PATHS, else its gradient and how many paths sum to it."""
+    from .model import ChainRule
+
+    lines = []
+    for rule in result.elements:
+        if rule.note:
+            lines.append(f"d{as_operand(result.target)}/d{rule.input} = {fmt_short(rule.total, result.view.digits)}: "
+                         f"{rule.note}")
+            continue
+        paths = rule.paths if rule.count <= MAX_ELEMENT_PATHS else ()
+        chain = ChainRule(rule.input, rule.count, paths, rule.total)
+        lines.extend(rule_sentence(result.target, rule.input, chain, result.view, width)[0])
+    return lines
 
 
 def path_count(count: int) -> str:

@@ -55,6 +55,8 @@ class GradResult:
     # against incoming × local by central differences (owncheck.StepCheck: verdict ✓, ✗ or ?)
     own_classes: tuple = ()
     own_check: tuple = ()
+    # --wrt "W1[0,1]": per element asked for, its chain rule over the element paths (elements.ElementRule)
+    elements: tuple = ()
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         from .render import terminal_width, to_text

@@ -14,8 +14,9 @@ from engine import Replay, Variable, functions_of
 from . import errors, extras, own
 from .errors import CellError
 from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
-from .fmt import fmt_array
+from .elements import element_name, element_rule, parse_element
 from .extras import Progress
+from .fmt import NAMED, fmt_array
 from .parser import Program, check_names
 from .model import Label, Recording
 from .record import graph_notes, record
@@ -218,12 +219,42 @@ def _extra_passes(cell: _Run, grads: dict, recording: Recording) -> tuple:
         if options.check or options.plot:
             what = "--check" if options.check else "--plot"
             notes += extras.replay_notes(cell.recorder.tested_lines, what)
+        asked = [parse_element(name) for name in options.wrt or () if parse_element(name)]
+        if asked:
+            fields["elements"], more = _element_rules(cell, grads, asked)
+            notes += more
         if options.view.graph:
             fields["graph"] = recording.graph
             notes += graph_notes(recording)
         if options.plot:
             fields["plot_png"] = extras.plot(replay, cell.target_name, target.data, inputs, grads)
     return fields, notes
+
+
+def _element_rules(cell: _Run, grads: dict, asked: list) -> tuple:
+    """(ElementRules, notes) for the elements asked for with --wrt, each checked against its array first."""
+    variables = {label.name: binding.variable for binding, label in cell.shown}
+    label = _labeller(cell)
+    named = {}
+    for v in cell.graph_variables:
+        shown = label(v)
+        if shown is not None and NAMED.fullmatch(shown.name):
+            named[id(v)] = shown.name
+    named[id(cell.target)] = cell.target_name
+    rules, notes = [], []
+    for name, index in asked:
+        shape = np.shape(variables[name].data)
+        if len(index) != len(shape) or not all(-n <= i < n for i, n in zip(index, shape)):
+            raise CellError(f"--wrt: {element_name(name, index)} is not an element of {name}, whose shape is {shape}",
+                            hint=f"an index per axis, within the shape: e.g. --wrt \"{element_name(name, (0,) * len(shape))}\""
+                            if shape else f"{name} is a single number: --wrt {name}", category="option")
+        if np.ndim(cell.target.data):
+            notes.append(f"--wrt {element_name(name, index)}: the element's chain rule is written for a target that "
+                         f"is a single number; {cell.target_name} has shape {np.shape(cell.target.data)}")
+            continue
+        index = tuple(i % n for i, n in zip(index, shape))
+        rules.append(element_rule(cell.target, named, name, variables[name], index, grads.get(name)))
+    return tuple(rules), notes
 
 
 def _own_notes(cell: _Run, differed: list, label: Any) -> list:
@@ -419,9 +450,10 @@ def _row(binding: Binding, label: Label) -> Row:
 
 
 def _select_inputs(rows: list, wrt: Optional[tuple]) -> list:
-    """Keep every row but the inputs not named in ``wrt``."""
+    """Keep every row but the inputs not named in ``wrt`` (an element, 'W1[0,1]', names W1)."""
     if wrt is None:
         return rows
+    wrt = tuple((parse_element(name) or (name,))[0] for name in wrt)
     inputs = [label.name for binding, label in rows if binding.is_input]
     unknown = [name for name in wrt if name not in inputs]
     if unknown:

@@ -19,6 +19,7 @@ from .graph import MAX_NODES, nearest, to_svg
 from .model import Place, Recording
 from .paths import written_first
 from .record import record
+from .arrayrules import broadcast_note, matrix_form
 from .render import OPERAND, WORDS, as_operand, check_lines, compact_step, rule_sentence
 from .result import View
 
@@ -43,7 +44,6 @@ UI_WORDS = {
         "no grad": "d{t}/d{name}: no gradient ({t} does not depend on it)",
         "grad from": "step {k}{where}: {function}.backward(d{t}/d{out} {gy}) → {shape}{added};  rule: {rule}",
         "added": ", added to the earlier gradient",
-        "broadcast back": "{name} {shape} was broadcast to {wide}; its gradient is summed over ax{s} {axes} back to {shape}",
         "more sources": "… {n:,} more steps gave it a gradient (the trace has them)",
         "sentence later": "the chain rule as a sentence is written for single numbers; above is what the "
                           "backward pass gave, as a matrix",
@@ -68,7 +68,6 @@ UI_WORDS = {
         "no grad": "d{t}/d{name}: 기울기 없음 no gradient ({t} does not depend on it)",
         "grad from": "{k}단계 step {k}{where}: {function}.backward(d{t}/d{out} {gy}) → {shape}{added};  규칙 rule: {rule}",
         "added": ", 더함 added to the earlier gradient",
-        "broadcast back": "{name} {shape}는 {wide}로 브로드캐스트 was broadcast to {wide}; its gradient is summed over ax{s} {axes} back to {shape}",
         "more sources": "… {n:,}단계 더 {n:,} more steps gave it a gradient (the trace has them)",
         "sentence later": "연쇄 법칙 문장은 스칼라에만 the chain rule as a sentence is written for single numbers; "
                           "above is what the backward pass gave, as a matrix",
@@ -287,44 +286,25 @@ def _sources(key: str, recording: Recording, t: str, words: dict) -> list:
             lines.append(words["grad from"].format(
                 k=step.index, where=where, function=step.function, t=t, out=as_operand(step.output, OPERAND),
                 gy=incoming, shape=np.shape(after), added=words["added"] if before is not None else "", rule=step.rule))
-            operands = [nodes.get(k) for k in place.inputs]
-            lines += _matrix_form(step, operands, key, t) + _broadcast(step, nodes.get(key), gy, words)
+            lines += _matrix_lines(step, nodes.get(key), t, words)
     return lines
 
 
-def _matrix_form(step: Any, operands: list, key: str, t: str) -> list:
-    """'dloss/dW1 = xᵀ @ dloss/d(matmul(x, W1)): (2, 1) @ (1, 3) → (2, 3)' for a MatMul of two matrices."""
-    if step.function != "MatMul" or len(operands) != 2 or any(o is None or np.ndim(o.value) != 2 for o in operands):
+def _matrix_lines(step: Any, node: Any, t: str, words: dict) -> list:
+    """The step's matrix form for the variable ``node`` ('dloss/dW1 = xᵀ @ G: (2, 1) @ (1, 3) → (2, 3)',
+    G its incoming gradient) and, for a broadcast input, the sum that undoes the broadcast: the trace's
+    own sentences (arrayrules)."""
+    flow = next((f for f in step.flows if node is not None and f.input == node.text), None)
+    if flow is None:
         return []
-    (a, b), g = operands, f"d{t}/d{as_operand(step.output, OPERAND)}"
-    shape_g = np.shape(step.gy[0])
-    flip = lambda shape: tuple(reversed(shape))  # noqa: E731  (a transpose's shape)
-    if key == a.key:
-        form, left, right = f"{g} @ {as_operand(b.text, OPERAND)}ᵀ", shape_g, flip(np.shape(b.value))
-    else:
-        form, left, right = f"{as_operand(a.text, OPERAND)}ᵀ @ {g}", flip(np.shape(a.value)), shape_g
-    name = a.text if key == a.key else b.text
-    return [f"  d{t}/d{as_operand(name)} = {form}: {left} @ {right} → {(left[0], right[1])}"]
-
-
-ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum"}  # broadcast their operands
-
-
-def _broadcast(step: Any, node: Any, gy: Any, words: dict) -> list:
-    """'b1 (3,) was broadcast to (1, 3); its gradient is summed over axis 0 back to (3,)' where numpy
-    broadcast an operand of an element-wise function."""
-    if step.function not in ELEMENTWISE or node is None or node.value is None:
-        return []
-    shape, wide = np.shape(node.value), np.shape(gy)
-    if shape == wide or len(shape) > len(wide):
-        return []
-    lead = len(wide) - len(shape)
-    axes = list(range(lead)) + [lead + i for i, n in enumerate(shape) if n == 1 and wide[lead + i] != 1]
-    if not axes:
-        return []
-    named = ", ".join(map(str, axes))
-    return ["  " + words["broadcast back"].format(name=as_operand(node.text, OPERAND), shape=shape, wide=wide,
-                                             s="es" if len(axes) > 1 else "is", axes=named)]
+    form = matrix_form(step, flow)
+    lines = []
+    if form is not None:
+        formula, shapes = form
+        g = f"d{t}/d{as_operand(step.output, OPERAND)}"
+        lines.append(f"  d{t}/d{as_operand(flow.input)} = {formula}: {shapes}{np.shape(flow.grad)}, G = {g}")
+    note = broadcast_note(step, flow, as_operand(flow.input, OPERAND), words["broadcast"])
+    return lines + (["  " + note] if note else [])
 
 
 def _sliders(inputs: tuple, ranges: Optional[tuple]) -> tuple:

@@ -165,7 +165,7 @@ def contrast(a, b):
 def dark_fills(root):
     """class -> fill in the picture's rules for a dark page (JupyterLab's Dark theme)."""
     style = "".join(root.find(SVG + "style").itertext())
-    assert 'body[data-jp-theme-light="false"] .adiff-' in style
+    assert ':where(body[data-jp-theme-light="false"]) .adiff-' in style
     return dict(re.findall(r"\.([\w-]+)\{fill:(#[0-9a-f]{6})", style))
 
 

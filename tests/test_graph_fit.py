@@ -112,8 +112,8 @@ def test_an_array_node_stays_small_whatever_the_array():
 def test_the_dark_palette_keys_on_the_page_not_the_operating_system():
     style = "".join(ET.fromstring(to_svg(seed_graph())).find(SVG + "style").itertext())
     assert "prefers-color-scheme" not in style and "@media" not in style
-    assert 'body[data-jp-theme-light="false"] .adiff-var' in style  # JupyterLab's Dark theme
-    assert re.search(r'body\[data-jp-theme-light="false"\] \.adiff-target[^{]*\{fill:#[0-9a-f]{6}', style)
+    assert ':where(body[data-jp-theme-light="false"]) .adiff-var' in style  # JupyterLab's Dark theme
+    assert re.search(r'body\[data-jp-theme-light="false"\]\) \.adiff-target[^{]*\{fill:#[0-9a-f]{6}', style)
 
 
 # ================================================================ the PNG on both pages

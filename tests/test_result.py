@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from adiff_magic.elements import ElementRule
 from adiff_magic.owncheck import StepCheck
 import pytest
 from IPython.lib.pretty import RepresentationPrinter, pretty
@@ -60,6 +61,7 @@ def every_field() -> dict:
         own_classes=("Variable", "Square"),
         own_check=(StepCheck(1, "Square", "Square.backward", "✓", (np.array(1.0),), (np.array(1.0),),
                              (np.array(1.0),), (None,)),),
+        elements=(ElementRule("x", 1, ((Factor("y", "x", DX),),), DX),),
     )
 
 

@@ -91,7 +91,7 @@ def test_a_click_on_w1_gives_its_gradient_as_a_matrix_with_the_matmul_form(mlp):
     rows = [", ".join(six(v) for v in row) for row in hand["dW1"]]
     assert lines[:3] == ["dloss/dW1, shape (2, 3):", f"[[{rows[0]}],", f" [{rows[1]}]]"]
     text = "\n".join(lines)
-    assert "dloss/dW1 = xᵀ @ dloss/d(matmul(x, W1)): (2, 1) @ (1, 3) → (2, 3)" in text
+    assert "dloss/dW1 = xᵀ @ G: (2, 1) @ (1, 3) → (2, 3), G = dloss/d(matmul(x, W1))" in text
     assert "no chain-rule sentence" not in text
 
 
@@ -99,7 +99,7 @@ def test_a_click_on_w2_and_b1_gives_the_matmul_form_and_the_broadcast_sum(mlp):
     model, keys = mlp
     hand = by_hand()
     w2 = "\n".join(model.paths[keys["W2"]])
-    assert "dloss/dW2, shape (3, 1):" in w2 and "dloss/dW2 = hᵀ @ dloss/dy: (3, 1) @ (1, 1) → (3, 1)" in w2
+    assert "dloss/dW2, shape (3, 1):" in w2 and "dloss/dW2 = hᵀ @ G: (3, 1) @ (1, 1) → (3, 1), G = dloss/dy" in w2
     assert all(six(v) in w2 for v in hand["dW2"].flat)
     b1 = "\n".join(model.paths[keys["b1"]])
     assert f"[{', '.join(six(v) for v in hand['db1'])}]" in b1
