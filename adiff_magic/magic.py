@@ -56,6 +56,19 @@ def _joined_lists(line: str) -> str:
     return _COMMA.sub(",", line)
 
 
+CONFINED_WIDTH = 840  # a picture up to this wide shrinks to a narrower output; a wider one scrolls
+
+
+def _picture_metadata(svg: str) -> dict:
+    """JupyterLab's display metadata for the picture (read for SVG and PNG alike): confined, that is shrunk
+    to the output's width (150% zoom with the file browser open leaves ~420 px), when it is at most
+    CONFINED_WIDTH wide, so the target is never cut off; a wider one is shown at its own size and the
+    output scrolls (shrunk that far, its text would be too small to read)."""
+    match = re.search(r'<svg[^>]*\bwidth="([\d.]+)', svg)
+    wide = match is not None and float(match.group(1)) > CONFINED_WIDTH
+    return {"image/svg+xml": {"unconfined": wide}, "image/png": {"unconfined": wide}}
+
+
 def _check_out(out: Optional[str], program: Program) -> None:
     """-o NAME must not be a name the cell binds: the result would silently replace the cell's value."""
     if out is not None and out in program.assigned:
@@ -203,10 +216,8 @@ class GradMagics(Magics):
         if result.view.graph and result.graph:
             from .render import graph_bundle
 
-            # unconfined: shown at its own size (the output scrolls), not shrunk to the cell's width
-            # with its text; JupyterLab reads this for SVG and PNG alike
-            display(graph_bundle(result, progress), raw=True,
-                    metadata={"image/svg+xml": {"unconfined": True}, "image/png": {"unconfined": True}})
+            bundle = graph_bundle(result, progress)
+            display(bundle, raw=True, metadata=_picture_metadata(bundle["image/svg+xml"]))
         if result.plot_png is not None:
             display({"image/png": result.plot_png, "text/plain": "<plot of the target and its tangent>"}, raw=True)
         if view is None:

@@ -35,8 +35,8 @@ WORDS = {
         "value": "value", "grad": "d{t}/d(name)", "line": "line", "made by": "made by",
         "trace": "backward trace, {n:,} step{s} in the order the engine ran them",
         "legend": "each step: creator, inputs, backward(incoming); per input: local ∂, then d = incoming × local",
-        "legend arrays": "each array step: creator, inputs, backward(G: its incoming gradient); per input: "
-                         "d = a formula in G (⊙ element by element, ᵀ transposed): shapes, values",
+        "legend arrays": "array steps: G = gradient of the step's output; per input d = formula in G "
+                         "(⊙ elementwise): shapes, values",
         "broadcast": "{name} {shape} was broadcast to {out}; its gradient is summed over {axes} back to {shape}",
         "legend full": "each step: take the function that made the variable (creator), take its input, "
                        "call its backward: passes = incoming × local",
@@ -73,7 +73,7 @@ WORDS = {
                   "3. 함수의 backward 메서드를 호출한다: 국소 미분 ∂ (local), d = incoming × local.",
         "elements": "원소의 연쇄 법칙 chain rule for an element: each path through the elements it touches multiplies "
                     "the partial derivatives of the cell's named lines, element by element; paths add up",
-        "legend arrays": "배열 단계 each array step: creator, inputs, backward(G: 들어온 기울기 its incoming gradient); "
+        "legend arrays": "배열 단계 array steps: G = 출력의 기울기 the gradient of the step's output; "
                          "d = G의 식 a formula in G (⊙ 원소별 element by element, ᵀ 전치 transposed): 모양 shapes, 값 values",
         "broadcast": "{name} {shape}는 {out}로 브로드캐스트됨 was broadcast to {out}; 기울기는 {axes}에 대해 합산되어 "
                      "{shape}로 돌아감 its gradient is summed over {axes} back to {shape}",
@@ -437,18 +437,22 @@ def _step_head(step: "BackwardStep", words: dict, output: str) -> str:
 
 
 def _array_step(step: "BackwardStep", words: dict, target: str, digits: int, mark: str, width: int) -> list:
-    """An array step: the header with G, the incoming gradient, then per input its matrix form."""
+    """An array step: the header naming G, the incoming gradient (its values are those an earlier step
+    passed, shown there; the target's seed is shown here), then per input its matrix form."""
     output = as_operand(step.output, OPERAND)
-    gy = inline_grid(step.gy[0], digits) if len(step.gy) == 1 else ", ".join(inline_grid(g, digits) for g in step.gy)
-    head = f"{_step_head(step, words, output)}(G = {gy})"
-    incoming = []
-    if display_width(head) > width:  # G on a line of its own, named, rather than wrapped inside its grid
-        head = f"{_step_head(step, words, output)}(G)"
-        incoming = [f"G = d{target}/d{output} = {gy}"]
+    if len(step.gy) != 1:
+        incoming = ", ".join(inline_grid(g, digits) for g in step.gy)
+    elif step.output == target:
+        incoming = f"G = d{target}/d{output} = {inline_grid(step.gy[0], digits)}"
+    else:  # named where it fits: a shape or a label broken across lines reads badly
+        incoming = f"G = d{target}/d{output}"
+        if display_width(f"{_step_head(step, words, output)}({incoming})") > width:
+            incoming = "G"
+    head = f"{_step_head(step, words, output)}({incoming})"
     forms = [matrix_form(step, flow, digits) for flow in step.flows]
     if step.rule and step.rule != NO_RULE and any(form is None for form in forms):
         head += f";  {words['rule'].strip()}: {step.rule}"
-    lines = [f"{mark} {head}" if mark else head] + incoming
+    lines = [f"{mark} {head}" if mark else head]
     for flow, form in zip(step.flows, forms):
         lines.append(array_flow(flow, form, target, digits, width))
         note = broadcast_note(step, flow, short(flow.input, OPERAND), words["broadcast"])
@@ -549,7 +553,10 @@ def to_html(result: "GradResult") -> str:
             more = _e(words["more rows"].format(n=hidden))
             rows.insert(TABLE_HEAD, f'<tr class="adiff-more"><td colspan="{len(header)}"{LEFT}>{more}</td></tr>')
         rows = "".join(rows)
-        parts.append(f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
+        # in a box of the output's width that scrolls on its own: a narrow output (150% zoom, the file
+        # browser open) never pushes the rest sideways, and the scroll bar says there is more
+        parts.append(f'<div class="adiff-table-box" style="max-width:100%;overflow-x:auto">'
+                     f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
         parts.extend(f'<p class="adiff-note">{_e(note)}</p>' for note in _table_notes(result, words, elided))
     parts.extend(f'<p class="adiff-own-check"{_LINE_STYLE.get(line[:1], "")}>{_e(line)}</p>' for line in below)
     if result.paths:
@@ -577,9 +584,18 @@ def _html_cell(index: int, lines: list) -> str:
     return f"<td{LEFT}><code>{html_block(lines)}</code></td>"
 
 
-def _html_lines(text: str) -> str:
-    """One line as escaped HTML (it may wrap); several (an array's grid) as an aligned block."""
-    return html_block(text.split("\n")) if "\n" in text else _e(text)
+def _html_flow(text: str) -> str:
+    """One line of a step as escaped HTML (it may wrap); several (an array's grid, aligned, so it cannot
+    wrap) in a box that scrolls on its own in an output too narrow for it."""
+    if "\n" not in text:
+        return f'<div class="adiff-flow"><code>{_e(text)}</code></div>'
+    first, *rest = text.split("\n")
+    indent = len(rest[0]) - len(rest[0].lstrip())
+    if 0 < indent < len(first) and first[indent - 1] == "[":  # a grid's '(2, 3) [[' ends the formula's line:
+        start = first.rfind(" (", 0, indent - 1) + 1  # its shape starts it: the grid goes on lines of its own
+        first, rest = first[:start].rstrip(), [first[start:]] + [line[start:] for line in rest]
+    return (f'<div class="adiff-flow"><code>{_e(first)}</code></div>'
+            f'<div class="adiff-flow" style="max-width:100%;overflow-x:auto"><code>{html_block(rest)}</code></div>')
 
 
 def html_block(lines: list) -> str:
@@ -604,7 +620,7 @@ def _html_trace(result: "GradResult", words: dict) -> str:
                          f'{"  " + _e(mark) if mark else ""}<table class="adiff-step">{rows}</table></li>')
         else:
             head, *flows = compact_step(step, words, result.target, digits)
-            flows = "".join(f'<div class="adiff-flow"><code>{_html_lines(flow)}</code></div>' for flow in flows)
+            flows = "".join(_html_flow(flow) for flow in flows)
             flows += "".join(f'<div class="adiff-flow"{_LINE_STYLE[line[0]]}><code>{_e(line)}</code></div>'
                              for line in own_step_lines(result, step.index))
             shown = f'<b{_MARK_STYLE[mark]}>{_e(mark)}</b> ' if mark else ""

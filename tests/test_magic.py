@@ -366,8 +366,8 @@ def test_graph_is_a_separate_svg_display_with_png_and_text(ip, seed_cell):
     for text in ("Square", "Exp", "value 0.25", "grad 3.29744", "×1.28403"):  # e^0.25 on the edge a → Exp
         assert text in svg
     assert data["image/png"][:4] == b"\x89PNG"
-    # drawn at its own size, never shrunk to the cell's width with its text
-    assert captured.outputs[0].metadata == {"image/svg+xml": {"unconfined": True}, "image/png": {"unconfined": True}}
+    # the seed's picture (548 px) shrinks to a narrower output (150% zoom, file browser open): never cut
+    assert captured.outputs[0].metadata == {"image/svg+xml": {"unconfined": False}, "image/png": {"unconfined": False}}
     assert "Square" in data["text/plain"] and "x, value 0.5, grad 3.29744 (× 1)" in data["text/plain"]
     assert text_table(captured.stdout)["x"]["dy/d(name)"] == "3.297442541400256"  # the result itself is still shown
     assert execution.result.graph
@@ -1140,3 +1140,12 @@ def test_out_may_name_what_the_cell_only_reads(ip, grad):
     run(ip, "w = 2.0")
     result = grad("x = 0.5\ny = x * w\n", "-o w")
     assert ip.user_ns["w"] is result
+
+
+def test_a_picture_wider_than_840_px_scrolls_and_a_narrower_one_shrinks():
+    from adiff_magic.magic import _picture_metadata
+
+    assert _picture_metadata('<svg xmlns="http://www.w3.org/2000/svg" width="830" height="5140">') == \
+        {"image/svg+xml": {"unconfined": False}, "image/png": {"unconfined": False}}
+    assert _picture_metadata('<svg xmlns="http://www.w3.org/2000/svg" width="984.5" height="94">') == \
+        {"image/svg+xml": {"unconfined": True}, "image/png": {"unconfined": True}}

@@ -173,7 +173,7 @@ def click_w1(page, root, label: str) -> None:
     w1.evaluate("g => g.dispatchEvent(new MouseEvent('click', {bubbles: true}))")  # as a click inside its box
     paths = root.locator(".adiff-step-paths")
     expect(paths).to_contain_text("dloss/dW1, shape (2, 3):")
-    expect(paths).to_contain_text("dloss/dW1 = xᵀ @ dloss/d(matmul(x, W1)): (2, 1) @ (1, 3) → (2, 3)")
+    expect(paths).to_contain_text("dloss/dW1 = xᵀ @ G: (2, 1) @ (1, 3) → (2, 3), G = dloss/d(matmul(x, W1))")
     page.wait_for_timeout(800)  # scrolled to, smoothly
     seen = root.evaluate(JS_MEASURE)["seen"]
     box = paths.evaluate("e => { const r = e.getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; }")
