@@ -195,6 +195,8 @@ def _table_rows(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> t
         body, elided = _table_body(result, rows, words, extra, made, columns)
         if _table_width(header, body) <= width:
             break
+    else:  # no columns fit: the text stacks each row (a value per line), so the grids keep their width
+        body, elided = _table_body(result, rows, words, extra, *_table_fits()[0])
     return header, body, hidden, elided
 
 
@@ -279,13 +281,30 @@ def _check_flag(result: "GradResult", row: "Row") -> str:
 def _text_table(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> str:
     header, body, hidden, elided = _table_rows(result, words, width)
     widths = _column_widths(header, body)
-    lines = [_table_line([header[i] for i in range(len(header))], widths)]
-    for cells in body:
-        height = max(len(c) for c in cells)
-        lines.extend(_table_line([c[k] if k < len(c) else "" for c in cells], widths) for k in range(height))
+    if _table_width(header, body) > width:  # too narrow for columns even at their smallest: a row a block
+        lines = _stacked(header, body, width)
+        lines_before = sum(1 + len(cells) - 3 + sum(len(c) - 1 for c in cells[3:]) for cells in body[:TABLE_HEAD])
+    else:
+        lines = [_table_line([header[i] for i in range(len(header))], widths)]
+        for cells in body:
+            height = max(len(c) for c in cells)
+            lines.extend(_table_line([c[k] if k < len(c) else "" for c in cells], widths) for k in range(height))
+        lines_before = 1 + _lines_before(body, TABLE_HEAD)
     if hidden:
-        lines.insert(1 + _lines_before(body, TABLE_HEAD), words["more rows"].format(n=hidden))
-    return "\n".join(lines + _table_notes(result, words, elided))
+        lines.insert(lines_before, words["more rows"].format(n=hidden))
+    return "\n".join(lines + [wrap(note, width) for note in _table_notes(result, words, elided)])
+
+
+def _stacked(header: list, body: list, width: int) -> list:
+    """The table for a terminal too narrow for its columns: per row, 'x  (line 1: 0.5)', then each
+    further column as 'heading: value' under it, a grid's rows aligned."""
+    lines = []
+    for cells in body:
+        lines.append(wrap(f"{cells[0][0]}  ({header[1]} {cells[1][0]}: {cells[2][0]})", width))
+        for heading, cell in zip(header[3:], cells[3:]):
+            lead = f"    {heading}: "
+            lines.extend([lead + cell[0]] + [" " * display_width(lead) + line for line in cell[1:]])
+    return lines
 
 
 def _table_line(texts: list, widths: list) -> str:

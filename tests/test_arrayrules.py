@@ -148,3 +148,16 @@ def test_index_text_is_what_the_cell_writes():
     assert index_text((Ellipsis, 2)) == "..., 2"
     assert index_text(np.array([0, 2])) == "[0, 2]"
     assert index_text(slice(0, 6, 2)) == "0:6:2"
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_the_korean_network_keeps_every_line_within_the_width(width):
+    """Wide characters count two columns: the bilingual table, notes, trace and element sentence fit."""
+    from adiff_magic.fmt import display_width
+    from adiff_magic.parser import parse
+    from adiff_magic.runner import Options, run
+
+    result = run(parse(MLP), {"np": np}, Options(view=View(lang="ko"), wrt=("W1[0,1]", "W1", "x", "b1", "W2", "t")))[0]
+    lines = to_text(result, width=width).splitlines()
+    too_wide = [line for line in lines if display_width(line) > width and len(line.split()) > 1]
+    assert not too_wide, too_wide[:3]

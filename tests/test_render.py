@@ -336,3 +336,10 @@ def test_wide_names_keep_the_text_tables_columns_aligned():
     header, *rows = text.split("\n\n")[0].splitlines()
     starts = {display_width(line[:line.index(cell)]) for line, cell in zip(rows[1:], ["0.25", "1.28"])}
     assert starts == {display_width(header[:header.index("value")])}  # every value under its heading
+
+
+def test_a_terminal_too_narrow_for_the_columns_gets_a_block_per_row():
+    text = to_text(real(LOGISTIC), width=32)
+    table = text.split("\n\n")[0].splitlines()
+    assert table[:3] == ["w  (line 1: 0.5)", "    value: 0.5", "    dloss/d(name): -1"]  # by hand: dloss/dw = -1
+    assert all(display_width(line) <= 32 for line in table)
