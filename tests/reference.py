@@ -271,3 +271,17 @@ def seed_notebook_cells():
         source = chunk[:printed.start()] + "\n" if printed else chunk
         cells.append((source, printed.group(1) if printed else ""))
     return cells
+
+
+# ================================================================ shared cells
+
+# the two-layer network of issue 17: x (1, 2), W1 (2, 3), b1 (3,), tanh, W2 (3, 1), mean squared error
+MLP = """x = np.array([[0.5, -1.0]])
+W1 = np.array([[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]])
+b1 = np.array([0.01, 0.02, 0.03])
+h = tanh(matmul(x, W1) + b1)
+W2 = np.array([[0.7], [-0.8], [0.9]])
+y = matmul(h, W2)
+t = np.array([[1.0]])
+loss = mean((y - t) ** 2)
+"""

@@ -10,15 +10,7 @@ from adiff_magic.arrayrules import index_text, matrix_form, summed_axes
 from adiff_magic.render import WORDS, compact_step, to_text
 from adiff_magic.result import View
 
-MLP = """x = np.array([[0.5, -1.0]])
-W1 = np.array([[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]])
-b1 = np.array([0.01, 0.02, 0.03])
-h = tanh(matmul(x, W1) + b1)
-W2 = np.array([[0.7], [-0.8], [0.9]])
-y = matmul(h, W2)
-t = np.array([[1.0]])
-loss = mean((y - t) ** 2)
-"""
+from reference import MLP  # noqa: E402  (the two-layer network, shared)
 
 CELLS = {
     "mlp": MLP,

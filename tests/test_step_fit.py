@@ -16,20 +16,13 @@ import json
 import pytest
 
 import lab_harness
+import reference
 from lab_harness import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
 SEED = "%%grad --step\nx = 0.5\na = square(x)\nb = exp(a)\ny = square(b)"
-MLP = """%%grad --step
-x = np.array([[0.5, -1.0]])
-W1 = np.array([[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]])
-b1 = np.array([0.01, 0.02, 0.03])
-h = tanh(matmul(x, W1) + b1)
-W2 = np.array([[0.7], [-0.8], [0.9]])
-y = matmul(h, W2)
-t = np.array([[1.0]])
-loss = mean((y - t) ** 2)"""
+MLP = "%%grad --step\n" + reference.MLP.rstrip()
 CELLS = {"seed": (SEED, 3), "mlp": (MLP, 7)}  # the cell and its backward steps (one per function)
 SIZES = [(1280, 900), (853, 600)]
 ROOT = ".adiff-step-root"

@@ -81,15 +81,7 @@ def test_plain_grad_never_imports_anywidget(tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "False False"
 
 
-MLP = """x = np.array([[0.5, -1.0]])
-W1 = np.array([[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]])
-b1 = np.array([0.01, 0.02, 0.03])
-h = tanh(matmul(x, W1) + b1)
-W2 = np.array([[0.7], [-0.8], [0.9]])
-y = matmul(h, W2)
-t = np.array([[1.0]])
-loss = mean((y - t) ** 2)
-"""
+from reference import MLP  # noqa: E402  (the two-layer network, shared)
 LOOP = "x = 0.5\ny = x\nfor k in range(1000):\n    y = sin(y) + x\n"  # 2,000 backward steps
 
 
