@@ -27,6 +27,8 @@ def matrix_form(step: "BackwardStep", flow: "Flow", digits: int = 6) -> Optional
     writer = _WRITERS.get(step.function)
     if writer is not None:
         return writer(ops, flow.position)
+    if step.function in _OF_OUTPUT:  # written with the output's name (softmax: y ⊙ (G − Σ G ⊙ y))
+        return _OF_OUTPUT[step.function](ops, flow.position, step.output)
     if ops.templates and flow.position < len(ops.templates):
         return _elementwise(ops, flow.position, ops.templates[flow.position], digits, step.output)
     return None
@@ -39,7 +41,7 @@ def broadcast_note(step: "BackwardStep", flow: "Flow", name: str, sentence: str 
     ops = step.operands
     if ops is None or flow.position is None or ops.output_shape is None or flow.position >= len(ops.shapes):
         return None
-    if step.function in _WRITERS and step.function != "BroadcastTo":
+    if (step.function in _WRITERS or step.function in _OF_OUTPUT) and step.function != "BroadcastTo":
         return None
     shape, out = tuple(ops.shapes[flow.position]), tuple(ops.output_shape)
     axes = summed_axes(shape, out) if shape != out else None
@@ -170,6 +172,18 @@ def _extreme(word: str) -> Callable:
     return write
 
 
+def _softmax(ops: "Operands", i: int, output: str) -> tuple:
+    axis = ops.fields.get("axis", -1)
+    y = operand_letters(output, None, 6) if output else "y"
+    return f"{y} ⊙ (G − (G ⊙ {y}).sum(axis={axis}, keepdims=True))", ""
+
+
+def _log_softmax(ops: "Operands", i: int, output: str) -> tuple:
+    axis = ops.fields.get("axis", -1)
+    y = operand_letters(output, None, 6) if output else "y"
+    return f"G − e^{y} ⊙ G.sum(axis={axis}, keepdims=True)", ""
+
+
 def index_text(index: Any) -> str:
     """An index as the cell would write it inside brackets: '0, 1:3', '..., 2', '[0 2]' (short)."""
     parts = index if isinstance(index, tuple) else (index,)
@@ -194,3 +208,4 @@ def _index_part(part: Any) -> str:
 _WRITERS = {"MatMul": _matmul, "Sum": _sum, "Mean": _mean, "Reshape": _reshape, "Transpose": _transpose,
             "BroadcastTo": _broadcast_to, "SumTo": _sum_to, "GetItem": _get_item,
             "Max": _extreme("maximum"), "Min": _extreme("minimum")}
+_OF_OUTPUT = {"Softmax": _softmax, "LogSoftmax": _log_softmax}

@@ -23,6 +23,9 @@ CELLS = {
                            "b = np.array([0.1])\nt = np.array([[1.0], [0.0], [1.0]])\n"
                            "p = sigmoid(matmul(X, w) + b)\n"
                            "loss = -mean(t * log(p) + (1 - t) * log(1 - p))\n",
+    "log-softmax along the first axis": "z = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 0.3]])\n"
+                                        "q = log_softmax(z, axis=0)\nw = np.array([[1.0, 0.5, -1.0], [2.0, 0.0, 1.5]])\n"
+                                        "loss = (q * w).sum() + (softmax(z, axis=0) * w).sum()\n",
     "reshape transpose index": "x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])\nm = reshape(x, (2, 3))\n"
                                "n = transpose(m)\nr = n[1:, 0]\nloss = (exp(r) + sin(m).sum()).sum()\n",
     "sums and means over axes": "x = np.array([[1.0, -2.0, 3.0], [0.5, 0.25, -1.0]])\ns = x.sum(axis=0)\n"
@@ -52,13 +55,17 @@ def _evaluate(formula: str, G: np.ndarray, values: dict) -> np.ndarray:
     names = {"np": np, "G": G, "tanh": np.tanh, "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos,
              "sqrt": np.sqrt, "matmul": np.matmul, "mean": np.mean, "broadcast_to": np.broadcast_to,
              "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "softmax": _softmax, "sum_to": _sum_to,
-             "reshape": np.reshape, "transpose": np.transpose, **values}
+             "reshape": np.reshape, "transpose": np.transpose, "log_softmax": _log_softmax, **values}
     return np.asarray(eval(python, names))
 
 
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+def _softmax(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(z, axis=-1):
+    return np.log(_softmax(z, axis))
 
 
 def _sum_to(g, shape):
