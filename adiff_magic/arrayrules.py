@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+import re
+
 import numpy as np
 
-from .fmt import fill_template, fmt_short, operand_letters
+from .fmt import NAMED, fill_template, fmt_short, operand_letters
 
 if TYPE_CHECKING:
     from .model import BackwardStep, Flow, Operands
@@ -209,3 +211,112 @@ _WRITERS = {"MatMul": _matmul, "Sum": _sum, "Mean": _mean, "Reshape": _reshape, 
             "BroadcastTo": _broadcast_to, "SumTo": _sum_to, "GetItem": _get_item,
             "Max": _extreme("maximum"), "Min": _extreme("minimum")}
 _OF_OUTPUT = {"Softmax": _softmax, "LogSoftmax": _log_softmax}
+
+
+MAX_EQUATIONS = 8  # a matrix chain longer than this is left to the trace (the note says so)
+
+
+def matrix_chain(steps: tuple, target: str, name: str) -> Optional[list]:
+    """The gradient of the array input ``name`` as equations in matrix form through the cell's named
+    variables, from the input up ('dloss/dW1', 'xᵀ @ (dloss/dh ⊙ (1 - h²))', shape), then each named
+    gradient it uses, down to the target's seed. None where an array it passes through is used more
+    than once (its gradient is a sum: the trace shows each part), or a step has no matrix form."""
+    uses: dict = {}
+    for step in steps:
+        for flow in step.flows:
+            uses.setdefault(flow.input, []).append((step, flow))
+    equations, todo, seen = [], [name], set()
+    while todo:
+        label = todo.pop(0)
+        if label in seen:
+            continue
+        seen.add(label)
+        written = _gradient_of(label, uses, target, todo)
+        if written is None or len(equations) >= MAX_EQUATIONS:
+            return None
+        equations.append((label, *written))
+    return equations
+
+
+def _gradient_of(label: str, uses: dict, target: str, named: list) -> Optional[tuple]:
+    """(formula, shape) of d(target)/d(label): the sum over its uses of each use's formula, in the
+    gradients of the named variables they feed (added to ``named``); unnamed intermediates substituted."""
+    found = uses.get(label, [])
+    if not found or len(found) > MAX_USES:
+        return None
+    parts = []
+    for step, flow in found:
+        part = _use(step, flow, uses, target, named)
+        if part is None:
+            return None
+        parts.append(part)
+    return " + ".join(parts).replace(" + −", " − "), np.shape(found[0][1].total)
+
+
+MAX_USES = 4  # a variable used more often than this is left to the trace
+
+
+def _use(step: "BackwardStep", flow: "Flow", uses: dict, target: str, named: list) -> Optional[str]:
+    """One use's formula, its G replaced by the gradient of the step's output."""
+    formula = _formula(step, flow)
+    if formula is None:
+        return None
+    output = step.output
+    if output == target:
+        incoming = "1"
+    elif NAMED.fullmatch(output):
+        incoming = f"d{target}/d{output}"
+        named.append(output)
+    else:
+        inner = _gradient_of(output, uses, target, named)
+        if inner is None:
+            return None
+        incoming = inner[0]
+    number = re.fullmatch(r"[−\-\d./]+", incoming) is not None  # '1', '−1/3': '(1).sum()', not '1.sum()'
+    if formula == "G":
+        return incoming
+    if formula == "−G" and number:
+        return incoming[1:] if incoming.startswith("−") else f"−{incoming}"
+    if formula.startswith("G ⊙ "):  # a number spread by a sum or mean, times an array of that shape: the number
+        spread = re.fullmatch(r"\(?broadcast_to\(([−\-\d./()]+), \([\d, ]*\)\)(?: / (\d+))?\)?", incoming)
+        factor = incoming if number else None if spread is None else _over(_bare(spread.group(1)), spread.group(2))
+        if factor is not None:
+            return formula[len("G ⊙ "):] if factor == "1" else f"{factor} ⊙ {formula[len('G ⊙ '):]}"
+    held = incoming if _atomic(incoming) and not number else f"({incoming})"
+    return re.sub(r"(?<![A-Za-z0-9_.])G(?![A-Za-z0-9_])", lambda _: held, formula)  # Gᵀ too
+
+
+def _bare(number: str) -> str:
+    """'(1)' -> '1', '−(1/2)' -> '−1/2': a number without its parentheses."""
+    sign = "−" if number.startswith("−") else ""
+    return sign + number.lstrip("−").strip("()")
+
+
+def _over(number: str, n: Optional[str]) -> str:
+    """``number`` divided by the count ``n`` of a mean, written as one fraction ('−1/3')."""
+    if not n or n == "1":
+        return number
+    return f"{number}/{n}" if "/" not in number else f"{number} / {n}"
+
+
+def _formula(step: "BackwardStep", flow: "Flow") -> Optional[str]:
+    """The step's formula in G for this flow: its matrix form, or for numbers G times the local derivative."""
+    if step.operands is not None:
+        form = matrix_form(step, flow)
+        return form[0] if form is not None else None
+    local = flow.local
+    if local is None or not local.template:
+        return None
+    names = {key: operand_letters(value, local.numbers.get(key), 6) for key, value in local.names.items()}
+    factor = fill_template(local.template, names, local.numbers, 6)
+    return {"1": "G", "-1": "−G"}.get(factor, f"G ⊙ {factor}" if _simple(factor) else f"G ⊙ ({factor})")
+
+
+def _atomic(text: str) -> bool:
+    """No space outside parentheses: it needs none around it inside a formula."""
+    depth = 0
+    for char in text:
+        depth += 1 if char in "([" else -1 if char in ")]" else 0
+        if depth == 0 and char == " ":
+            return False
+    return True

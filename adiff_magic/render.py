@@ -44,6 +44,11 @@ WORDS = {
         "local": "local", "passes": "passes", "notebook": "from the notebook",
         "more": "… {n:,} more steps not shown (all are in result.steps) …",
         "paths": "chain rule: each path from the input to the target multiplies its local derivatives; paths add up",
+        "matrices": "chain rule for arrays, in matrix form through the named variables (⊙ elementwise; each "
+                    "gradient's shape after it)",
+        "no matrices": "d{t}/d{name} is not written in matrix form here (a step on its way has none, or a "
+                       "variable is used more than 4 times, or the chain passes 8 named lines): the trace shows "
+                       "each step",
         "elements": "chain rule for an element: each path through the elements it touches multiplies the partial "
                     "derivatives of the cell's named lines, element by element; paths add up",
         "named": "(written through the named variables: ∂{out}/∂{inp} is the derivative of {out}'s line "
@@ -71,6 +76,10 @@ WORDS = {
         "trace": "역전파 기록 backward trace: {n:,}단계 step{s}, 엔진이 실행한 순서 in the order the engine ran them",
         "legend": "각 단계 each step: 1. 함수를 가져온다 (creator)  2. 함수의 입력을 가져온다 (inputs)  "
                   "3. 함수의 backward 메서드를 호출한다: 국소 미분 ∂ (local), d = incoming × local.",
+        "matrices": "배열의 연쇄 법칙 chain rule for arrays, 이름 붙은 변수를 거친 행렬 꼴 in matrix form through the named "
+                    "variables (⊙ 원소별 elementwise; 기울기의 모양 each gradient's shape after it)",
+        "no matrices": "d{t}/d{name}는 행렬 꼴로 쓰지 않음 is not written in matrix form here: a step on its way has none "
+                       "(the trace shows each step)",
         "elements": "원소의 연쇄 법칙 chain rule for an element: each path through the elements it touches multiplies "
                     "the partial derivatives of the cell's named lines, element by element; paths add up",
         "legend arrays": "배열 단계 array steps: G = 출력의 기울기 the gradient of the step's output; "
@@ -133,6 +142,9 @@ def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
         parts.append("\n".join(wrap(line, width) for line in below))
     if result.paths:
         lines = [words["paths"]] + [f"  {line}" for line in chain_rule_lines(result, width - 2)]
+        parts.append("\n".join(wrap(line, width) for line in lines))
+    if result.matrices:
+        lines = [words["matrices"]] + [f"  {line}" for line in matrix_lines(result, words)]
         parts.append("\n".join(wrap(line, width) for line in lines))
     if result.elements:
         lines = [words["elements"]] + [f"  {line}" for line in element_lines(result, width - 2)]
@@ -282,8 +294,9 @@ def _text_table(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> s
     header, body, hidden, elided = _table_rows(result, words, width)
     widths = _column_widths(header, body)
     if _table_width(header, body) > width:  # too narrow for columns even at their smallest: a row a block
-        lines = _stacked(header, body, width)
-        lines_before = sum(1 + len(cells) - 3 + sum(len(c) - 1 for c in cells[3:]) for cells in body[:TABLE_HEAD])
+        blocks = [_stacked(header, cells, width) for cells in body]
+        lines = [line for block in blocks for line in block]
+        lines_before = sum(len(block) for block in blocks[:TABLE_HEAD])
     else:
         lines = [_table_line([header[i] for i in range(len(header))], widths)]
         for cells in body:
@@ -295,15 +308,15 @@ def _text_table(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> s
     return "\n".join(lines + [wrap(note, width) for note in _table_notes(result, words, elided)])
 
 
-def _stacked(header: list, body: list, width: int) -> list:
-    """The table for a terminal too narrow for its columns: per row, 'x  (line 1: 0.5)', then each
-    further column as 'heading: value' under it, a grid's rows aligned."""
-    lines = []
-    for cells in body:
-        lines.append(wrap(f"{cells[0][0]}  ({header[1]} {cells[1][0]}: {cells[2][0]})", width))
-        for heading, cell in zip(header[3:], cells[3:]):
-            lead = f"    {heading}: "
-            lines.extend([lead + cell[0]] + [" " * display_width(lead) + line for line in cell[1:]])
+def _stacked(header: list, cells: list, width: int) -> list:
+    """One row for a terminal too narrow for the table's columns: 'x  (line 1: 0.5)', then each further
+    column as 'heading: value' under it (a grid's rows aligned; a column the row has nothing in left out)."""
+    lines = [wrap(f"{cells[0][0]}  ({header[1]} {cells[1][0]}: {cells[2][0]})", width)]
+    for heading, cell in zip(header[3:], cells[3:]):
+        if not "".join(cell).strip():
+            continue  # an extra column this row has nothing in (--check on a variable that is not an input)
+        lead = f"    {heading}: "
+        lines.extend([lead + cell[0]] + [" " * display_width(lead) + line for line in cell[1:]])
     return lines
 
 
@@ -583,6 +596,9 @@ def to_html(result: "GradResult") -> str:
         lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in sentences)
         note = "".join(f"<p>{_e(note)}</p>" for note in notes)
         parts.append(f'<div class="adiff-paths"><p>{_e(words["paths"])}</p>{lines}{note}</div>')
+    if result.matrices:
+        lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in matrix_lines(result, words))
+        parts.append(f'<div class="adiff-matrices"><p>{_e(words["matrices"])}</p>{lines}</div>')
     if result.elements:
         lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in element_lines(result))
         parts.append(f'<div class="adiff-elements"><p>{_e(words["elements"])}</p>{lines}</div>')
@@ -762,6 +778,22 @@ def rule_sentence(target: str, name: str, rule: Any, view: Any, width: int = 100
     if len(lead) + len(symbols) + len(numbers) + 3 <= width:
         return [f"{lead}{symbols} = {numbers}"], note
     return [lead + symbols, " " * (len(lead) - 2) + "= " + numbers], note
+
+
+def matrix_lines(result: "GradResult", words: dict) -> list:
+    """Each array input's gradient in matrix form (--wrt W1), then the named gradients those use, each
+    written once: 'dloss/dW1 = xᵀ @ (dloss/dh ⊙ (1 - h²)), (2, 3)'."""
+    t = as_operand(result.target)
+    lines, written = [], set()
+    for name, equations in result.matrices:
+        if equations is None:
+            lines.append(words["no matrices"].format(t=t, name=as_operand(name)))
+            continue
+        for label, formula, shape in equations:
+            if label not in written:
+                written.add(label)
+                lines.append(f"d{t}/d{as_operand(label)} = {formula}, {shape}")
+    return lines
 
 
 def element_lines(result: "GradResult", width: int = 100) -> list:

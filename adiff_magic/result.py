@@ -57,6 +57,8 @@ class GradResult:
     own_check: tuple = ()
     # --wrt "W1[0,1]": per element asked for, its chain rule over the element paths (elements.ElementRule)
     elements: tuple = ()
+    # --wrt W1 on an array input: (name, arrayrules.matrix_chain equations, or None where it is a sum the trace shows)
+    matrices: tuple = ()
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         from .render import terminal_width, to_text

@@ -14,6 +14,7 @@ from engine import Replay, Variable, functions_of
 from . import errors, extras, own
 from .errors import CellError
 from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
+from .arrayrules import matrix_chain
 from .elements import element_name, element_rule, parse_element
 from .extras import Progress
 from .fmt import NAMED, fmt_array
@@ -223,6 +224,9 @@ def _extra_passes(cell: _Run, grads: dict, recording: Recording) -> tuple:
         if asked:
             fields["elements"], more = _element_rules(cell, grads, asked)
             notes += more
+        arrays = [name for name in options.wrt or () if np.ndim(grads.get(name, 0)) > 0]
+        if arrays and not np.ndim(target.data):
+            fields["matrices"] = tuple((name, matrix_chain(recording.steps, cell.target_name, name)) for name in arrays)
         if options.view.graph:
             fields["graph"] = recording.graph
             notes += graph_notes(recording)

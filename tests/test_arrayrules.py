@@ -45,10 +45,10 @@ def run_cell(cell: str):
 
 def _evaluate(formula: str, G: np.ndarray, values: dict) -> np.ndarray:
     """The formula as numpy reads it: ⊙ is *, ᵀ is .T, x² is x**2, e^x is exp(x)."""
-    scatter = re.fullmatch(r"zeros(\(.*?\)) with G added at \[(.*)\]", formula)
+    scatter = re.fullmatch(r"zeros(\(.*?\)) with (.+) added at \[(.*)\]", formula)
     if scatter:
         out = np.zeros(eval(scatter.group(1)))
-        np.add.at(out, eval(f"np.s_[{scatter.group(2)}]"), G)
+        np.add.at(out, eval(f"np.s_[{scatter.group(3)}]"), _evaluate(scatter.group(2), G, values))
         return out
     python = (formula.replace("⊙", "*").replace("·", "*").replace("−", "-").replace("ᵀ", ".T")
               .replace("²", "**2").replace("e^", "np.e**").replace("^", "**"))
@@ -160,3 +160,38 @@ def test_the_korean_network_keeps_every_line_within_the_width(width):
     lines = to_text(result, width=width).splitlines()
     too_wide = [line for line in lines if display_width(line) > width and len(line.split()) > 1]
     assert not too_wide, too_wide[:3]
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_the_matrix_chain_of_every_array_input_gives_its_gradient(name):
+    """--wrt W1: each equation dloss/dv = formula, evaluated with numpy on the cell's values and the named
+    gradients it uses, is the gradient the engine gave v; its shape is written after it."""
+    from adiff_magic.parser import parse
+    from adiff_magic.runner import Options, run
+
+    plain = run_cell(CELLS[name])
+    arrays = tuple(row.name for row in plain.rows if row.is_input and row.grad is not None and row.grad.ndim)
+    result = run(parse(CELLS[name]), {"np": np}, Options(wrt=arrays))[0]
+    values = {row.name: np.asarray(row.value) for row in result.rows}
+    grads = {row.name: np.asarray(row.grad) for row in result.rows if row.grad is not None}
+    written = [(label, formula, shape) for _, equations in result.matrices for label, formula, shape in equations or ()]
+    assert {label for label, _, _ in written} >= set(arrays) - {n for n, eq in result.matrices if eq is None}
+    for label, formula, shape in written:
+        python = re.sub(r"d" + re.escape(result.target) + r"/d(\w+)", r"__grad_\1", formula)
+        got = _evaluate(python, np.zeros(()), {**values, **{f"__grad_{k}": v for k, v in grads.items()}})
+        expected = grads[label]
+        assert tuple(shape) == expected.shape
+        np.testing.assert_allclose(np.broadcast_to(got, expected.shape), expected, rtol=1e-9, atol=1e-12,
+                                   err_msg=f"d{result.target}/d{label} = {formula}")
+
+
+def test_the_networks_matrix_chain_reads_as_a_textbook_writes_it():
+    from adiff_magic.parser import parse
+    from adiff_magic.runner import Options, run
+
+    result = run(parse(MLP), {"np": np}, Options(wrt=("W1", "b1")))[0]
+    text = to_text(result)
+    for line in ("dloss/dW1 = xᵀ @ (dloss/dh ⊙ (1 - h²)), (2, 3)", "dloss/dh = dloss/dy @ W2ᵀ, (1, 3)",
+                 "dloss/dy = 2·(y - t), (1, 1)", "dloss/db1 = (dloss/dh ⊙ (1 - h²)).sum(axis=0), (3,)"):
+        assert line in text
+    assert text.count("dloss/dh = dloss/dy @ W2ᵀ") == 1  # a shared equation is written once

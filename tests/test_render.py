@@ -343,3 +343,14 @@ def test_a_terminal_too_narrow_for_the_columns_gets_a_block_per_row():
     table = text.split("\n\n")[0].splitlines()
     assert table[:3] == ["w  (line 1: 0.5)", "    value: 0.5", "    dloss/d(name): -1"]  # by hand: dloss/dw = -1
     assert all(display_width(line) <= 32 for line in table)
+
+
+def test_a_stacked_table_says_where_rows_are_left_out():
+    cell = "x = 0.5\n" + "".join(f"a{i} = x * {i + 1}.0\n" for i in range(35)) + \
+        "y = " + " + ".join(f"a{i}" for i in range(35)) + "\n"
+    lines = to_text(real(cell), width=24).split("\n\n")[0].splitlines()
+    more = next(i for i, line in enumerate(lines) if "rows not shown" in line)
+    names = [line.split()[0] for line in lines if line and not line.startswith(" ") and "(line" in line]
+    assert names[:12] == ["x"] + [f"a{i}" for i in range(11)]  # the first 12 rows, then the note, then the last 12
+    assert lines[more + 1].startswith(names[12]) and len(names) == 24
+    assert lines[more - 1].startswith("    ")  # the note comes after the 12th row's whole block

@@ -62,6 +62,7 @@ def every_field() -> dict:
         own_check=(StepCheck(1, "Square", "Square.backward", "✓", (np.array(1.0),), (np.array(1.0),),
                              (np.array(1.0),), (None,)),),
         elements=(ElementRule("x", 1, ((Factor("y", "x", DX),),), DX),),
+        matrices=(("w", (("w", "xᵀ @ dy/dh", (2, 1)),)),),
     )
 
 
@@ -139,7 +140,8 @@ def test_repr_is_the_text_and_repr_html_is_the_html_of_the_renderer(extra):
 
 def test_the_renderings_show_the_results_own_numbers():
     result = hand_made(**every_field())
-    for table in (text_table(repr(result)), html_table(result._repr_html_())):
+    # read in columns (a text narrower than the table's 109 columns stacks it, a block per row)
+    for table in (text_table(to_text(result, width=120)), html_table(result._repr_html_())):
         assert table["x"]["dy/d(name)"] == "3.297442541400256"
         assert table["x"]["d²y/d(name)²"] == "13.189770165601024"
         assert table["x"]["central difference"] == "3.297442541350115"
