@@ -20,7 +20,7 @@ from .elements import element_name, element_rule
 from .fmt import NAMED, fmt_short, short
 from .graph import MAX_NODES, nearest, to_svg
 from .model import Place, Recording
-from .paths import node_name, written_first
+from .paths import written_first
 from .record import graph_of, record
 from .arrayrules import broadcast_note, matrix_form
 from .render import OPERAND, WORDS, as_operand, check_lines, compact_step, element_lines, rule_sentence
@@ -32,10 +32,11 @@ STEP_ITEMS = 4  # an array in a step's text: this many items per axis at most, t
 GRID_ITEMS = 6  # an array's gradient on a click: this many rows and columns at most, then '…'
 FLAT_ITEMS = 8  # an array of 3 or more axes: this many of its first values, flattened
 MAX_SOURCES = 4  # a click on a variable lists at most this many steps that gave it a gradient
-PAGE_WORDS = ("prev", "next", "play", "pause", "step_of", "before", "start", "paths_hint", "inputs", "view", "follows",
-              "element hint", "elements of")  # the words the page shows as they are (step.js, the first line); the rest are in lines
+# the words the page shows as they are (step.js, and the first step's line); the others are in the lines
+PAGE_WORDS = ("prev", "next", "play", "pause", "step_of", "before", "start", "paths_hint", "inputs", "view",
+              "follows", "element hint", "elements of")
 MAX_CLICKABLE = 36  # an array of at most this many elements gets clickable elements (their sentences precomputed)
-ELEMENT_CHARS = 16_000  # the element sentences of one model: at most this many characters, whole arrays only
+ELEMENT_CHARS = 16_000  # the elements of one model: at most this many characters of JSON, whole arrays only
 ELEMENT_SECONDS = 1.0  # and at most this long to write them (arrays past either bound are said to be left out)
 
 UI_WORDS = {
@@ -371,7 +372,7 @@ def clickable(shown: Any, recording: Recording, live: Live, view: View, words: d
               and node.grad is not None and np.ndim(node.grad)]
     variables, named = _live_graph(live, recording, target) if arrays else ({}, {})
     order = {name: k for k, name in enumerate(inputs)}  # the inputs as the cell binds them, then the rest
-    arrays = sorted((node for node in arrays if id(variables.get(node.key)) in named),
+    arrays = sorted((node for node in arrays if id(variables.get(node.key)) in named),  # names the cell binds
                     key=lambda node: order.get(node.text, len(order)))
     if np.ndim(live.target.data):
         return {}, {node.key: words["array target"] for node in arrays}
