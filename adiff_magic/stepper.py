@@ -6,21 +6,24 @@ same code as the first (record.py), so this module only turns a Recording into f
 Nothing here imports anywidget: the widget (widget.py) only shows what this module computes."""
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from engine import Replay, Variable
+from engine import Replay, Variable, functions_of
 
 from . import extras
-from .fmt import fmt_short, short
+from .elements import element_name, element_rule
+from .fmt import NAMED, fmt_short, short
 from .graph import MAX_NODES, nearest, to_svg
 from .model import Place, Recording
 from .paths import written_first
-from .record import record
+from .record import graph_of, record
 from .arrayrules import broadcast_note, matrix_form
-from .render import OPERAND, WORDS, as_operand, check_lines, compact_step, rule_sentence
+from .render import OPERAND, WORDS, as_operand, check_lines, compact_step, element_lines, rule_sentence
 from .result import View
 
 SLIDER_STEPS = 400  # positions of a slider between its ends
@@ -29,6 +32,12 @@ STEP_ITEMS = 4  # an array in a step's text: this many items per axis at most, t
 GRID_ITEMS = 6  # an array's gradient on a click: this many rows and columns at most, then '…'
 FLAT_ITEMS = 8  # an array of 3 or more axes: this many of its first values, flattened
 MAX_SOURCES = 4  # a click on a variable lists at most this many steps that gave it a gradient
+# the words the page shows as they are (step.js, and the first step's line); the others are in the lines
+PAGE_WORDS = ("prev", "next", "play", "pause", "step_of", "before", "start", "paths_hint", "inputs", "view",
+              "follows", "element hint", "elements of")
+MAX_CLICKABLE = 36  # an array of at most this many elements gets clickable elements (their sentences precomputed)
+ELEMENT_CHARS = 16_000  # the elements of one model: at most this many characters of JSON, whole arrays only
+ELEMENT_SECONDS = 1.0  # and at most this long to write them (arrays past either bound are said to be left out)
 
 UI_WORDS = {
     "en": {
@@ -47,6 +56,15 @@ UI_WORDS = {
         "more sources": "… {n:,} more steps gave it a gradient (the trace has them)",
         "sentence later": "the chain rule as a sentence is written for single numbers; above is what the "
                           "backward pass gave, as a matrix",
+        "per element": "above is what the backward pass gave; click an element for its chain rule: the sum "
+                       "over the paths through the elements it touches",
+        "element hint": "click an element for its chain rule",
+        "elements of": "the elements of d{t}/d{name}",
+        "too many elements": "{name} has {n:,} elements: the elements are clickable for arrays of at most {most}; "
+                             "--wrt \"{example}\" writes one element's chain rule in the text",
+        "elements left out": "the elements of {name} are not clickable: the view writes the element sentences of "
+                             "at most {chars:,} characters in {seconds:g} s (the arrays the cell binds first)",
+        "array target": "the elements' chain rule is written for a target that is a single number",
         "step values": "values",
         "follows": "the picture scrolls itself to the step's nodes; scroll it to see the rest",
         "arrays": "sliders are given for inputs that are single numbers",
@@ -71,6 +89,17 @@ UI_WORDS = {
         "more sources": "… {n:,}단계 더 {n:,} more steps gave it a gradient (the trace has them)",
         "sentence later": "연쇄 법칙 문장은 스칼라에만 the chain rule as a sentence is written for single numbers; "
                           "above is what the backward pass gave, as a matrix",
+        "per element": "원소를 누르면 그 연쇄 법칙 (그 원소를 지나는 경로의 합) above is what the backward pass gave; "
+                       "click an element for its chain rule: the sum over the paths through the elements it touches",
+        "element hint": "원소를 누르면 연쇄 법칙 click an element for its chain rule",
+        "elements of": "d{t}/d{name}의 원소 the elements of d{t}/d{name}",
+        "too many elements": "{name}의 원소 {n:,}개: 원소는 {most}개 이하의 배열에서만 누를 수 있음 {name} has {n:,} "
+                             "elements: the elements are clickable for arrays of at most {most}; --wrt \"{example}\" "
+                             "텍스트에 한 원소 writes one in the text",
+        "elements left out": "{name}의 원소는 누를 수 없음 the elements of {name} are not clickable: 원소 문장은 "
+                             "{chars:,}자, {seconds:g}초까지 at most {chars:,} characters in {seconds:g} s",
+        "array target": "원소의 연쇄 법칙은 스칼라 목표에만 the elements' chain rule is written for a target that is "
+                        "a single number",
         "step values": "값 values",
         "follows": "그림은 단계를 따라 스크롤 the picture scrolls itself to the step's nodes; scroll it to see the rest",
         "arrays": "슬라이더는 스칼라 입력에만 sliders are given for inputs that are single numbers",
@@ -103,9 +132,11 @@ class StepModel:
     seed: tuple  # (target's node key, its gradient text) before any step
     steps: tuple  # Steps, in the order the engine ran them
     paths: dict  # variable node key -> the chain-rule lines from it to the target
+    elements: dict  # array variable node key -> its clickable elements: {"name", "shape", "rows", "values",
+    # "sentences"}: the grid that stands for paths' lines 1 to rows, and each element's chain rule, flat
     inputs: tuple  # slider specs: {"name", "value", "min", "max", "step"}
     notes: tuple
-    words: dict
+    words: dict  # the words the page shows itself (PAGE_WORDS), in the view's language
 
     def at(self, k: int) -> dict:
         """The view after ``k`` steps: {"highlight", "grads", "lines"} (k = 0: before the first)."""
@@ -134,13 +165,23 @@ def step_model(recorded: Any, values: Optional[dict] = None, ranges: Optional[tu
     new = Replay(recorded.target).rebuild(changes)
     old_of = {id(v): old for old, v in new.items()}
     inputs = tuple((name, new.get(variable, variable)) for name, variable in recorded.inputs)
-    recording = record(new[recorded.target], _renamed(recorded.label, old_of), recorded.line,
-                       [(name, v) for name, v in inputs if v in old_of])
-    return model_of(recording, recorded, inputs, ranges)
+    label = _renamed(recorded.label, old_of)
+    recording = record(new[recorded.target], label, recorded.line, [(name, v) for name, v in inputs if v in old_of])
+    return model_of(recording, recorded, inputs, ranges, Live(new[recorded.target], label))
 
 
-def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optional[tuple] = None) -> StepModel:
-    """The StepModel of a Recording: a view of it, as the static output is."""
+class Live(NamedTuple):
+    """The graph a Recording was taken of, alive: its target Variable and the labeller of its variables."""
+
+    target: Any
+    label: Any
+
+
+def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optional[tuple] = None,
+             live: Optional[Live] = None) -> StepModel:
+    """The StepModel of a Recording (of the graph ``live``; by default the recorded run's own): a view
+    of it, as the static output is."""
+    live = live or Live(recorded.target, recorded.label)
     view = recorded.view
     words = {**WORDS[view.lang], **UI_WORDS[view.lang]}
     target = recorded.target_name
@@ -156,8 +197,10 @@ def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optiona
     notes = _notes(recorded, inputs, words)
     if len(steps) < len(recording.steps):
         notes += (words["fewer steps"].format(k=len(steps), n=len(recording.steps)),)
-    return StepModel(target, to_svg(recording.graph, view.digits), seed, steps, _paths(shown, recording, target, view, words),
-                     _sliders(inputs, ranges), notes, UI_WORDS[view.lang])
+    elements, lasts = clickable(shown, recording, live, view, words, target, [name for name, _ in inputs])
+    return StepModel(target, to_svg(recording.graph, view.digits), seed, steps,
+                     _paths(shown, recording, target, view, words, lasts), elements,
+                     _sliders(inputs, ranges), notes, {key: UI_WORDS[view.lang][key] for key in PAGE_WORDS})
 
 
 def _step_lines(step: Any, check: Any, words: dict, target: str, digits: int) -> tuple:
@@ -236,8 +279,9 @@ def _grad_text(value: Any, digits: int, shape: bool = True) -> str:
     return f"{items} {array.shape}" if shape else items
 
 
-def _paths(shown: Any, recording: Recording, target: str, view: View, words: dict) -> dict:
-    """Variable node key -> the chain-rule lines from it to the target (for the nodes drawn)."""
+def _paths(shown: Any, recording: Recording, target: str, view: View, words: dict, lasts: dict) -> dict:
+    """Variable node key -> the chain-rule lines from it to the target (for the nodes drawn); an array's
+    last line is ``lasts``' for it, when given (what its elements offer)."""
     paths = {}
     for node in shown.nodes:
         if node.kind != "variable":
@@ -249,13 +293,14 @@ def _paths(shown: Any, recording: Recording, target: str, view: View, words: dic
             lines, note = rule_sentence(target, node.text, rule, view)
             paths[node.key] = lines + ([note] if note else [])
         else:  # arrays, or a local derivative that is not known: what the backward pass gave it
-            paths[node.key] = _gradient_lines(node, recording, target, words, view.digits)
+            paths[node.key] = _gradient_lines(node, recording, target, words, view.digits, lasts.get(node.key))
     return paths
 
 
-def _gradient_lines(node: Any, recording: Recording, target: str, words: dict, digits: int) -> list:
+def _gradient_lines(node: Any, recording: Recording, target: str, words: dict, digits: int,
+                    last: Optional[str] = None) -> list:
     """A variable's gradient as the backward pass left it (a matrix a row a line, bounded), the steps
-    that gave it (rule and shapes), and why there is no sentence."""
+    that gave it (rule and shapes), and ``last``, else why there is no sentence."""
     name, t = as_operand(node.text), as_operand(target)
     if node.grad is None:
         return [words["no grad"].format(t=t, name=name)]
@@ -267,7 +312,7 @@ def _gradient_lines(node: Any, recording: Recording, target: str, words: dict, d
     lines += sources[:MAX_SOURCES]
     if len(sources) > MAX_SOURCES:
         lines.append(words["more sources"].format(n=len(sources) - MAX_SOURCES))
-    return lines + [words["sentence later"] if np.ndim(node.grad) else words["no paths"]]
+    return lines + [last or (words["sentence later"] if np.ndim(node.grad) else words["no paths"])]
 
 
 def _sources(key: str, recording: Recording, t: str, words: dict) -> list:
@@ -305,6 +350,87 @@ def _matrix_lines(step: Any, node: Any, t: str, words: dict) -> list:
         lines.append(f"  d{t}/d{as_operand(flow.input)} = {formula}: {shapes}{np.shape(flow.grad)}, G = {g}")
     note = broadcast_note(step, flow, as_operand(flow.input, OPERAND), words["broadcast"])
     return lines + (["  " + note] if note else [])
+
+
+# ---------------------------------------------------------------- an array's elements, each with its sentence
+
+class _Asked(NamedTuple):
+    """What render.element_lines reads of a GradResult: the elements asked for, the target, the view."""
+
+    elements: tuple
+    target: str
+    view: View
+
+
+def clickable(shown: Any, recording: Recording, live: Live, view: View, words: dict, target: str,
+              inputs: list) -> tuple:
+    """(elements, lasts) for the arrays drawn that the cell names: StepModel.elements for those of at
+    most MAX_CLICKABLE elements (the inputs first, then nearest the target, while the sentences stay
+    within ELEMENT_CHARS and ELEMENT_SECONDS), and node key -> the last line of each one's chain-rule
+    lines: the hint, or why its elements are not clickable."""
+    arrays = [node for node in shown.nodes if node.kind == "variable" and node.key != recording.target_key
+              and node.grad is not None and np.ndim(node.grad)]
+    variables, named = _live_graph(live, recording, target) if arrays else ({}, {})
+    order = {name: k for k, name in enumerate(inputs)}  # the inputs as the cell binds them, then the rest
+    arrays = sorted((node for node in arrays if id(variables.get(node.key)) in named),  # names the cell binds
+                    key=lambda node: order.get(node.text, len(order)))
+    if np.ndim(live.target.data):
+        return {}, {node.key: words["array target"] for node in arrays}
+    elements, lasts, used, full = {}, {}, 0, False
+    deadline = time.monotonic() + ELEMENT_SECONDS
+    for node in arrays:
+        size = int(np.size(node.grad))
+        if size > MAX_CLICKABLE:
+            example = element_name(node.text, (0,) * np.ndim(node.grad))
+            lasts[node.key] = words["too many elements"].format(name=node.text, n=size, most=MAX_CLICKABLE,
+                                                                example=example)
+            continue
+        entry = None if full else _elements_of(node, variables[node.key], live.target, named,
+                                               _Asked((), target, view), deadline)
+        cost = len(json.dumps(entry)) if entry is not None else 0
+        if entry is None or used + cost > ELEMENT_CHARS:  # past a bound: this array and the next are left out
+            full = True
+            lasts[node.key] = words["elements left out"].format(name=node.text, chars=ELEMENT_CHARS,
+                                                                seconds=ELEMENT_SECONDS)
+            continue
+        elements[node.key], lasts[node.key], used = entry, words["per element"], used + cost
+    return elements, lasts
+
+
+def _live_graph(live: Live, recording: Recording, target: str) -> tuple:
+    """(node key -> Variable, for the Recording's graph; id(Variable) -> the cell's name, for every
+    variable under the target that the cell binds, and the target): what element_rule reads. The keys
+    are numbered as record.graph_of numbers them, by the same walk; ({}, {}) if they are not the Recording's."""
+    functions = list(functions_of(live.target))
+    keys: dict = {}
+    graph = graph_of(functions, live.label, lambda func, index: None, keys)
+    if [(n.key, n.text) for n in graph.nodes] != [(n.key, n.text) for n in recording.graph.nodes]:
+        return {}, {}
+    kinds = {node.key: node.kind for node in graph.nodes}
+    variables = {key: obj for obj, key in keys.items() if kinds[key] == "variable"}
+    named = {}
+    for v in [live.target] + [x for func in functions for x in func.inputs]:
+        label = live.label(v)
+        if label is not None and NAMED.fullmatch(label.name):
+            named[id(v)] = label.name
+    named[id(live.target)] = target
+    return variables, named
+
+
+def _elements_of(node: Any, variable: Any, target: Any, named: dict, asked: _Asked, deadline: float) -> Optional[dict]:
+    """An array's entry of StepModel.elements: its name and shape, how many of its chain-rule lines its
+    grid stands for, its gradient's values and each element's sentence (render.element_lines), in flat
+    order; None past the deadline."""
+    grad = np.asarray(node.grad)
+    sentences = []
+    for index in np.ndindex(grad.shape):
+        if time.monotonic() > deadline:
+            return None
+        rule = element_rule(target, named, node.text, variable, index, grad)
+        sentences.append("\n".join(element_lines(asked._replace(elements=(rule,)))))
+    digits = asked.view.digits
+    return {"name": node.text, "shape": list(grad.shape), "rows": len(grid(grad, digits)),
+            "values": [fmt_short(v, digits) for v in grad.flat], "sentences": sentences}
 
 
 def _sliders(inputs: tuple, ranges: Optional[tuple]) -> tuple:

@@ -29,6 +29,7 @@ class StepView(anywidget.AnyWidget):
     grads = traitlets.Dict().tag(sync=True)
     lines = traitlets.List().tag(sync=True)
     paths = traitlets.Dict().tag(sync=True)
+    elements = traitlets.Dict().tag(sync=True)
     inputs = traitlets.List().tag(sync=True)
     values = traitlets.Dict().tag(sync=True)
     notes = traitlets.List().tag(sync=True)
@@ -52,7 +53,7 @@ class StepView(anywidget.AnyWidget):
     def _show(self, model: StepModel) -> None:
         with self.hold_sync():  # one message to the page, not one per trait
             self.target, self.svg, self.total = model.target, model.svg, len(model.steps)
-            self.paths, self.inputs = model.paths, list(model.inputs)
+            self.paths, self.elements, self.inputs = model.paths, model.elements, list(model.inputs)
             self.notes, self.words = list(model.notes), model.words
             self.step = max(0, min(self.step, len(model.steps)))
             self._show_step()

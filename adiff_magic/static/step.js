@@ -16,6 +16,7 @@ const WORDS = {
   before: "before the backward pass", paths_hint: "click a variable for its chain rule", inputs: "inputs",
   view: "step through the backward pass",
   follows: "the picture scrolls itself to the step's nodes; scroll it to see the rest",
+  "element hint": "click an element for its chain rule", "elements of": "the elements of d{t}/d{name}",
 };
 
 // an element with attributes (on<event>: a listener) and children
@@ -72,6 +73,7 @@ function render({ model, el }) {
   el.append(root);
 
   let selected = ""; // the variable whose chain rule is shown
+  let picked = -1; // the element of the selected array whose sentence is shown (flat index; -1: none)
   let timer = null; // the play loop
   let frame = 0; // a slider's pending send
   let settling = 0; // the pending fit of the boxes to the window
@@ -110,8 +112,10 @@ function render({ model, el }) {
     if (event.target.tagName === "INPUT") return event.stopPropagation(); // typing is not a notebook command
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     const node = variable(event.target);
+    const cell = event.target.closest?.(".adiff-step-element");
+    const enter = event.key === "Enter" || event.key === " ";
     const act = { ArrowLeft: () => go(-1, true), ArrowRight: () => go(1, true) }[event.key]
-      || (node && (event.key === "Enter" || event.key === " ") && (() => select(node)));
+      || (node && enter && (() => select(node))) || (cell && enter && (() => pick(Number(cell.dataset.index))));
     if (!act) return;
     event.preventDefault();
     event.stopPropagation();
@@ -299,24 +303,75 @@ function render({ model, el }) {
 
   function select(node) {
     if (!node) return;
+    if (node.dataset.key !== selected) picked = -1;
     selected = node.dataset.key;
     drawPaths();
-    showPaths();
+    showInSight(paths);
   }
 
   function drawPaths() {
     picture.querySelector(".adiff-step-selected")?.classList.remove("adiff-step-selected");
     picture.querySelector(`.adiff-node[data-key="${selected}"]`)?.classList.add("adiff-step-selected");
     const shown = (selected && (model.get("paths") || {})[selected]) || [];
+    const entry = shown.length ? (model.get("elements") || {})[selected] : null;
     paths.classList.toggle("adiff-step-hint", !shown.length);
-    paths.textContent = shown.length ? shown.join("\n") : word("paths_hint");
+    if (!entry) {
+      paths.textContent = shown.length ? shown.join("\n") : word("paths_hint");
+      return;
+    }
+    // the gradient's grid (its lines 1 to rows) becomes a button per element, its sentence under it
+    if (picked >= entry.values.length) picked = -1;
+    const rest = shown.slice(1 + entry.rows);
+    paths.replaceChildren(h("div", {}, shown[0]), elementGrid(entry), h("div", { class: "adiff-step-sentence" }),
+      ...(rest.length ? [h("div", {}, rest.join("\n"))] : []));
+    drawSentence(entry);
   }
 
-  function showPaths() { // the chain rule asked for, under the picture: scrolled to if it is out of sight
+  // 'W1[0,1]': the flat index i of an array of this shape, as numpy indexes it (the last axis fastest)
+  function elementName(name, shape, i) {
+    const index = [];
+    for (let axis = shape.length - 1; axis >= 0; axis--) {
+      index.unshift(i % shape[axis]);
+      i = Math.floor(i / shape[axis]);
+    }
+    return index.length ? `${name}[${index.join(",")}]` : name;
+  }
+
+  // the elements in rows as numpy prints them (the last axis across; more axes: their rows one under another)
+  function elementGrid({ name, shape, values }) {
+    const label = word("elements of").replaceAll("{t}", model.get("target")).replaceAll("{name}", name);
+    const buttons = values.map((value, i) => h("button", {
+      type: "button", class: "adiff-step-element", "data-index": i, "aria-pressed": String(i === picked),
+      "aria-label": elementName(name, shape, i), title: `${elementName(name, shape, i)} = ${value}`,
+      onclick: () => pick(i),
+    }, value));
+    const grid = h("div", { class: "adiff-step-elements", role: "group", "aria-label": label }, ...buttons);
+    grid.style.gridTemplateColumns = `repeat(${shape[shape.length - 1] || 1}, max-content)`;
+    return h("div", { class: "adiff-step-elements-box" }, grid);
+  }
+
+  function drawSentence(entry) {
+    const sentence = paths.querySelector(".adiff-step-sentence");
+    sentence.classList.toggle("adiff-step-hint", picked < 0);
+    sentence.textContent = picked < 0 ? word("element hint") : entry.sentences[picked];
+  }
+
+  function pick(i) { // in place: the focus stays on the element
+    const entry = (model.get("elements") || {})[selected];
+    if (!entry || !(i >= 0 && i < entry.values.length)) return;
+    picked = i;
+    for (const button of paths.querySelectorAll(".adiff-step-element")) {
+      button.setAttribute("aria-pressed", String(Number(button.dataset.index) === i));
+    }
+    drawSentence(entry);
+    showInSight(paths.querySelector(".adiff-step-sentence"));
+  }
+
+  function showInSight(node) { // what was asked for, under the picture: scrolled to if it is out of sight
     const seen = visible();
-    const { top, bottom } = paths.getBoundingClientRect();
+    const { top, bottom } = node.getBoundingClientRect();
     if (top >= seen.top && bottom <= seen.bottom) return;
-    paths.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    node.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
   // ---------------------------------------------------------------- the inputs: a slider and a box each
@@ -384,7 +439,7 @@ function render({ model, el }) {
   // ---------------------------------------------------------------- wiring
   const handlers = {
     "change:svg": drawSvg, "change:highlight": drawHighlight, "change:grads": drawGrads,
-    "change:lines": drawLines, "change:paths": drawPaths, "change:inputs": drawInputs,
+    "change:lines": drawLines, "change:paths": drawPaths, "change:elements": drawPaths, "change:inputs": drawInputs,
     "change:error": drawError, "change:notes": drawNotes, "change:step": drawToolbar, "change:total": drawToolbar,
     "change:words": () => { drawToolbar(); drawPaths(); drawInputs(); follows.textContent = word("follows"); },
   };
