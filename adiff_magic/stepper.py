@@ -22,7 +22,7 @@ from .graph import MAX_NODES, nearest, to_svg
 from .model import Place, Recording
 from .paths import written_first
 from .record import graph_of, record
-from .arrayrules import broadcast_note, matrix_form
+from .arrayrules import broadcast_note, matrix_chain, matrix_form
 from .render import OPERAND, WORDS, as_operand, check_lines, compact_step, element_lines, rule_sentence
 from .result import View
 
@@ -54,6 +54,7 @@ UI_WORDS = {
         "grad from": "step {k}{where}: {function}.backward(d{t}/d{out} {gy}) → {shape}{added};  rule: {rule}",
         "added": ", added to the earlier gradient",
         "more sources": "… {n:,} more steps gave it a gradient (the trace has them)",
+        "matrix chain": "in matrix form, through the named variables:",
         "sentence later": "the chain rule as a sentence is written for single numbers; above is what the "
                           "backward pass gave, as a matrix",
         "per element": "above is what the backward pass gave; click an element for its chain rule: the sum "
@@ -87,6 +88,7 @@ UI_WORDS = {
         "grad from": "{k}단계 step {k}{where}: {function}.backward(d{t}/d{out} {gy}) → {shape}{added};  규칙 rule: {rule}",
         "added": ", 더함 added to the earlier gradient",
         "more sources": "… {n:,}단계 더 {n:,} more steps gave it a gradient (the trace has them)",
+        "matrix chain": "이름 붙은 변수를 거친 행렬 꼴 in matrix form, through the named variables:",
         "sentence later": "연쇄 법칙 문장은 스칼라에만 the chain rule as a sentence is written for single numbers; "
                           "above is what the backward pass gave, as a matrix",
         "per element": "원소를 누르면 그 연쇄 법칙 (그 원소를 지나는 경로의 합) above is what the backward pass gave; "
@@ -312,7 +314,19 @@ def _gradient_lines(node: Any, recording: Recording, target: str, words: dict, d
     lines += sources[:MAX_SOURCES]
     if len(sources) > MAX_SOURCES:
         lines.append(words["more sources"].format(n=len(sources) - MAX_SOURCES))
+    lines += _matrix_chain_lines(node, recording, t, words)
     return lines + [last or (words["sentence later"] if np.ndim(node.grad) else words["no paths"])]
+
+
+def _matrix_chain_lines(node: Any, recording: Recording, t: str, words: dict) -> list:
+    """An array's whole gradient in matrix form through the named variables (as --wrt W1 writes it)."""
+    if not np.ndim(node.grad) or np.ndim(recording.seed):
+        return []
+    equations = matrix_chain(recording.steps, recording.target, node.text)
+    if not equations:
+        return []
+    return [words["matrix chain"]] + [f"  d{t}/d{as_operand(label)} = {formula}, {shape}"
+                                      for label, formula, shape in equations]
 
 
 def _sources(key: str, recording: Recording, t: str, words: dict) -> list:

@@ -109,3 +109,11 @@ def test_an_array_gradient_on_a_click_is_bounded():
     longest = max(model.paths.values(), key=lambda lines: len("\n".join(lines)))
     assert len(longest) <= GRID_ITEMS + 8 and len("\n".join(longest)) < 1500
     assert any(line.startswith("dloss/dW, shape (40, 50):") for line in longest)
+
+
+def test_a_click_on_w1_also_gives_its_matrix_chain(mlp):
+    model, keys = mlp
+    w1 = model.paths[keys["W1"]]
+    start = w1.index("in matrix form, through the named variables:")
+    assert w1[start + 1:start + 4] == ["  dloss/dW1 = xᵀ @ (dloss/dh ⊙ (1 - h²)), (2, 3)",
+                                       "  dloss/dh = dloss/dy @ W2ᵀ, (1, 3)", "  dloss/dy = 2·(y - t), (1, 1)"]
