@@ -209,7 +209,13 @@ def _table_rows(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> t
             break
     else:  # no columns fit: the text stacks each row (a value per line), so the grids keep their width
         body, elided = _table_body(result, rows, words, extra, *_table_fits()[0])
-    return header, body, hidden, elided
+    return _reordered(header), [_reordered(cells) for cells in body], hidden, elided
+
+
+def _reordered(cells: list) -> list:
+    """Name, value, gradient (and the extra columns) first, then line and 'made by': in a narrow output
+    (150% zoom with the file browser open) what is cut or scrolled is the cell's own text, not the numbers."""
+    return [cells[0], *cells[3:], cells[1], cells[2]]
 
 
 def _table_fits() -> list:
@@ -311,8 +317,8 @@ def _text_table(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> s
 def _stacked(header: list, cells: list, width: int) -> list:
     """One row for a terminal too narrow for the table's columns: 'x  (line 1: 0.5)', then each further
     column as 'heading: value' under it (a grid's rows aligned; a column the row has nothing in left out)."""
-    lines = [wrap(f"{cells[0][0]}  ({header[1]} {cells[1][0]}: {cells[2][0]})", width)]
-    for heading, cell in zip(header[3:], cells[3:]):
+    lines = [wrap(f"{cells[0][0]}  ({header[-2]} {cells[-2][0]}: {cells[-1][0]})", width)]
+    for heading, cell in zip(header[1:-2], cells[1:-2]):
         if not "".join(cell).strip():
             continue  # an extra column this row has nothing in (--check on a variable that is not an input)
         lead = f"    {heading}: "
@@ -579,8 +585,9 @@ def to_html(result: "GradResult") -> str:
     parts = ['<div class="adiff-result">'] + [f'<p class="adiff-own">{_e(line)}</p>' for line in above]
     if result.view.table:
         header, body, hidden, elided = _table_rows(result, words)
-        head = "".join(f"<th{LEFT if i == 2 else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))
-        rows = ["<tr>" + "".join(_html_cell(i, cell) for i, cell in enumerate(r)) + "</tr>" for r in body]
+        made = len(header) - 1  # 'made by', the last column
+        head = "".join(f"<th{LEFT if i == made else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))
+        rows = ["<tr>" + "".join(_html_cell(i, cell, made) for i, cell in enumerate(r)) + "</tr>" for r in body]
         if hidden:
             more = _e(words["more rows"].format(n=hidden))
             rows.insert(TABLE_HEAD, f'<tr class="adiff-more"><td colspan="{len(header)}"{LEFT}>{more}</td></tr>')
@@ -609,10 +616,10 @@ def to_html(result: "GradResult") -> str:
     return "".join(parts)
 
 
-def _html_cell(index: int, lines: list) -> str:
+def _html_cell(index: int, lines: list, made: int) -> str:
     if index == 0:
         return f"<th><code>{_e(lines[0])}</code></th>"
-    if index == 2:
+    if index == made:
         return f"<td{LEFT}><code>{_e(lines[0])}</code></td>"
     if len(lines) == 1 and "[" not in lines[0]:
         return f"<td>{_e(lines[0])}</td>"

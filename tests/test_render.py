@@ -34,15 +34,16 @@ def seed_result(**changes) -> GradResult:
 def test_text_table_is_aligned_and_holds_the_numbers():
     text = to_text(seed_result())
     table = text.split("\n\n")[0].splitlines()
-    assert table[0].split() == ["line", "made", "by", "value", "dy/d(name)"]
-    assert table[1].split() == ["x", "1", "0.5", "0.5", "3.297442541400256"]
-    assert table[4].split() == ["y", "4", "square(b)", "1.648721270700128", "1"]
+    # name, value and gradient first (a narrow output cuts the cell's own text, not the numbers)
+    assert table[0].split() == ["value", "dy/d(name)", "line", "made", "by"]
+    assert table[1].split() == ["x", "0.5", "3.297442541400256", "1", "0.5"]
+    assert table[4].split() == ["y", "1.648721270700128", "1", "4", "square(b)"]
     value_column = table[0].index("value")
     grad_column = table[0].index("dy/d(name)")
     values = ["0.5", "0.25", "1.2840254166877414", "1.648721270700128"]
     grads = ["3.297442541400256", "3.297442541400256", "2.568050833375483", "1"]
     for line, value, grad in zip(table[1:], values, grads):
-        assert line[value_column:].startswith(value) and line[grad_column:] == grad
+        assert line[value_column:].startswith(value) and line[grad_column:].split()[0] == grad
 
 
 def test_text_trace_shows_the_seeds_step_compactly_in_the_cells_letters():
@@ -170,7 +171,7 @@ def test_a_long_table_shows_its_first_and_last_rows_and_says_how_many_are_hidden
     assert "v1500" not in text and "v1500" not in page
     # the shown rows keep their numbers; the data keeps every row
     last = text.split("\n\n")[0].splitlines()[-1].split()
-    assert last == ["v3000", "3000", "sin(v2999)", "300", "3000"]
+    assert last == ["v3000", "300", "3000", "3000", "sin(v2999)"]
     assert result.rows == rows and len(result.rows) == 3000
 
 
