@@ -118,7 +118,11 @@ def step_to(page, root, k: int, n: int) -> dict:
             : counter === `step ${k} of ${n}` && !!view.querySelector('.adiff-step-current')
               && view.querySelector('.adiff-step-lines').textContent.includes('.creator');
         }""", arg=[root.element_handle(), k, n], timeout=15_000)
+    page.wait_for_timeout(SETTLED_MS)  # past step.js's SMOOTH_MS, when a cut-short smooth scroll is finished
     return root.evaluate(JS_MEASURE)
+
+
+SETTLED_MS = 800
 
 
 @pytest.fixture(scope="module")

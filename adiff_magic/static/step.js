@@ -8,6 +8,7 @@ const LINES_SHARE = 0.4; // the step's text takes at most this share of the visi
 const LINES_MIN = 90; // px: the step's text is never capped below this
 const GRAPH_MIN = 140; // px: nor the picture's box below this (a very short window scrolls the page)
 const EDGE = 8; // px kept between the view's edges and the window's
+const SMOOTH_MS = 700; // a smooth scroll is over by then; what it left undone is done at once
 const REVEAL_MS = 800; // after ◀ ▶ (or a step of play), the stage is kept in sight while the step arrives
 const BLANK = "·"; // the gradient line of a variable the backward pass has not reached yet
 const MARKS = ["adiff-step-current", "adiff-step-output", "adiff-step-input", "adiff-step-active"];
@@ -263,6 +264,8 @@ function render({ model, el }) {
       const asked = performance.now() < reveal;
       if (asked) revealStage();
       follow(asked);
+      // a smooth scroll that the notebook's own layout cut short (a loaded machine) is finished at once
+      if (asked) setTimeout(() => follow(false), SMOOTH_MS);
     });
   }
 
