@@ -275,6 +275,23 @@ class Function:
         """Return the gradients of the inputs given those of the outputs."""
         raise NotImplementedError(f"{type(self).__name__} does not define backward")
 
+    linear = False  # True: the function is linear in its inputs, so its forward-mode rule is its forward
+
+    def jvp(self, *tangents: np.ndarray) -> Any:
+        """Forward mode: the tangent of the output given those of the inputs (arrays), at the recorded inputs."""
+        if self.linear:
+            return self.forward(*tangents)
+        raise NotImplementedError(f"{type(self).__name__} has no forward-mode rule: define jvp(self, *tangents) "
+                                  "beside its backward")
+
+    def _primals(self) -> tuple:
+        """The inputs' arrays, as the forward pass saw them."""
+        return tuple([x.data for x in self.inputs])
+
+    def _output(self) -> np.ndarray:
+        """The (first) output's array."""
+        return self.outputs[0]().data
+
     # ---------------------------------------------------------------- graph links
     @property
     def inputs(self) -> tuple:
@@ -705,7 +722,98 @@ def elementwise(cls: type) -> Callable[[Any], Any]:
     return wrapper
 
 
+# ================================================================ forward mode: jvp, jacobian, hessian
+
+
+def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple:
+    """(value, tangent) of ``f`` at ``primals`` along ``tangents``, as ``jax.jvp``: f takes and returns
+    Variables (or numbers and arrays); the tangent is pushed forward through each Function's ``jvp`` in the
+    order the forward pass ran, one pass for one direction. Several outputs give tuples."""
+    primals, tangents = _as_tuple(primals), _as_tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {_count(len(tangents), 'tangent')} for {_count(len(primals), 'primal')}")
+    xs = tuple(Variable(as_array(p)) for p in primals)
+    with using_config("enable_backprop", True):
+        outputs = f(*xs)
+    ys = tuple(as_variable(y) for y in _as_tuple(outputs))
+    known = {id(x): np.broadcast_to(as_array(t), x.shape).astype(np.result_type(t, np.float64))
+             for x, t in zip(xs, tangents)}
+    for func in sorted(_functions_between(ys, xs), key=lambda func: func.generation):
+        ts = [known.get(id(x)) for x in func.inputs]
+        if all(t is None for t in ts):
+            continue
+        ts = [np.zeros(x.shape) if t is None else t for t, x in zip(ts, func.inputs)]
+        for ref, t in zip(func.outputs, _as_tuple(func.jvp(*ts))):
+            y = ref()
+            if y is not None:
+                known[id(y)] = np.asarray(t, dtype=np.float64)
+    values = tuple(y.data for y in ys)
+    tans = tuple(known.get(id(y), np.zeros(y.shape)) for y in ys)
+    single = not isinstance(outputs, (tuple, list))
+    return (values[0], tans[0]) if single else (values, tans)
+
+
+def jacobian(f: Callable[..., Any], inputs: Any, mode: str = "auto", with_mode: bool = False) -> Any:
+    """The Jacobian of ``f`` (one output) at ``inputs``: shape output.shape + input.shape for one input,
+    a tuple of those for several. ``mode`` 'auto' picks forward (a jvp per input element) when the inputs
+    have fewer elements than the output, else reverse (a backward per output element); ``with_mode``
+    also returns {'mode': ..., 'passes': n}, saying which ran."""
+    inputs_t = tuple(as_array(x) for x in _as_tuple(inputs))
+    with using_config("enable_backprop", True):
+        out = as_variable(f(*[Variable(x) for x in inputs_t])).data
+    n, m = builtins.sum(x.size for x in inputs_t), out.size
+    mode = ("forward" if n < m else "reverse") if mode == "auto" else mode
+    blocks = _forward_jacobian(f, inputs_t, out) if mode == "forward" else _reverse_jacobian(f, inputs_t, out)
+    result = blocks[0] if not isinstance(inputs, (tuple, list)) else tuple(blocks)
+    return (result, {"mode": mode, "passes": n if mode == "forward" else m}) if with_mode else result
+
+
+def _forward_jacobian(f: Callable[..., Any], inputs: tuple, out: np.ndarray) -> list:
+    blocks = []
+    for k, x in enumerate(inputs):
+        columns = []
+        for i in range(x.size):
+            tangents = [np.zeros_like(v, dtype=np.float64) for v in inputs]
+            tangents[k].flat[i] = 1.0
+            columns.append(np.asarray(jvp(f, inputs, tangents)[1]).reshape(out.size))
+        block = np.stack(columns, axis=1) if columns else np.zeros((out.size, 0))
+        blocks.append(block.reshape(out.shape + x.shape))
+    return blocks
+
+
+def _reverse_jacobian(f: Callable[..., Any], inputs: tuple, out: np.ndarray) -> list:
+    rows = [[] for _ in inputs]
+    for i in range(out.size):
+        xs = [Variable(x) for x in inputs]
+        with using_config("enable_backprop", True):
+            y = as_variable(f(*xs))
+        seed = np.zeros(y.shape)
+        seed.flat[i] = 1.0
+        for k, g in enumerate(grad(y, xs, grad_outputs=seed)):
+            rows[k].append(np.asarray(g, dtype=np.float64).reshape(-1))
+    return [np.stack(r).reshape(out.shape + x.shape) if r else np.zeros(out.shape + x.shape)
+            for r, x in zip(rows, inputs)]
+
+
+def hessian(f: Callable[..., Any], inputs: Any) -> np.ndarray:
+    """The (n, n) matrix of second derivatives of a scalar ``f`` over ``n`` scalar inputs, mixed partials
+    included: forward over reverse, a jvp (one pass) of the gradient per input."""
+    inputs_t = tuple(float(as_array(x)) for x in _as_tuple(inputs))
+    n = len(inputs_t)
+
+    def gradient(*xs: Variable) -> tuple:
+        y = as_variable(f(*xs))
+        return tuple(as_variable(g) for g in grad(y, xs, create_graph=True))
+
+    columns = []
+    for j in range(n):
+        direction = [1.0 if i == j else 0.0 for i in range(n)]
+        _, tangent = jvp(gradient, inputs_t, direction)
+        columns.append([float(t) for t in _as_tuple(tangent)])
+    return np.array(columns, dtype=np.float64).T.reshape(n, n)
+
+
 __all__ = [
     "Config", "using_config", "no_grad", "Variable", "Function", "as_array", "as_variable",
-    "backward", "grad", "failed_function", "apply", "elementwise",
+    "backward", "grad", "failed_function", "apply", "elementwise", "jvp", "jacobian", "hessian",
 ]

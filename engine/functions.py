@@ -35,6 +35,8 @@ def _shape(x: Any) -> tuple:
 class Add(Function):
     """x0 + x1 with broadcasting."""
 
+    linear = True  # its forward-mode rule is its forward applied to the tangents
+
     __slots__ = ()
     rule = "∂(a + b)/∂a = 1, ∂(a + b)/∂b = 1"
     local = (("1", lambda a, b, y: 1.0), ("1", lambda a, b, y: 1.0))
@@ -54,6 +56,8 @@ def add(x0: Any, x1: Any) -> Any:
 
 class Sub(Function):
     """x0 - x1 with broadcasting."""
+
+    linear = True  # its forward-mode rule is its forward applied to the tangents
 
     __slots__ = ()
     rule = "∂(a − b)/∂a = 1, ∂(a − b)/∂b = −1"
@@ -86,6 +90,10 @@ class Mul(Function):
         x0, x1 = self.inputs_like(gy)
         return sum_to(gy * x1, self.inputs[0].shape), sum_to(gy * x0, self.inputs[1].shape)
 
+    def jvp(self, ta, tb):
+        a, b = self._primals()
+        return ta * b + a * tb
+
 
 def mul(x0: Any, x1: Any) -> Any:
     """x0 * x1."""
@@ -108,6 +116,10 @@ class Div(Function):
         gx1 = -gx0 * x0 / x1
         return sum_to(gx0, self.inputs[0].shape), sum_to(gx1, self.inputs[1].shape)
 
+    def jvp(self, ta, tb):
+        a, b = self._primals()
+        return ta / b - a * tb / (b * b)
+
 
 def div(x0: Any, x1: Any) -> Any:
     """x0 / x1."""
@@ -116,6 +128,8 @@ def div(x0: Any, x1: Any) -> Any:
 
 class Neg(Function):
     """-x."""
+
+    linear = True  # its forward-mode rule is its forward applied to the tangents
 
     __slots__ = ()
     rule = "d/dx (−x) = −1"
@@ -150,6 +164,10 @@ class Square(Function):
         x, = self.inputs_like(gy)
         return 2 * x * gy
 
+    def jvp(self, t):
+        x, = self._primals()
+        return 2 * x * t
+
 
 def square(x: Any) -> Any:
     """x²."""
@@ -169,6 +187,9 @@ class Exp(Function):
         y, = self.outputs_like(gy)
         return gy * y
 
+    def jvp(self, t):
+        return self._output() * t
+
 
 exp = elementwise(Exp)
 
@@ -185,6 +206,10 @@ class Log(Function):
     def backward(self, gy):
         x, = self.inputs_like(gy)
         return gy / x
+
+    def jvp(self, t):
+        x, = self._primals()
+        return t / x
 
 
 log = elementwise(Log)
@@ -231,6 +256,12 @@ class Pow(Function):
         exponent = np.where(np.equal(c, 0), 1, np.subtract(c, 1)) if np.ndim(c) else (1 if c == 0 else c - 1)
         return sum_to(c * x ** exponent * gy, self.inputs[0].shape)
 
+    def jvp(self, t):
+        x, = self._primals()
+        c = self.c
+        exponent = np.where(np.equal(c, 0), 1, np.subtract(c, 1)) if np.ndim(c) else (1 if c == 0 else c - 1)
+        return c * x ** exponent * t
+
 
 _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 
@@ -263,6 +294,14 @@ class Power(Function):
         gb = gy * y * log(a + 1.0 * (a_data == 0))
         return sum_to(ga, self.inputs[0].shape), sum_to(gb, self.inputs[1].shape)
 
+    def jvp(self, ta, tb):
+        a, b = self._primals()
+        y = self._output()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ga = b * a ** (b - 1 + 2.0 * (b == 0))
+            gb = y * np.log(a + 1.0 * (a == 0))
+        return ga * ta + gb * tb
+
 
 class Sqrt(Function):
     """√x."""
@@ -276,6 +315,9 @@ class Sqrt(Function):
     def backward(self, gy):
         y, = self.outputs_like(gy)
         return gy / (2 * y)
+
+    def jvp(self, t):
+        return t / (2 * self._output())
 
 
 sqrt = elementwise(Sqrt)
@@ -297,6 +339,10 @@ class Sin(Function):
         x, = self.inputs_like(gy)
         return gy * cos(x)
 
+    def jvp(self, t):
+        x, = self._primals()
+        return np.cos(x) * t
+
 
 sin = elementwise(Sin)
 
@@ -313,6 +359,10 @@ class Cos(Function):
     def backward(self, gy):
         x, = self.inputs_like(gy)
         return -(gy * sin(x))
+
+    def jvp(self, t):
+        x, = self._primals()
+        return -np.sin(x) * t
 
 
 cos = elementwise(Cos)
@@ -331,6 +381,10 @@ class Tan(Function):
         y, = self.outputs_like(gy)
         return gy * (1 + y * y)
 
+    def jvp(self, t):
+        y = self._output()
+        return (1 + y * y) * t
+
 
 tan = elementwise(Tan)
 
@@ -347,6 +401,10 @@ class Tanh(Function):
     def backward(self, gy):
         y, = self.outputs_like(gy)
         return gy * (1 - y * y)
+
+    def jvp(self, t):
+        y = self._output()
+        return (1 - y * y) * t
 
 
 tanh = elementwise(Tanh)
@@ -365,6 +423,10 @@ class Abs(Function):
 
     def backward(self, gy):
         return gy * np.sign(self.inputs[0].data)
+
+    def jvp(self, t):
+        x, = self._primals()
+        return np.sign(x) * t
 
 
 abs = elementwise(Abs)
@@ -388,6 +450,10 @@ class Sigmoid(Function):
         y, = self.outputs_like(gy)
         return gy * y * sigmoid(-x)  # 1 − σ(x) = σ(−x), without the cancellation near σ = 1
 
+    def jvp(self, t):
+        y = self._output()
+        return y * (1 - y) * t
+
 
 def sigmoid(x: Any) -> Any:
     """Logistic sigmoid."""
@@ -405,6 +471,10 @@ class ReLU(Function):
 
     def backward(self, gy):
         return gy * (self.inputs[0].data > 0)
+
+    def jvp(self, t):
+        x, = self._primals()
+        return (x > 0) * t
 
 
 def relu(x: Any) -> Any:
@@ -436,6 +506,10 @@ class Clip(Function):
         x = self.inputs[0].data
         return gy * ((x >= self.x_min) & (x <= self.x_max))
 
+    def jvp(self, t):
+        x, = self._primals()
+        return t * ((x >= self.x_min) & (x <= self.x_max))
+
 
 def clip(x: Any, x_min: float, x_max: float) -> Any:
     """x limited to [x_min, x_max]."""
@@ -457,6 +531,13 @@ class _Elementwise2(Function):
         share_a = (a == winner) * np.where(a == b, 0.5, 1.0)
         share_b = (b == winner) * np.where(a == b, 0.5, 1.0)
         return sum_to(gy * share_a, self.inputs[0].shape), sum_to(gy * share_b, self.inputs[1].shape)
+
+    def jvp(self, ta, tb):
+        a, b = self._primals()
+        winner = self.pick(a, b)
+        share_a = (a == winner) * np.where(a == b, 0.5, 1.0)
+        share_b = (b == winner) * np.where(a == b, 0.5, 1.0)
+        return share_a * ta + share_b * tb
 
 
 class Maximum(_Elementwise2):
@@ -498,6 +579,8 @@ def _check_reshape(x_shape: tuple, shape: tuple) -> None:
 class Reshape(Function):
     """x with a new shape."""
 
+    linear = True  # its forward-mode rule is its forward applied to the tangents
+
     __slots__ = ("shape",)
     rule = "reshape passes the gradient back, reshaped to x's shape"
 
@@ -523,6 +606,8 @@ def reshape(x: Any, shape: Any) -> Any:
 class Transpose(Function):
     """x with permuted axes (reversed by default)."""
 
+    linear = True  # its forward-mode rule is its forward applied to the tangents
+
     __slots__ = ("axes",)
     rule = "transpose passes the gradient back, transposed by the inverse permutation"
 
@@ -547,6 +632,8 @@ def transpose(x: Any, axes: Optional[tuple] = None) -> Any:
 
 class BroadcastTo(Function):
     """x broadcast to ``shape``."""
+
+    linear = True  # its forward-mode rule is its forward applied to the tangents
 
     __slots__ = ("shape",)
     rule = "broadcast_to: the gradient is summed back over the broadcast axes"
@@ -586,6 +673,8 @@ def _sum_to_array(x: np.ndarray, shape: tuple) -> np.ndarray:
 
 class SumTo(Function):
     """x summed over broadcast axes down to ``shape`` (the inverse of broadcast_to)."""
+
+    linear = True  # its forward-mode rule is its forward applied to the tangents
 
     __slots__ = ("shape",)
     rule = "sum_to: the gradient is broadcast back to x's shape"
@@ -638,6 +727,8 @@ def _expand_reduced(gy: Any, x_shape: tuple, axis: Axis, keepdims: bool) -> Any:
 class Sum(Function):
     """Sum over ``axis`` (all by default)."""
 
+    linear = True  # its forward-mode rule is its forward applied to the tangents
+
     __slots__ = ("axis", "keepdims")
     rule = "∂(Σx)/∂xᵢ = 1: the gradient is broadcast back to x's shape"
 
@@ -661,6 +752,8 @@ def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
 
 class Mean(Sum):
     """Mean over ``axis`` (all by default): one step, so that its 1/n is a rule, not an input."""
+
+    linear = True  # its forward-mode rule is its forward applied to the tangents
 
     __slots__ = ()
     rule = "∂(mean x)/∂xᵢ = 1/n: the gradient is divided by n and broadcast back to x's shape"
@@ -704,6 +797,13 @@ class _Extreme(Function):
         mask /= mask.sum(axis=self.axis, keepdims=True)
         return broadcast_to(_expand_reduced(gy, x.shape, self.axis, self.keepdims), x.shape) * mask
 
+    def jvp(self, t):
+        x, = self._primals()
+        extreme = self.reduce(x, axis=self.axis, keepdims=True)
+        mask = (x == extreme).astype(np.result_type(x, np.float64))
+        mask /= mask.sum(axis=self.axis, keepdims=True)
+        return np.sum(t * mask, axis=self.axis, keepdims=self.keepdims)
+
 
 class Max(_Extreme):
     """Maximum over ``axis``."""
@@ -737,6 +837,8 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
 class GetItem(Function):
     """x[index]."""
 
+    linear = True  # its forward-mode rule is its forward applied to the tangents
+
     __slots__ = ("index",)
     rule = "x[i]: the gradient is scattered back into zeros of x's shape"
 
@@ -752,6 +854,8 @@ class GetItem(Function):
 
 class GetItemGrad(Function):
     """Scatter-add gy into zeros of shape ``in_shape`` at ``index`` (the backward of GetItem)."""
+
+    linear = True  # its forward-mode rule is its forward applied to the tangents
 
     __slots__ = ("index", "in_shape")
     rule = "the gradient of a scatter-add is the gathered gradient"
@@ -810,6 +914,10 @@ class MatMul(Function):
         gb = sum_to(matmul(_swap_last(reshape(a, a2_shape)), g2), b2_shape)
         return reshape(ga, a_shape), reshape(gb, b_shape)
 
+    def jvp(self, ta, tb):
+        a, b = self._primals()
+        return ta @ b + a @ tb
+
 
 def matmul(a: Any, b: Any) -> Any:
     """a @ b."""
@@ -838,6 +946,11 @@ class Softmax(Function):
         gx = y * gy
         return gx - y * sum(gx, self.axis, keepdims=True)
 
+    def jvp(self, t):
+        y = self._output()
+        yt = y * t
+        return yt - y * yt.sum(axis=self.axis, keepdims=True)
+
 
 def softmax(x: Any, axis: int = -1) -> Any:
     """Softmax along ``axis``."""
@@ -861,6 +974,10 @@ class LogSoftmax(Function):
     def backward(self, gy):
         y, = self.outputs_like(gy)
         return gy - exp(y) * sum(gy, self.axis, keepdims=True)
+
+    def jvp(self, t):
+        p = np.exp(self._output())  # softmax(x): dyᵢ = tᵢ − Σⱼ softmax(x)ⱼ tⱼ
+        return t - (p * t).sum(axis=self.axis, keepdims=True)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
