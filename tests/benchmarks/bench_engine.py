@@ -22,6 +22,9 @@ Workloads (timed: forward + backward + freeing the graph; medians of repeats run
                      bounded and gradients stay O(10)); output y = a + b. Gradients are checked
                      against a hand-written reverse mode on Python floats.
 
+  (e) modes          the Jacobian of a wide (ℝ^200 → ℝ) and a tall (ℝ → ℝ^200) function by forward and
+                     by reverse mode: passes and medians; jacobian's automatic choice must be the faster.
+
 The script prints PASS/FAIL against each target and always exits with code 0: it is a report.
 """
 from __future__ import annotations
@@ -419,6 +422,31 @@ def bench_lattice(depth: int = 1000, repeats: int = 15) -> None:
 # ================================================================ child mode (for (c))
 
 
+def bench_modes(n: int = 200, repeats: int = 7) -> None:
+    """(e) forward against reverse mode: the Jacobian of a wide function (n inputs, one output) and of a
+    tall one (one input, n outputs), each computed both ways; the passes and the medians."""
+    from engine import jacobian, sin, tanh
+
+    weights = np.random.default_rng(0).normal(size=n)
+    wide = lambda v: (sin(v) * weights).sum()  # noqa: E731  ℝⁿ → ℝ
+    tall = lambda v: tanh(v * weights)  # noqa: E731  ℝ → ℝⁿ (v has one element)
+    cases = {"wide, ℝ^n → ℝ": (wide, np.linspace(-1.0, 1.0, n)), "tall, ℝ → ℝ^n": (tall, np.array([0.3]))}
+    rows = []
+    for label, (f, x) in cases.items():
+        times = interleaved_medians({mode: (lambda f=f, x=x, mode=mode: jacobian(f, x, mode=mode))
+                                     for mode in ("forward", "reverse")}, repeats)
+        passes = {mode: jacobian(f, x, mode=mode, with_mode=True)[1]["passes"] for mode in ("forward", "reverse")}
+        chosen = jacobian(f, x, with_mode=True)[1]["mode"]
+        fast = min(times, key=times.get)
+        rows.append((label, f"{passes['forward']} / {times['forward'] * 1e3:.1f} ms",
+                     f"{passes['reverse']} / {times['reverse'] * 1e3:.1f} ms", chosen,
+                     f"{max(times.values()) / min(times.values()):.0f}×"))
+        verdict(f"jacobian picks the faster mode ({label})", chosen == fast,
+                f"picked {chosen}; forward {times['forward'] * 1e3:.1f} ms, reverse {times['reverse'] * 1e3:.1f} ms")
+    table(f"\n(e) forward and reverse mode, n = {n}: passes / median", rows,
+          ("function", "forward", "reverse", "auto picks", "ratio"))
+
+
 def peak_rss_mb() -> float:
     """Peak RSS of this process in MB: VmHWM on Linux, else ru_maxrss.
 
@@ -488,6 +516,7 @@ def main() -> None:
     bench_array_chain()
     bench_deep_chain()
     bench_lattice()
+    bench_modes()
     print(f"\nsummary ({time.perf_counter() - started:.0f} s):")
     for target, passed, detail in RESULTS:
         print(f"  {'PASS' if passed else 'FAIL'}  {target:<52} {detail}")
