@@ -17,6 +17,7 @@ import numpy as np
 
 from engine import Variable, no_grad
 
+from .fmt import NAMED
 from .model import Factor
 
 MAX_ELEMENTS = 256  # a named variable with more elements is not followed element by element
@@ -50,21 +51,35 @@ def element_name(name: str, index: tuple) -> str:
     return f"{name}[{','.join(str(i) for i in index)}]" if index else name
 
 
-def element_rule(target: Variable, named: dict, name: str, variable: Variable, index: tuple, grad: Any) -> ElementRule:
+def named_variables(variables: Any, label: Any, target: Variable, target_name: str) -> dict:
+    """id(Variable) -> the name the cell bound it to ('h', 'w#1'), for ``variables`` whose label is such a
+    name, and the target: the variables an element's chain rule goes through."""
+    named = {}
+    for v in variables:
+        shown = label(v)
+        if shown is not None and NAMED.fullmatch(shown.name):
+            named[id(v)] = shown.name
+    named[id(target)] = target_name
+    return named
+
+
+def element_rule(target: Variable, named: dict, name: str, variable: Variable, index: tuple, grad: Any,
+                 walk: Optional["ElementWalk"] = None) -> ElementRule:
     """The ElementRule of ``variable[index]`` (called ``name``) in the graph under the scalar ``target``;
-    ``named`` maps id(Variable) -> the cell's name for it."""
+    ``named`` maps id(Variable) -> the cell's name for it (named_variables). A ``walk`` of the same graph
+    given by the caller keeps the partials it has computed for the next element."""
+    walk = walk if walk is not None else ElementWalk(target, named)
     shown = element_name(name, index)
     total = float(np.asarray(grad)[index]) if grad is not None else 0.0
-    walk = _Walk(target, named)
+    flat = int(np.ravel_multi_index(index, np.shape(variable.data)))
     try:
-        edges = walk.edges_from(variable, np.ravel_multi_index(index, np.shape(variable.data)))
+        edges = walk.edges_from(variable, flat)
     except _TooLarge as error:
         return ElementRule(shown, 0, (), total, str(error))
     except Exception as error:  # a learner's backward that needs Variables, say: no element walk, said so
         return ElementRule(shown, 0, (), total, f"the element-by-element walk could not run a backward here "
                                                 f"({type(error).__name__}: {error})")
-    count, paths = _paths((id(variable), int(np.ravel_multi_index(index, np.shape(variable.data)))),
-                          (id(target), 0), edges)
+    count, paths = _paths((id(variable), flat), (id(target), 0), edges)
     written = tuple(tuple(Factor(walk.label(out), walk.label(inp), value) for inp, out, value in path)
                     for path in paths)
     return ElementRule(shown, count, written, total)
@@ -74,11 +89,13 @@ class _TooLarge(Exception):
     """The walk would pass MAX_ELEMENTS or MAX_BACKWARDS (the message says which)."""
 
 
-class _Walk:
-    """Element partials between the named variables under a target, computed as they are needed."""
+class ElementWalk:
+    """Element partials between the named variables under a target, computed as they are needed and
+    kept (one walk serves every element of the graph)."""
 
     def __init__(self, target: Variable, named: dict) -> None:
         self.target, self.named = target, dict(named)
+        self.named.setdefault(id(target), "target")
         self.variables: dict = {}  # id -> Variable, for the named ones met
         self.rows: dict = {}  # (id(v), i) -> {id(u): ∂v[i]/∂u as an array}
         self.backwards = 0
@@ -93,12 +110,14 @@ class _Walk:
     def edges_from(self, variable: Variable, flat: int) -> dict:
         """{(u key) -> [(v key, ∂v/∂u)]}: every element edge from ``variable[flat]`` forward to the target."""
         self.variables[id(variable)] = variable
+        self.backwards = 0  # the bound is per element: runs kept from an earlier element cost nothing
         users = self._users()
         edges: dict = {}
         frontier = [(id(variable), flat)]
         seen = set(frontier)
         for v in self._forward_order(users, variable):
-            touched = [key for key in seen if key[0] in {id(u) for u in self._inputs_of(v)}]
+            uses = {id(u) for u in self._inputs_of(v)}
+            touched = [key for key in seen if key[0] in uses]
             if not touched:
                 continue
             self._check_size(v)
@@ -182,7 +201,6 @@ class _Walk:
                 users[id(x)] = x
             if x.creator is not None:
                 stack.extend(x.creator.inputs)
-        self.named.setdefault(id(self.target), self.named.get(id(self.target), "target"))
         return users
 
     def _forward_order(self, users: dict, start: Variable) -> list:

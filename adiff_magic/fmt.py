@@ -38,12 +38,12 @@ def fmt_array(value: Any, digits: Optional[int] = None) -> str:
     if array.size <= ARRAY_ITEMS:
         body = np.array2string(array, separator=", ", max_line_width=10**6, formatter={"float_kind": number})
         return f"{' '.join(body.split())} shape {array.shape}"
-    body = np.array2string(array, separator=", ", threshold=ARRAY_ITEMS, edgeitems=2, max_line_width=10**6,
-                           formatter={"float_kind": lambda v: fmt_short(v, digits or 6)})
-    if "..." not in body:  # a (3, 3) has no more than 2 + 2 per axis: all shown, so none is rounded either
+    if max(array.shape) <= 4:  # numpy cuts an axis only past 2 + 2 (edgeitems): all shown, none rounded either
         body = np.array2string(array, separator=", ", threshold=array.size, max_line_width=10**6,
                                formatter={"float_kind": number})
         return f"{' '.join(body.split())} shape {array.shape}"
+    body = np.array2string(array, separator=", ", threshold=ARRAY_ITEMS, edgeitems=2, max_line_width=10**6,
+                           formatter={"float_kind": lambda v: fmt_short(v, digits or 6)})
     return f"{' '.join(body.split())} shape {array.shape}, summarised"
 
 

@@ -15,9 +15,9 @@ from . import errors, extras, own
 from .errors import CellError
 from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
 from .arrayrules import matrix_chain
-from .elements import element_name, element_rule, parse_element
+from .elements import ElementWalk, element_name, element_rule, named_variables, parse_element
 from .extras import Progress
-from .fmt import NAMED, fmt_array
+from .fmt import fmt_array
 from .parser import Program, check_names
 from .model import Label, Recording
 from .record import graph_notes, record
@@ -238,13 +238,8 @@ def _extra_passes(cell: _Run, grads: dict, recording: Recording) -> tuple:
 def _element_rules(cell: _Run, grads: dict, asked: list) -> tuple:
     """(ElementRules, notes) for the elements asked for with --wrt, each checked against its array first."""
     variables = {label.name: binding.variable for binding, label in cell.shown}
-    label = _labeller(cell)
-    named = {}
-    for v in cell.graph_variables:
-        shown = label(v)
-        if shown is not None and NAMED.fullmatch(shown.name):
-            named[id(v)] = shown.name
-    named[id(cell.target)] = cell.target_name
+    named = named_variables(cell.graph_variables, _labeller(cell), cell.target, cell.target_name)
+    walk = ElementWalk(cell.target, named)
     rules, notes = [], []
     for name, index in asked:
         shape = np.shape(variables[name].data)
@@ -257,7 +252,7 @@ def _element_rules(cell: _Run, grads: dict, asked: list) -> tuple:
                          f"is a single number; {cell.target_name} has shape {np.shape(cell.target.data)}")
             continue
         index = tuple(i % n for i, n in zip(index, shape))
-        rules.append(element_rule(cell.target, named, name, variables[name], index, grads.get(name)))
+        rules.append(element_rule(cell.target, named, name, variables[name], index, grads.get(name), walk))
     return tuple(rules), notes
 
 

@@ -16,8 +16,8 @@ import numpy as np
 from engine import Replay, Variable, functions_of
 
 from . import extras
-from .elements import element_name, element_rule
-from .fmt import NAMED, fmt_short, short
+from .elements import ElementWalk, element_name, element_rule, named_variables
+from .fmt import fmt_short, short
 from .graph import MAX_NODES, nearest, to_svg
 from .model import Place, Recording
 from .paths import written_first
@@ -392,6 +392,7 @@ def clickable(shown: Any, recording: Recording, live: Live, view: View, words: d
         return {}, {node.key: words["array target"] for node in arrays}
     elements, lasts, used, full = {}, {}, 0, False
     deadline = time.monotonic() + ELEMENT_SECONDS
+    walk = ElementWalk(live.target, named)  # one for all the arrays: their elements share the partials
     for node in arrays:
         size = int(np.size(node.grad))
         if size > MAX_CLICKABLE:
@@ -400,7 +401,7 @@ def clickable(shown: Any, recording: Recording, live: Live, view: View, words: d
                                                                 example=example)
             continue
         entry = None if full else _elements_of(node, variables[node.key], live.target, named,
-                                               _Asked((), target, view), deadline)
+                                               _Asked((), target, view), deadline, walk)
         cost = len(json.dumps(entry)) if entry is not None else 0
         if entry is None or used + cost > ELEMENT_CHARS:  # past a bound: this array and the next are left out
             full = True
@@ -422,16 +423,13 @@ def _live_graph(live: Live, recording: Recording, target: str) -> tuple:
         return {}, {}
     kinds = {node.key: node.kind for node in graph.nodes}
     variables = {key: obj for obj, key in keys.items() if kinds[key] == "variable"}
-    named = {}
-    for v in [live.target] + [x for func in functions for x in func.inputs]:
-        label = live.label(v)
-        if label is not None and NAMED.fullmatch(label.name):
-            named[id(v)] = label.name
-    named[id(live.target)] = target
+    named = named_variables([live.target] + [x for func in functions for x in func.inputs], live.label,
+                            live.target, target)
     return variables, named
 
 
-def _elements_of(node: Any, variable: Any, target: Any, named: dict, asked: _Asked, deadline: float) -> Optional[dict]:
+def _elements_of(node: Any, variable: Any, target: Any, named: dict, asked: _Asked, deadline: float,
+                 walk: ElementWalk) -> Optional[dict]:
     """An array's entry of StepModel.elements: its name and shape, how many of its chain-rule lines its
     grid stands for, its gradient's values and each element's sentence (render.element_lines), in flat
     order; None past the deadline."""
@@ -440,7 +438,7 @@ def _elements_of(node: Any, variable: Any, target: Any, named: dict, asked: _Ask
     for index in np.ndindex(grad.shape):
         if time.monotonic() > deadline:
             return None
-        rule = element_rule(target, named, node.text, variable, index, grad)
+        rule = element_rule(target, named, node.text, variable, index, grad, walk)
         sentences.append("\n".join(element_lines(asked._replace(elements=(rule,)))))
     digits = asked.view.digits
     return {"name": node.text, "shape": list(grad.shape), "rows": len(grid(grad, digits)),

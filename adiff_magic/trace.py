@@ -95,7 +95,7 @@ class Tracer:
             tuple([_kept(g) for g in gys])
         step = _new_step(_TracedStep)
         local = (func.local, func.local_fields()) if xs is not None and func.local else None
-        array_step = xs is None or any([x is None for x in xs])  # only these pay for their operands
+        array_step = xs is None or None in xs  # only these pay for their operands
         operands = self._operands(func, y if len(refs) == 1 else None) if array_step else None
         flows = tuple(flows)
         _set_raw(step, (len(self.steps) + 1, kind, output, lineno, source, gy, func.rule_text() or NO_RULE,
