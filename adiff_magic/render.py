@@ -49,6 +49,7 @@ WORDS = {
         "no matrices": "d{t}/d{name} is not written in matrix form here (a step on its way has none, or a "
                        "variable is used more than 4 times, or the chain passes 8 named lines): the trace shows "
                        "each step",
+        "no element path": "no path of nonzero partial derivatives leads from it to {t}",
         "elements": "chain rule for an element: each path through the elements it touches multiplies the partial "
                     "derivatives of the cell's named lines, element by element; paths add up",
         "named": "(written through the named variables: ∂{out}/∂{inp} is the derivative of {out}'s line "
@@ -80,6 +81,7 @@ WORDS = {
                     "variables (⊙ 원소별 elementwise; 기울기의 모양 each gradient's shape after it)",
         "no matrices": "d{t}/d{name}는 행렬 꼴로 쓰지 않음 is not written in matrix form here: a step on its way has none "
                        "(the trace shows each step)",
+        "no element path": "{t}까지 0이 아닌 편미분의 경로 없음 no path of nonzero partial derivatives leads from it to {t}",
         "elements": "원소의 연쇄 법칙 chain rule for an element: each path through the elements it touches multiplies "
                     "the partial derivatives of the cell's named lines, element by element; paths add up",
         "legend arrays": "배열 단계 array steps: G = 출력의 기울기 the gradient of the step's output; "
@@ -808,11 +810,12 @@ def element_lines(result: "GradResult", width: int = 100) -> list:
     out when there are at most MAX_ELEMENT_PATHS, else its gradient and how many paths sum to it."""
     from .model import ChainRule
 
-    lines = []
+    lines, words = [], WORDS[result.view.lang]
     for rule in result.elements:
-        if rule.note:
+        note = rule.note or (words["no element path"].format(t=as_operand(result.target)) if not rule.count else "")
+        if note:  # too large to walk, or no path of nonzero partials: the gradient and why there is no sentence
             lines.append(f"d{as_operand(result.target)}/d{rule.input} = {fmt_short(rule.total, result.view.digits)}: "
-                         f"{rule.note}")
+                         f"{note}")
             continue
         paths = rule.paths if rule.count <= MAX_ELEMENT_PATHS else ()
         chain = ChainRule(rule.input, rule.count, paths, rule.total)

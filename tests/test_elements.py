@@ -135,3 +135,12 @@ def test_the_magic_takes_elements_and_names_together(ip):
     result = ip.run_cell_magic("grad", '--wrt "W1[0,1], b1"', MLP)
     assert [rule.input for rule in result.elements] == ["W1[0,1]"]
     assert {row.name for row in result.rows if row.is_input} == {"W1", "b1"}
+
+
+def test_an_element_whose_partials_are_all_zero_says_so_rather_than_counting_paths():
+    result = elements_of("w = np.array([1.0, -2.0])\nz = w * 0.0\nloss = sum(z + 1.0)\n", ["w[1]"])
+    (rule,) = result.elements
+    assert rule.count == 0 and rule.total == 0.0  # ∂z/∂w = 0 by hand
+    text = to_text(result)
+    assert "dloss/dw[1] = 0: no path of nonzero partial derivatives leads from it to loss" in text
+    assert "too many" not in text
