@@ -8,6 +8,7 @@ No test module imports another.
 
 Hypothesis: "default" (quick) unless HYPOTHESIS_PROFILE names another, e.g. "long".
 """
+import importlib.util
 import os
 import textwrap
 
@@ -115,3 +116,18 @@ def browser(lab):
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="session")
+def step_lab(lab):
+    """The session's JupyterLab, once anywidget and the widget frontend are known to be there (--step tests)."""
+    from lab_harness import _ci
+
+    missing = [f"python package {name}" for name in ("anywidget", "ipywidgets", "jupyterlab_widgets")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        message = "the --step browser test needs " + ", ".join(missing)
+        if _ci():
+            pytest.fail(message + " (CI is set, so this is a failure, not a skip)", pytrace=False)
+        pytest.skip(message)
+    return lab

@@ -25,7 +25,6 @@ Playwright, JupyterLab or anywidget, unless CI is set, when it fails. Run with -
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
@@ -83,19 +82,6 @@ def step_notebook() -> str:
 # --------------------------------------------------------------------------------------------------
 # one server and one browser for this module
 # --------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def step_lab(lab):
-    """The session's JupyterLab (conftest), once anywidget and the widget frontend are known to be there."""
-    missing = [f"python package {name}" for name in ("anywidget", "ipywidgets", "jupyterlab_widgets")
-               if importlib.util.find_spec(name) is None]
-    if missing:
-        message = "the --step browser test needs " + ", ".join(missing)
-        if lab_harness._ci():
-            pytest.fail(message + " (CI is set, so this is a failure, not a skip)", pytrace=False)
-        pytest.skip(message)
-    return lab
-
 
 @pytest.fixture(scope="module")
 def step_browser(browser, step_lab):

@@ -6,7 +6,6 @@ all). Screenshots: tests/artifacts/step-elements-*.png. Uses lab_harness.py; ski
 unless CI is set."""
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
@@ -53,29 +52,19 @@ def notebook() -> str:
     return nbformat.writes(nb)
 
 
-@pytest.fixture(scope="module")
-def widget_lab(lab):
-    missing = [name for name in ("anywidget", "ipywidgets", "jupyterlab_widgets") if importlib.util.find_spec(name) is None]
-    if missing:
-        if lab_harness._ci():
-            pytest.fail(f"the --step browser test needs {missing} (CI is set)", pytrace=False)
-        pytest.skip(f"the --step browser test needs {missing}")
-    return lab
-
-
 def inside(box: dict, frame: dict, slack: float = 0.5) -> bool:
     return (box["left"] >= frame["left"] - slack and box["top"] >= frame["top"] - slack
             and box["right"] <= frame["right"] + slack and box["bottom"] <= frame["bottom"] + slack)
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_a_click_on_w1_then_its_element_writes_the_elements_chain_rule(browser, widget_lab, theme):
+def test_a_click_on_w1_then_its_element_writes_the_elements_chain_rule(browser, step_lab, theme):
     from playwright.sync_api import expect
 
-    path = widget_lab.put(f"step-elements-{theme}", "elements.ipynb", notebook())
-    context, page = lab_harness.open_notebook(browser, widget_lab, path, theme)
+    path = step_lab.put(f"step-elements-{theme}", "elements.ipynb", notebook())
+    context, page = lab_harness.open_notebook(browser, step_lab, path, theme)
     try:
-        lab_harness.run_all_cells(page, widget_lab)
+        lab_harness.run_all_cells(page, step_lab)
         model_cells = lab_harness.cells(page)
         first = lab_harness.cell_dom(page, model_cells, lab_harness.find_cell(model_cells, "print(adiff_magic")["index"])
         where = first.locator(".jp-OutputArea-output").inner_text().strip()

@@ -10,7 +10,6 @@ Uses lab_harness.py (the session's server); skips without its tools, unless CI i
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -125,27 +124,17 @@ def step_to(page, root, k: int, n: int) -> dict:
 SETTLED_MS = 800
 
 
-@pytest.fixture(scope="module")
-def fit_lab(lab):
-    missing = [name for name in ("anywidget", "ipywidgets", "jupyterlab_widgets") if importlib.util.find_spec(name) is None]
-    if missing:
-        if lab_harness._ci():
-            pytest.fail(f"the --step browser test needs {missing} (CI is set)", pytrace=False)
-        pytest.skip(f"the --step browser test needs {missing}")
-    return lab
-
-
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_controls_text_and_highlighted_node_fit_the_window_at_every_step(browser, fit_lab, theme):
+def test_controls_text_and_highlighted_node_fit_the_window_at_every_step(browser, step_lab, theme):
     from playwright.sync_api import expect
 
-    path = fit_lab.put(f"step-fit-{theme}", "fit.ipynb", notebook())
-    context, page = lab_harness.open_notebook(browser, fit_lab, path, theme)
+    path = step_lab.put(f"step-fit-{theme}", "fit.ipynb", notebook())
+    context, page = lab_harness.open_notebook(browser, step_lab, path, theme)
     try:
         page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
         lab_harness.command(page, "filebrowser:activate")
         expect(page.locator(".jp-FileBrowser")).to_be_visible()
-        lab_harness.run_all_cells(page, fit_lab)
+        lab_harness.run_all_cells(page, step_lab)
         model_cells = lab_harness.cells(page)
         for width, height in SIZES:
             page.set_viewport_size({"width": width, "height": height})
