@@ -67,7 +67,7 @@ def _derivatives(y: Variable, x: Variable, order: int, reached: Callable[[int], 
     values: list = []
     derivative = y
     for k in range(1, order + 1):
-        watch = _Watch(follow=k < order)  # the last derivative is not differentiated again
+        watch = SecondOrderWatch(follow=k < order)  # the last derivative is not differentiated again
         try:
             derivative, = grad(derivative, x, create_graph=True, hook=watch)
         except Exception as error:  # a user's backward that works on arrays only
@@ -86,7 +86,7 @@ def _larger_than(y: Variable, limit: int) -> bool:
     return len(list(islice(functions_of(y), limit))) == limit
 
 
-class _Watch:
+class SecondOrderWatch:
     """A grad hook that finds, while ``follow``, the first backward whose result cannot be differentiated
     again, and says why (in ``why``): a plain array, or a user's result that does not follow its inputs."""
 

@@ -109,9 +109,9 @@ def options_from(args: Any) -> Options:
     if args.precision is not None and not 1 <= args.precision <= MAX_PRECISION:
         raise UsageError(f"--precision must be between 1 and {MAX_PRECISION}, got {args.precision}")
     view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang, full_trace=args.trace == "full",
-                digits=args.precision or DEFAULT_PRECISION, table_digits=args.precision)
+                digits=args.precision or DEFAULT_PRECISION, table_digits=args.precision, mode=args.mode)
     return Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
-                   plot=args.plot, view=view, engine=args.engine)
+                   plot=args.plot, view=view, engine=args.engine, mode=args.mode, hessian=args.hessian)
 
 
 @magics_class
@@ -131,6 +131,13 @@ class GradMagics(Magics):
     @argument("--graph", action="store_true", help="draw the computational graph (SVG, with a PNG and a text fallback)")
     @argument("--plot", action="store_true",
               help="plot the target around the input with its tangent (one scalar input; needs matplotlib)")
+    @argument("--mode", choices=["reverse", "forward", "both"], default="reverse",
+              help="reverse: the backward pass (default); forward: forward mode, a pass per input pushing tangents "
+                   "line by line (result.tangents); both: one row per line with its value, tangents and adjoint, "
+                   "and how many passes each mode needs")
+    @argument("--hessian", action="store_true",
+              help="the second derivatives over the scalar inputs, mixed partials included (result.hessian), "
+                   "with one Newton step for a single input")
     @argument("--no-trace", action="store_true", help="show the table only")
     @argument("--trace", choices=["compact", "full"], default="compact",
               help="compact: a header per step and a line per input (default); full: creator, input, incoming, "

@@ -199,6 +199,16 @@ class Theirs(Function):
                                 [x.data for x in inputs], arrays, passed, _our_rule(name))
         return tuple(passed) if len(passed) > 1 else passed[0]
 
+    def jvp(self, *tangents: np.ndarray) -> Any:
+        """Their own forward-mode rule where their class has one (``jvp``, on arrays); else NotImplementedError."""
+        rule = getattr(self.theirs, "jvp", None)
+        if rule is None:
+            raise NotImplementedError(f"{type(self.theirs).__name__} has no forward-mode rule (jvp)")
+        returned = rule(*tangents)
+        values = list(returned) if isinstance(returned, (tuple, list)) else [returned]
+        arrays = [np.asarray(getattr(t, "data", t), dtype=np.float64) for t in values]
+        return tuple(arrays) if len(arrays) > 1 else arrays[0]
+
     def rule_text(self) -> str:
         return "your own backward"
 
@@ -228,6 +238,14 @@ def _new_like(kind: type, data: np.ndarray) -> Any:
 def _forward(function: Any) -> Any:
     """The learner's forward, run on a copy of their function each time (a forward may store things)."""
     return lambda *xs: copy.copy(function).forward(*xs)
+
+
+def plain_forward(func: Function) -> Any:
+    """A function's forward on arrays, run on a copy each time (a forward may store what it is given): the
+    learner's own for a mirrored function."""
+    if isinstance(func, Theirs):
+        return _forward(func.theirs)
+    return lambda *xs: copy.copy(func).forward(*xs)
 
 
 def _their_gradient(gy: np.ndarray, output: Any, grad_form: str) -> Any:

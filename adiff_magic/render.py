@@ -4,7 +4,6 @@ The HTML has no <script>, no <style> and no inline var(--jp-...) styles: Jupyter
 from untrusted notebooks. Plain tables with classes are themed by JupyterLab in light and dark."""
 from __future__ import annotations
 
-import html
 import math
 import re
 import shutil
@@ -14,14 +13,16 @@ import numpy as np
 
 from .arrayrules import broadcast_note, matrix_form
 from .elements import ELEMENT, MAX_PATHS as MAX_ELEMENT_PATHS
-from .fmt import NAMED, OPERAND, display_width, fill_template as _fill, fmt_array, fmt_number, fmt_short, grid, \
-    operand_letters as _letters, pad_to, short, wrap
+from .fmt import NAMED, OPERAND, display_width, fmt_array, fmt_number, fmt_short, grid, short, wrap
+from .layout import LEFT, column_widths, escape as _e, html_block, local_parts, stacked, summarised, \
+    table_line, table_width
+from . import modes
 from .model import Graph, GraphEdge, GraphNode
 
 
 if TYPE_CHECKING:
     from .result import GradResult, Row
-    from .trace import BackwardStep, Flow, Local
+    from .trace import BackwardStep, Flow
 
 from .trace import NO_RULE
 
@@ -138,11 +139,13 @@ def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
     words = WORDS[result.view.lang]
     above, below = own_lines(result, words)
     parts = [wrap(line, width) for line in above]
-    if result.view.table:
+    forward = result.view.mode == "forward" and result.modes is not None  # its passes replace the backward's
+    if result.view.table and _plain_table(result):
         parts.append(_text_table(result, words, width))
     if below:
         parts.append("\n".join(wrap(line, width) for line in below))
-    if result.paths:
+    parts.extend(modes.text_parts(result, width))
+    if result.paths and not forward:
         lines = [words["paths"]] + [f"  {line}" for line in chain_rule_lines(result, width - 2)]
         parts.append("\n".join(wrap(line, width) for line in lines))
     if result.matrices:
@@ -151,10 +154,16 @@ def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
     if result.elements:
         lines = [words["elements"]] + [f"  {line}" for line in element_lines(result, width - 2)]
         parts.append("\n".join(wrap(line, width) for line in lines))
-    if result.view.trace and result.steps:
+    if result.view.trace and result.steps and not forward:
         parts.append("\n".join(wrap(line, width) for line in _text_trace(result, words)))
     parts.extend(wrap(f"note: {note}", width) for note in result.notes)
     return "\n\n".join(parts)
+
+
+def _plain_table(result: "GradResult") -> bool:
+    """The table of values and gradients: unless --mode's table (value, tangents, adjoint) replaces it; kept
+    beside that where --order or --check add columns of their own."""
+    return result.modes is None or bool(_extra_columns(result))
 
 
 def own_lines(result: "GradResult", words: dict) -> tuple:
@@ -204,10 +213,10 @@ def _table_rows(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> t
     header = ["", words["line"], words["made by"], words["value"], words["grad"].format(t=result.target)]
     extra = _extra_columns(result)
     header += [name for name, _ in extra]
-    rows, hidden = _summarised(result.rows, TABLE_HEAD, TABLE_LIMIT)
+    rows, hidden = summarised(result.rows, TABLE_HEAD, TABLE_LIMIT)
     for made, columns in _table_fits():
         body, elided = _table_body(result, rows, words, extra, made, columns)
-        if _table_width(header, body) <= width:
+        if table_width(header, body) <= width:
             break
     else:  # no columns fit: the text stacks each row (a value per line), so the grids keep their width
         body, elided = _table_body(result, rows, words, extra, *_table_fits()[0])
@@ -247,16 +256,6 @@ def _table_body(result: "GradResult", rows: tuple, words: dict, extra: list, mad
             cells.append([shown] if isinstance(shown, str) else cell(shown, np.shape(shown) != np.shape(row.value)))
         body.append(cells)
     return body, elided
-
-
-def _table_width(header: list, body: list) -> int:
-    widths = _column_widths(header, body)
-    return sum(widths) + 2 * (len(widths) - 1)
-
-
-def _column_widths(header: list, body: list) -> list:
-    return [max([display_width(header[i])] + [display_width(line) for r in body for line in r[i]])
-            for i in range(len(header))]
 
 
 def _extra_columns(result: "GradResult") -> list:
@@ -300,36 +299,20 @@ def _check_flag(result: "GradResult", row: "Row") -> str:
 
 def _text_table(result: "GradResult", words: dict, width: int = TEXT_WIDTH) -> str:
     header, body, hidden, elided = _table_rows(result, words, width)
-    widths = _column_widths(header, body)
-    if _table_width(header, body) > width:  # too narrow for columns even at their smallest: a row a block
-        blocks = [_stacked(header, cells, width) for cells in body]
+    widths = column_widths(header, body)
+    if table_width(header, body) > width:  # too narrow for columns even at their smallest: a row a block
+        blocks = [stacked(header, cells, width) for cells in body]
         lines = [line for block in blocks for line in block]
         lines_before = sum(len(block) for block in blocks[:TABLE_HEAD])
     else:
-        lines = [_table_line([header[i] for i in range(len(header))], widths)]
+        lines = [table_line([header[i] for i in range(len(header))], widths)]
         for cells in body:
             height = max(len(c) for c in cells)
-            lines.extend(_table_line([c[k] if k < len(c) else "" for c in cells], widths) for k in range(height))
+            lines.extend(table_line([c[k] if k < len(c) else "" for c in cells], widths) for k in range(height))
         lines_before = 1 + _lines_before(body, TABLE_HEAD)
     if hidden:
         lines.insert(lines_before, words["more rows"].format(n=hidden))
     return "\n".join(lines + [wrap(note, width) for note in _table_notes(result, words, elided)])
-
-
-def _stacked(header: list, cells: list, width: int) -> list:
-    """One row for a terminal too narrow for the table's columns: 'x  (line 1: 0.5)', then each further
-    column as 'heading: value' under it (a grid's rows aligned; a column the row has nothing in left out)."""
-    lines = [wrap(f"{cells[0][0]}  ({header[-2]} {cells[-2][0]}: {cells[-1][0]})", width)]
-    for heading, cell in zip(header[1:-2], cells[1:-2]):
-        if not "".join(cell).strip():
-            continue  # an extra column this row has nothing in (--check on a variable that is not an input)
-        lead = f"    {heading}: "
-        lines.extend([lead + cell[0]] + [" " * display_width(lead) + line for line in cell[1:]])
-    return lines
-
-
-def _table_line(texts: list, widths: list) -> str:
-    return "  ".join(pad_to(text, w) for text, w in zip(texts, widths)).rstrip()
 
 
 def _lines_before(body: list, k: int) -> int:
@@ -345,16 +328,9 @@ def _table_notes(result: "GradResult", words: dict, elided: bool) -> list:
     return [words["arrays rounded" if not elided else "arrays cut"].format(d=result.view.digits)]
 
 
-def _summarised(items: tuple, head: int, limit: int) -> tuple:
-    """(items shown, how many are left out): all of them, or the first and last ``head``."""
-    if len(items) <= limit:
-        return items, 0
-    return tuple(items[:head]) + tuple(items[-head:]), len(items) - 2 * head
-
-
 def _shown_steps(steps: tuple) -> tuple:
     """All steps, or the first and last TRACE_HEAD with the count of those left out."""
-    return _summarised(steps, TRACE_HEAD, TRACE_LIMIT)
+    return summarised(steps, TRACE_HEAD, TRACE_LIMIT)
 
 
 def as_operand(label: str, limit: int = 40) -> str:
@@ -363,40 +339,10 @@ def as_operand(label: str, limit: int = 40) -> str:
     return label if label.isidentifier() or NAMED.fullmatch(label) or ELEMENT.fullmatch(label) else f"({label})"
 
 
-
 def step_title(step: "BackwardStep", words: dict) -> str:
     """'Square.backward  (line 4: y = square(b))'."""
     where = f"  ({words['line']} {step.lineno}: {short(step.source, 60)})" if step.lineno is not None else ""
     return f"{step.function}.backward{where}"
-
-
-def local_parts(local: "Local", digits: int) -> list:
-    """The local derivative as written in the cell's letters, with the numbers put in, and its value
-    (['2b', '2·1.28403', '2.56805']); a part that repeats the one before it is left out."""
-    value = fmt_short(local.value, digits)
-    if not local.template:
-        return [WORDS_RATIO, value]
-    symbolic = _fill(local.template, {k: _letters(v, local.numbers.get(k), digits) for k, v in local.names.items()},
-                     local.numbers, digits)
-    numeric = _fill(local.template, {}, local.numbers, digits)
-    parts = [symbolic]
-    if numeric != symbolic:
-        parts.append(numeric)
-    if not _same_number(parts[-1], local.value, digits):
-        parts.append(value)
-    return parts
-
-
-def _same_number(text: str, number: float, digits: int) -> bool:
-    """True if ``text`` already writes ``number`` at this precision (one line never shows two roundings)."""
-    try:
-        written = float(text)
-    except ValueError:
-        return False
-    return written == float(fmt_short(number, digits)) or bool(np.isclose(written, number, rtol=1e-12, atol=0.0))
-
-
-WORDS_RATIO = "passed ÷ incoming"
 
 
 def _step_lines(step: "BackwardStep", words: dict, target: str, digits: int) -> list:
@@ -562,9 +508,6 @@ def _text_trace(result: "GradResult", words: dict) -> list:
 # ================================================================ HTML
 
 
-# JupyterLab right-aligns table cells; formulas read better from the left. text-align is one of the
-# inline styles its sanitiser keeps in untrusted notebooks (unlike <style> or var(--jp-...)).
-LEFT = ' style="text-align:left"'
 
 
 # ✓ ✗ ? of a learner's own backward: white on green, red, amber, so that one chip reads on light and
@@ -576,16 +519,13 @@ _LINE_STYLE = {"✗": ' style="border-left:4px solid #b3261e;padding-left:0.5em"
                "?": ' style="border-left:4px solid #8a5a00;padding-left:0.5em"'}
 
 
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def to_html(result: "GradResult") -> str:
     """The HTML rendering: the same table and trace as the text, as plain classed elements."""
     words = WORDS[result.view.lang]
     above, below = own_lines(result, words)
     parts = ['<div class="adiff-result">'] + [f'<p class="adiff-own">{_e(line)}</p>' for line in above]
-    if result.view.table:
+    forward = result.view.mode == "forward" and result.modes is not None
+    if result.view.table and _plain_table(result):
         header, body, hidden, elided = _table_rows(result, words)
         made = len(header) - 1  # 'made by', the last column
         head = "".join(f"<th{LEFT if i == made else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))
@@ -600,7 +540,8 @@ def to_html(result: "GradResult") -> str:
                      f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
         parts.extend(f'<p class="adiff-note">{_e(note)}</p>' for note in _table_notes(result, words, elided))
     parts.extend(f'<p class="adiff-own-check"{_LINE_STYLE.get(line[:1], "")}>{_e(line)}</p>' for line in below)
-    if result.paths:
+    parts.extend(modes.html_parts(result))
+    if result.paths and not forward:
         sentences, notes = chain_rules_written(result)
         lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in sentences)
         note = "".join(f"<p>{_e(note)}</p>" for note in notes)
@@ -611,7 +552,7 @@ def to_html(result: "GradResult") -> str:
     if result.elements:
         lines = "".join(f"<div{LEFT}><code>{_e(line)}</code></div>" for line in element_lines(result))
         parts.append(f'<div class="adiff-elements"><p>{_e(words["elements"])}</p>{lines}</div>')
-    if result.view.trace and result.steps:
+    if result.view.trace and result.steps and not forward:
         parts.append(_html_trace(result, words))
     parts.extend(f'<p class="adiff-note">note: {_e(note)}</p>' for note in result.notes)
     parts.append("</div>")
@@ -640,12 +581,6 @@ def _html_flow(text: str) -> str:
         first, rest = first[:start].rstrip(), [first[start:]] + [line[start:] for line in rest]
     return (f'<div class="adiff-flow"><code>{_e(first)}</code></div>'
             f'<div class="adiff-flow" style="max-width:100%;overflow-x:auto"><code>{html_block(rest)}</code></div>')
-
-
-def html_block(lines: list) -> str:
-    """Lines of aligned text (an array's grid) as HTML that keeps the alignment without CSS (which an
-    untrusted notebook drops): spaces as no-break spaces, lines joined by <br>."""
-    return "<br>".join(_e(line).replace(" ", "\u00a0") for line in lines)
 
 
 def _html_trace(result: "GradResult", words: dict) -> str:

@@ -30,6 +30,7 @@ class View:
     full_trace: bool = False  # the six-row form of each step instead of the compact one
     digits: int = 6  # significant digits in the trace, the chain rule, the graph and the table's arrays
     table_digits: Optional[int] = None  # the table's scalars: every digit (None), or --precision when given
+    mode: str = "reverse"  # 'forward': tangents instead of the backward trace; 'both': Baydin's table of the two
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ class GradResult:
     elements: tuple = ()
     # --wrt W1 on an array input: (name, arrayrules.matrix_chain equations, or None where it is a sum the trace shows)
     matrices: tuple = ()
+    # --mode forward / both: forward mode beside reverse (forward.Modes), and its tangents: seed -> {name: tangent}
+    modes: Any = None
+    tangents: dict = field(default_factory=dict)
+    # --hessian: (name_i, name_j) -> ∂²target/∂name_i∂name_j, and the forward.Hessian it came from
+    hessian: dict = field(default_factory=dict)
+    second: Any = None
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         from .render import terminal_width, to_text

@@ -18,6 +18,7 @@ from .arrayrules import matrix_chain
 from .elements import ElementWalk, element_name, element_rule, named_variables, parse_element
 from .extras import Progress
 from .fmt import fmt_array
+from .forward import forward_modes, hessian_of
 from .parser import Program, check_names
 from .model import Label, Recording
 from .record import graph_notes, record
@@ -34,6 +35,8 @@ class Options:
     check: bool = False
     plot: bool = False
     view: View = View()
+    mode: str = "reverse"  # 'forward' or 'both': forward mode's tangents beside (or instead of) the backward trace
+    hessian: bool = False  # the second derivatives over the scalar inputs, mixed partials included
     engine: str = "auto"  # 'ours': this engine's names hide the notebook's; 'own': the learner's classes must
     # have made the target; 'auto': whichever made it
 
@@ -227,6 +230,18 @@ def _extra_passes(cell: _Run, grads: dict, recording: Recording) -> tuple:
         arrays = [name for name in options.wrt or () if np.ndim(grads.get(name, 0)) > 0]
         if arrays and not np.ndim(target.data):
             fields["matrices"] = tuple((name, matrix_chain(recording.steps, cell.target_name, name)) for name in arrays)
+        if options.mode != "reverse":
+            bindings = [(label, binding.variable, binding.is_input, binding.expression)
+                        for binding, label, _ in cell.labelled]
+            modes = forward_modes(target, cell.target_name, bindings,
+                                  [(name, binding.variable) for name, binding in inputs], _labeller(cell), grads)
+            fields.update(modes=modes, tangents=modes.tangents)
+            notes += modes.notes
+        if options.hessian:
+            second, more = hessian_of(target, cell.target_name, [(name, b.variable) for name, b in inputs])
+            if second is not None:
+                fields.update(second=second, hessian=second.as_dict())
+            notes += more
         if options.view.graph:
             fields["graph"] = recording.graph
             notes += graph_notes(recording)

@@ -139,6 +139,7 @@ class StepModel:
     inputs: tuple  # slider specs: {"name", "value", "min", "max", "step"}
     notes: tuple
     words: dict  # the words the page shows itself (PAGE_WORDS), in the view's language
+    forward: bool = False  # a forward-mode pass (tangentstep.py): a step's tangent flows from its inputs to its output
 
     def at(self, k: int) -> dict:
         """The view after ``k`` steps: {"highlight", "grads", "lines"} (k = 0: before the first)."""
@@ -148,28 +149,32 @@ class StepModel:
         for step in self.steps[:k]:
             grads.update((key, after) for key, _, after in step.grads)
         if k == 0:
-            return {"highlight": {"function": "", "output": "", "inputs": []}, "grads": grads,
-                    "lines": [self.words["start"]]}
+            return {"highlight": {"function": "", "output": "", "inputs": [], "forward": self.forward},
+                    "grads": grads, "lines": [self.words["start"]]}
         step = self.steps[k - 1]
         grads.update((key, now) for key, now, _ in step.grads)
-        highlight = {"function": step.function, "output": step.output, "inputs": list(step.inputs)}
+        highlight = {"function": step.function, "output": step.output, "inputs": list(step.inputs),
+                     "forward": self.forward}
         return {"highlight": highlight, "grads": grads, "lines": list(step.lines)}
 
 
-def step_model(recorded: Any, values: Optional[dict] = None, ranges: Optional[tuple] = None) -> StepModel:
+def step_model(recorded: Any, values: Optional[dict] = None, ranges: Optional[tuple] = None,
+               frames: Any = None) -> StepModel:
     """The model of a Recorded run at its own input values (its Recording: nothing is computed again),
     or with ``values`` (input name -> number): the recorded graph rebuilt at them and recorded anew
-    by the same code. ``ranges`` keeps the sliders' ends of an earlier model."""
+    by the same code. ``ranges`` keeps the sliders' ends of an earlier model. ``frames`` turns the
+    Recording into the model (default ``model_of``: the backward pass; tangentstep's: a forward pass)."""
+    frames = frames or model_of
     changes = {variable: np.array(float(values[name]))
                for name, variable in recorded.inputs if values and name in values}
     if not changes:
-        return model_of(recorded.recording, recorded, recorded.inputs, ranges)
+        return frames(recorded.recording, recorded, recorded.inputs, ranges)
     new = Replay(recorded.target).rebuild(changes)
     old_of = {id(v): old for old, v in new.items()}
     inputs = tuple((name, new.get(variable, variable)) for name, variable in recorded.inputs)
     label = _renamed(recorded.label, old_of)
     recording = record(new[recorded.target], label, recorded.line, [(name, v) for name, v in inputs if v in old_of])
-    return model_of(recording, recorded, inputs, ranges, Live(new[recorded.target], label))
+    return frames(recording, recorded, inputs, ranges, Live(new[recorded.target], label))
 
 
 class Live(NamedTuple):

@@ -11,6 +11,7 @@ import traitlets
 
 from .errors import type_name
 from .stepper import StepModel, step_model
+from .tangentstep import forward_model_of
 
 STATIC = Path(__file__).parent / "static"
 
@@ -39,7 +40,8 @@ class StepView(anywidget.AnyWidget):
     def __init__(self, recorded: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._recorded = recorded
-        self._model = step_model(recorded)
+        self._frames = forward_model_of if recorded.view.mode == "forward" else None  # None: the backward pass
+        self._model = step_model(recorded, frames=self._frames)
         self._show(self._model)
         self.values = {spec["name"]: spec["value"] for spec in self._model.inputs}
         self.observe(self._on_step, names="step")
@@ -47,7 +49,8 @@ class StepView(anywidget.AnyWidget):
 
     def __repr__(self) -> str:  # what a page without widgets shows (a terminal, nbconvert, no kernel)
         steps = f"{self.total} step{'s' if self.total != 1 else ''}"
-        return (f"<the --step view of the backward pass of {self.target}: {steps}; it needs a "
+        which = "a forward pass to" if self._model.forward else "the backward pass of"
+        return (f"<the --step view of {which} {self.target}: {steps}; it needs a "
                 "live kernel and a widget frontend (the output above stands alone)>")
 
     def _show(self, model: StepModel) -> None:
@@ -75,7 +78,7 @@ class StepView(anywidget.AnyWidget):
             values = {name: float(value) for name, value in change["new"].items()}
             if not all(np.isfinite(list(values.values()))):
                 raise ValueError("a value must be a finite number")
-            model = step_model(self._recorded, values, self._model.inputs)
+            model = step_model(self._recorded, values, self._model.inputs, self._frames)
         except Exception as error:  # a bad value, or one the recorded functions cannot take
             self.error = f"{type_name(error)}: {error}" if not isinstance(error, ValueError) else str(error)
             return

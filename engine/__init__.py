@@ -7,11 +7,13 @@ from .core import as_array
 from .core import as_variable
 from .core import backward
 from .core import failed_function
+from .core import functions_between
 from .core import grad
 from .core import hessian
 from .core import jacobian
 from .core import jvp
 from .core import no_grad
+from .core import push_tangents
 from .core import using_config
 from .exceptions import EngineError
 from .exceptions import NonNumericData
@@ -102,8 +104,8 @@ __all__ = [
     "NonNumericData", "Pow", "Power", "ReLU", "Replay", "Reshape", "ShapeError", "Sigmoid", "Sin", "Softmax",
     "Sqrt", "Square", "Sub", "Sum", "SumTo", "Tan", "Tanh", "Transpose", "Variable", "VariableGivenToNumpy",
     "VariableInVariable", "add", "analytic_grad", "apply", "as_array", "as_variable", "backward", "broadcast_to",
-    "clear_grads", "clip", "cos", "div", "exp", "failed_function", "functions_of", "getitem", "grad",
+    "clear_grads", "clip", "cos", "div", "exp", "failed_function", "functions_between", "functions_of", "getitem", "grad",
     "gradient_check", "hessian", "is_engine_function", "jacobian", "jvp", "leaves_of", "log", "log_softmax", "matmul", "maximum", "mean",
-    "minimum", "mul", "neg", "no_grad", "numerical_diff", "numerical_grad", "relu", "reshape", "sigmoid", "sin",
+    "minimum", "mul", "neg", "no_grad", "push_tangents", "numerical_diff", "numerical_grad", "relu", "reshape", "sigmoid", "sin",
     "softmax", "sqrt", "square", "sub", "sum_to", "tan", "tanh", "transpose", "using_config",
 ]

@@ -440,7 +440,7 @@ def grad(
     starts = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
     if len(starts) != len(outputs):
         raise ValueError(f"grad: {_count(len(starts), 'grad_output')} for {_count(len(outputs), 'output')}")
-    store = _InDict(_functions_between(outputs, inputs), inputs, create_graph, flagged=hook is not None)
+    store = _InDict(functions_between(outputs, inputs), inputs, create_graph, flagged=hook is not None)
     for y, start in zip(outputs, starts):
         start = np.ones_like(y.data) if start is None else start
         store.put(y, _checked_grad(None, y, start, create_graph))
@@ -654,7 +654,7 @@ def _as_tuple(value: Any) -> tuple:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
-def _functions_between(outputs: tuple, inputs: tuple) -> set:
+def functions_between(outputs: tuple, inputs: tuple) -> set:
     """The functions on some path from one of ``inputs`` to one of ``outputs``."""
     reachable, stack = set(), [y.creator for y in outputs if y.creator is not None]
     while stack:
@@ -736,21 +736,38 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple:
     with using_config("enable_backprop", True):
         outputs = f(*xs)
     ys = tuple(as_variable(y) for y in _as_tuple(outputs))
-    known = {id(x): np.broadcast_to(as_array(t), x.shape).astype(np.result_type(t, np.float64))
-             for x, t in zip(xs, tangents)}
-    for func in sorted(_functions_between(ys, xs), key=lambda func: func.generation):
+    known = push_tangents(ys, dict(zip(xs, tangents)))
+    values = tuple(y.data for y in ys)
+    tans = tuple(known.get(y, np.zeros(y.shape)) for y in ys)
+    single = not isinstance(outputs, (tuple, list))
+    return (values[0], tans[0]) if single else (values, tans)
+
+
+def push_tangents(outputs: Any, seeds: dict, functions: Optional[Iterable[Function]] = None,
+                  rule: Optional[Callable[..., Any]] = None) -> dict:
+    """One forward-mode pass over a recorded graph: ``seeds`` maps Variables to their tangents; the result
+    maps every Variable on a path from a seed to ``outputs`` (the seeds included) to its tangent, each
+    Function's ``jvp`` run in generation order (an input off those paths has tangent zero). ``functions``
+    limits the pass to those (default: every function between the seeds and the outputs); ``rule(func,
+    *tangents)`` replaces ``func.jvp(*tangents)``."""
+    known: dict = {}  # id -> tangent: Variable's == is elementwise, so ids are the keys
+    variables: dict = {}
+    for x, t in seeds.items():
+        known[id(x)] = np.broadcast_to(as_array(t), x.shape).astype(np.result_type(t, np.float64))
+        variables[id(x)] = x
+    if functions is None:
+        functions = functions_between(_as_tuple(outputs), tuple(seeds))
+    for func in sorted(functions, key=lambda func: func.generation):
         ts = [known.get(id(x)) for x in func.inputs]
         if all(t is None for t in ts):
             continue
         ts = [np.zeros(x.shape) if t is None else t for t, x in zip(ts, func.inputs)]
-        for ref, t in zip(func.outputs, _as_tuple(func.jvp(*ts))):
+        for ref, t in zip(func.outputs, _as_tuple(func.jvp(*ts) if rule is None else rule(func, *ts))):
             y = ref()
             if y is not None:
                 known[id(y)] = np.asarray(t, dtype=np.float64)
-    values = tuple(y.data for y in ys)
-    tans = tuple(known.get(id(y), np.zeros(y.shape)) for y in ys)
-    single = not isinstance(outputs, (tuple, list))
-    return (values[0], tans[0]) if single else (values, tans)
+                variables[id(y)] = y
+    return {variables[key]: tangent for key, tangent in known.items()}
 
 
 def jacobian(f: Callable[..., Any], inputs: Any, mode: str = "auto", with_mode: bool = False) -> Any:
@@ -815,5 +832,6 @@ def hessian(f: Callable[..., Any], inputs: Any) -> np.ndarray:
 
 __all__ = [
     "Config", "using_config", "no_grad", "Variable", "Function", "as_array", "as_variable",
-    "backward", "grad", "failed_function", "apply", "elementwise", "jvp", "jacobian", "hessian",
+    "backward", "grad", "failed_function", "apply", "elementwise", "jvp", "push_tangents", "functions_between", "jacobian",
+    "hessian",
 ]

@@ -15,15 +15,18 @@ from adiff_magic.owncheck import StepCheck
 import pytest
 from IPython.lib.pretty import RepresentationPrinter, pretty
 
-from adiff_magic.model import ChainRule, Factor
+from adiff_magic.model import ChainRule, Factor, Label
 from adiff_magic.render import to_html, to_text
+from adiff_magic.forward import Hessian, Line, Modes
 from adiff_magic.result import GradResult, Row, View
+from engine import Variable
 from adiff_magic.trace import BackwardStep, Flow, Local
 from reference import html_table, text_table
 
 DX = 3.297442541400256  # 2·e^0.5
 DXX = 13.189770165601024  # 8·e^0.5: y = e^(2x²), y'' = (4 + 16x²)·e^(2x²)
 DB = 2.568050833375483
+E25 = 1.2840254166877414  # e^0.25
 
 
 def hand_made(**changes) -> GradResult:
@@ -63,7 +66,24 @@ def every_field() -> dict:
                              (np.array(1.0),), (None,)),),
         elements=(ElementRule("x", 1, ((Factor("y", "x", DX),),), DX),),
         matrices=(("w", (("w", "xᵀ @ dy/dh", (2, 1)),)),),
+        modes=seed_modes(),
+        tangents=seed_modes().tangents,
+        hessian={("x", "x"): DXX},
+        second=Hessian(("x",), np.array([[DXX]]), np.array([DX]), np.array([0.5])),
     )
+
+
+def seed_modes() -> Modes:
+    """Forward mode on the seed chain, by hand: ȧ = 2x·ẋ = 1, ḃ = e^a·ȧ = e^0.25, ẏ = 2b·ḃ = DX."""
+    values = {"x": 0.5, "a": 0.25, "b": E25, "y": E25 ** 2}
+    made = {"a": ("x", "square(x)", 1.0), "b": ("a", "exp(a)", E25), "y": ("b", "square(b)", 2 * E25)}
+    lines = [Line(Label("x", 1), Variable(np.array(0.5)), True, "0.5")]
+    for lineno, (name, (operand, expression, partial)) in enumerate(made.items(), 2):
+        lines.append(Line(Label(name, lineno), Variable(np.array(values[name])), False, expression, (operand,),
+                          (partial,), (None,)))
+    tangents = {"x": {"x": np.array(1.0), "a": np.array(1.0), "b": np.array(E25), "y": np.array(DX)}}
+    adjoints = {"x": np.array(DX), "a": np.array(DX), "b": np.array(DB), "y": np.array(1.0)}
+    return Modes(tuple(lines), ("x",), tangents, adjoints, (("x", 1),), "y", 1, 1, 1, 0.0, 1e-9, (), ())
 
 
 def pretty_text(result, cycle: bool) -> str:
@@ -172,10 +192,10 @@ def test_row_is_frozen_plain_data():
 
 def test_view_is_frozen_plain_data_with_defaults():
     assert [f.name for f in dataclasses.fields(View)] == ["trace", "table", "graph", "lang", "full_trace", "digits",
-                                                   "table_digits"]
+                                                   "table_digits", "mode"]
     view = View()
-    assert (view.trace, view.table, view.graph, view.lang, view.full_trace, view.digits, view.table_digits) == \
-        (True, True, False, "en", False, 6, None)
+    assert (view.trace, view.table, view.graph, view.lang, view.full_trace, view.digits, view.table_digits,
+            view.mode) == (True, True, False, "en", False, 6, None, "reverse")
     assert View() == View() and View(lang="ko") != View()
     assert hash(View(graph=True)) == hash(View(graph=True))  # frozen and compared by value: usable as a key
     for name in ("trace", "table", "graph", "lang"):

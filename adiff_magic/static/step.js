@@ -153,12 +153,14 @@ function render({ model, el }) {
   }
 
   function drawHighlight() {
-    const { function: fn = "", output = "", inputs: ins = [] } = model.get("highlight") || {};
+    const { function: fn = "", output = "", inputs: ins = [], forward = false } = model.get("highlight") || {};
     for (const mark of MARKS) picture.querySelectorAll("." + mark).forEach((node) => node.classList.remove(mark));
     const mark = (key, cls) => key && picture.querySelector(`.adiff-node[data-key="${key}"]`)?.classList.add(cls);
     mark(fn, MARKS[0]);
-    mark(output, MARKS[1]);
-    ins.forEach((key) => mark(key, MARKS[2]));
+    // backward: the gradient comes from the output (dashed) and goes to the inputs (blue); forward mode's
+    // tangent comes from the inputs and goes to the output
+    mark(output, MARKS[forward ? 2 : 1]);
+    ins.forEach((key) => mark(key, MARKS[forward ? 1 : 2]));
     for (const edge of fn ? picture.querySelectorAll("[data-source][data-target]") : []) {
       const { source, target } = edge.dataset;
       if ((source === fn && target === output) || (target === fn && ins.includes(source))) edge.classList.add(MARKS[3]);
