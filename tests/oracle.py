@@ -23,6 +23,9 @@ Names left alone (not inputs, never perturbed): those listed in ``counts`` (inte
 indices, labels), loop variables (``for i in ...``), and anything bound inside a ``def``, lambda or
 comprehension, or bound to something that is not a number or a numeric array.
 
+``hessian`` gives, for a scalar target, the exact matrix of second derivatives over the cell's scalar
+inputs, mixed partials included: ``diff(target, d_a, d_b)`` at all d = 0 for every pair of input symbols.
+
 Row naming follows the magic's: the last binding of a name is ``y``, earlier ones ``y#1``, ``y#2``
 ...; the rows are every input binding and the last binding of every name.
 """
@@ -469,3 +472,29 @@ def analyze(source: str, counts: tuple = (), target: Optional[str] = None, mode:
                 values.append(_at_zero(e) if e != 0 else 0.0)
             derivatives[label] = values
     return Analysis(name, target_is_scalar, bindings, derivatives)
+
+
+def hessian(source: str, counts: tuple = (), target: Optional[str] = None) -> tuple:
+    """(names, matrix): the labels of the cell's scalar input rows, in the order the cell binds them (the
+    last binding of ``x`` is ``x``, earlier ones ``x#1`` ...), and the exact (n, n) float array of the
+    target's second derivatives over them, mixed partials included: entry (i, j) is
+    d²(target) / d(input i) d(input j), each perturbation symbol differentiated in turn and set to 0,
+    as ``analyze`` does for one input's higher derivatives. Every entry is computed on its own (the
+    matrix is not made symmetric by copying), so a test can check the symmetry too. Array inputs,
+    names in ``counts`` and bindings computed from other bindings are not rows of it. The target must
+    be a scalar (OracleError otherwise)."""
+    names, matrix = _hessian(source, tuple(counts), target)
+    return names, matrix.copy()
+
+
+@functools.lru_cache(maxsize=None)
+def _hessian(source: str, counts: tuple, target: Optional[str]) -> tuple:
+    run, name, target_value, expression = _symbolic_run(source, counts, target)
+    if np.ndim(target_value) != 0:
+        raise OracleError(f"the target {name!r} has shape {np.shape(target_value)}: a Hessian needs a scalar target")
+    inputs = [(label, b.symbol) for b, label in zip(run.bindings, _labels(run.bindings))
+              if b.is_input and np.ndim(b.value) == 0]
+    firsts = [sympy.diff(expression, symbol) for _, symbol in inputs]
+    matrix = np.array([[_at_zero(sympy.diff(first, symbol)) if first != 0 else 0.0 for _, symbol in inputs]
+                       for first in firsts], dtype=np.float64).reshape(len(inputs), len(inputs))
+    return tuple(label for label, _ in inputs), matrix
