@@ -196,7 +196,7 @@ def _seeds(inputs: list, functions: list) -> tuple:
                sum(int(np.size(ref().data)) for f in functions for ref in f.outputs if ref() is not None))
     budget = max(1, MAX_WORK // cost)
     seeds, left = [], []
-    for name, v in sorted(inputs, key=lambda pair: np.size(pair[1].data) > 1):  # scalar inputs first
+    for name, v in sorted(inputs, key=lambda pair: np.ndim(pair[1].data) > 0):  # scalar inputs first
         shape = np.shape(v.data)
         for flat in range(int(np.size(v.data))):
             if len(seeds) >= budget:

@@ -6,6 +6,7 @@ pass written line by line in the cell's letters (ż = ∂z/∂w·ẇ + ∂z/∂x
 --mode both: Baydin's layout, one row per line with its value, its tangents and its adjoint."""
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
@@ -26,11 +27,11 @@ DOT = "\u0307"  # combining dot above: ẋ
 
 WORDS = {
     "en": {
-        "forward": "forward mode: one pass per input, seeded with that input's tangent 1 and the others' 0; each "
-                   "line's tangent is Σ ∂line/∂operand × the operand's tangent (ż = dz/d{x} in the pass of {x}). "
-                   "Column d/d{x}: each line's tangent in that pass",
-        "both": "both modes, line by line (Baydin's layout): the value, the tangent d/d(input) of each forward "
-                "pass, and the adjoint d{t}/d(name) of the one backward pass",
+        "forward": "forward mode: one pass per input, seeded with that input's tangent 1 and the others' 0; "
+                   "column d/d{x}: each line's tangent in the pass of {x} (ż = dz/d{x}), which is Σ ∂line/∂operand "
+                   "× the operand's tangent",
+        "both": "both modes, line by line (Baydin's layout): each line's value, its tangent d/d(input) in each "
+                "input's forward pass, and its adjoint d{t}/d(name) from the one backward pass",
         "pass": "pass {k} of {n}: {seed} = 1",
         "result": "→ d{t}/d{x} = {forward}; reverse mode gives {reverse} {mark}",
         "value": "value", "line": "line", "made by": "made by",
@@ -68,7 +69,7 @@ def dotted(name: str, seed: str) -> str:
     """The tangent of ``name`` in the pass seeded at ``seed``: ẋ for a one-letter name (W1 gives Ẇ1), else
     dloss/dw."""
     if name[:1].isalpha() and name[:1].isascii() and (len(name) == 1 or name[1:].isdigit()):
-        return name[0] + DOT + name[1:]
+        return unicodedata.normalize("NFC", name[0] + DOT) + name[1:]  # ẋ as one character where there is one
     return f"d{_operand(name)}/d{_operand(seed)}"
 
 
@@ -271,9 +272,11 @@ def text_parts(result: "GradResult", width: int) -> list:
         header, body, notes = table(result)
         title = words["both" if result.view.mode == "both" else "forward"].format(
             t=result.target, x=_operand(result.modes.seeds[0]) if result.modes.seeds else "x")
-        parts.append("\n".join([wrap(title, width), _text_table(header, body, width)] + [wrap(n, width) for n in notes]))
-        if result.view.trace:
-            parts.append("\n".join(wrap(line, width) for line in pass_lines(result)))
+        parts.append("\n".join([_text_table(header, body, width), "", wrap(title, width)] +
+                               [wrap(n, width) for n in notes]))
+        passes = pass_lines(result) if result.view.trace else []
+        if passes:
+            parts.append("\n".join(wrap(line, width) for line in passes))
         parts.append(wrap(counts_sentence(result.modes), width))
     if result.second is not None:
         parts.append("\n".join(wrap(line, width) for line in hessian_lines(result)))
@@ -311,11 +314,12 @@ def html_parts(result: "GradResult") -> list:
         body = [cells[:-1] + [[short(cells[-1][0], MADE_WIDTHS[0])]] for cells in body]
         head = "".join(f"<th{LEFT if i == made else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))
         rows = "".join("<tr>" + "".join(_html_cell(i, cell, made) for i, cell in enumerate(r)) + "</tr>" for r in body)
-        parts.append(f'<div class="adiff-modes"><p>{_e(title)}</p><div class="adiff-table-box" '
-                     f'style="max-width:100%;overflow-x:auto"><table class="adiff-table"><thead><tr>{head}</tr></thead>'
-                     f'<tbody>{rows}</tbody></table></div>' + "".join(f"<p>{_e(n)}</p>" for n in notes) + "</div>")
-        if result.view.trace:
-            parts.append(_html_lines("adiff-passes", pass_lines(result)))
+        parts.append(f'<div class="adiff-modes"><div class="adiff-table-box" style="max-width:100%;overflow-x:auto">'
+                     f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+                     f'<p>{_e(title)}</p>' + "".join(f"<p>{_e(n)}</p>" for n in notes) + "</div>")
+        passes = pass_lines(result) if result.view.trace else []
+        if passes:
+            parts.append(_html_lines("adiff-passes", passes))
         parts.append(f'<p class="adiff-counts">{_e(counts_sentence(result.modes))}</p>')
     if result.second is not None:
         parts.append(_html_hessian(result))

@@ -15,6 +15,7 @@ from .forward import _rule as tangent_rule
 from .graph import MAX_NODES, nearest, to_svg
 from .model import Recording
 from .model import CONSTANT_NAME
+from .paths import node_name
 from .modes import dotted, grouped
 from .record import graph_of
 from .layout import local_parts
@@ -117,10 +118,13 @@ def _line(label: Any, v: Any) -> Optional[int]:
 def _sentence(func: Any, output: Any, tangents: dict, names: dict, keys: dict, label: Any, seed: str,
               digits: int) -> str:
     """'ȧ = 2·x·ẋ = 1 × 1 = 1': the output's tangent from the inputs', each times its local derivative."""
-    out = dotted(names[keys[output]], seed)
+    def name(v: Any) -> str:  # as drawn; a node off the picture by the cell's label
+        return names.get(keys.get(v, ""), None) or node_name(label, v)
+
+    out = dotted(name(output), seed)
     value = tangents.get(output)
     if np.ndim(value) or any(np.ndim(x.data) for x in func.inputs):
-        sources = ", ".join(dotted(names[keys[x]], seed) for x in func.inputs if x in tangents and x in keys)
+        sources = ", ".join(dotted(name(x), seed) for x in func.inputs if x in tangents)
         return f"{out} = jvp({sources}) = {bounded(value, digits)}"
     symbolic, numeric = [], []
     for index, x in enumerate(func.inputs):
@@ -130,8 +134,8 @@ def _sentence(func: Any, output: Any, tangents: dict, names: dict, keys: dict, l
         partial = _partial(func, index)
         local = local_derivative(func, index, 1.0, partial, label) if partial is not None else None
         rule = local_parts(local, digits)[0] if local is not None and local.template else \
-            f"∂{names[keys[output]]}/∂{names[keys[x]]}"
-        symbolic.append(f"{grouped(rule)}·{dotted(names[keys[x]], seed)}")
+            f"∂{name(output)}/∂{name(x)}"
+        symbolic.append(f"{grouped(rule)}·{dotted(name(x), seed)}")
         numeric.append(f"{_factor(partial, digits)} × {_factor(t, digits)}")
     return f"{out} = {' + '.join(symbolic)} = {' + '.join(numeric)} = {fmt_short(float(value), digits)}"
 

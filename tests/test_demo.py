@@ -33,6 +33,10 @@ def grad_output(notebook: nbformat.NotebookNode, snippet: str) -> dict:
     ("(1 + (x + y + 1)**2", {("x", "dz/d(name)"): "-5376", ("y", "dz/d(name)"): "8064"}),  # Goldstein-Price at (1, 1)
     ("--order 2", {("x", "dy/d(name)"): "24", ("x", "d²y/d(name)²"): "44"}),  # 4x³ − 4x and 12x² − 4 at x = 2
     ("if x > 0:", {("x", "dy/d(name)"): "-1"}),  # x = −0.5 takes the else branch: y = −x, dy/dx = −1
+    # the logistic regression at z = 0, p = ½: loss = −log p; a pass per input gives the loss row's tangents,
+    # the one backward pass the inputs' adjoints: dloss/dw = (p − t)·x = −1; ṗ in x's pass = p(1 − p)·w = 0.125
+    ("--mode both", {("loss", "d/dw"): "-1", ("loss", "d/dx"): "-0.25", ("loss", "d/dt"): "0",
+                     ("w", "dloss/d(name)"): "-1", ("p", "d/dx"): "0.125", ("p", "dloss/d(name)"): "-2"}),
 ])
 def test_grad_cells_give_html_and_text_with_the_known_numbers(executed, snippet, numbers):
     """Each number is a whole cell of its row and column, in the text table and in the HTML one."""
@@ -42,6 +46,14 @@ def test_grad_cells_give_html_and_text_with_the_known_numbers(executed, snippet,
     for (row, column), number in numbers.items():
         assert text[row][column] == number, (row, column, text[row])
         assert html[row][column] == number, (row, column, html[row])
+
+
+def test_the_two_modes_and_the_newton_step_say_their_sentences(executed):
+    both = " ".join(grad_output(executed, "--mode both")["text/plain"].split())
+    assert "reverse: 1 backward pass gave all 4 input gradients; forward: 4 passes, one per input" in both
+    newton = grad_output(executed, "--hessian")
+    for form in ("text/plain", "text/html"):  # y = x⁴ − 2x² at 2: y′ = 24, y″ = 44
+        assert "x ← x − y′/y″ = 2 − 24/44 = 1.45455" in newton[form]
 
 
 def test_no_unexpected_errors(executed):

@@ -1150,3 +1150,57 @@ def test_a_picture_wider_than_840_px_scrolls_and_a_narrower_one_shrinks():
         {"image/svg+xml": {"unconfined": False}, "image/png": {"unconfined": False}}
     assert _picture_metadata('<svg xmlns="http://www.w3.org/2000/svg" width="984.5" height="94">') == \
         {"image/svg+xml": {"unconfined": True}, "image/png": {"unconfined": True}}
+
+
+# ================================================================ --mode and --hessian with the other options
+
+TWO_INPUTS = "x = 0.7\nw = -1.3\nif x > 0:\n    h = tanh(w * x)\nelse:\n    h = w\ny = h * h + sin(x)"
+MODE_LINES = ["--mode forward", "--mode both", "--mode reverse"]
+WITH = ["", "--hessian", "--order 2", "--check", "--graph", "--wrt x", "--hessian --wrt w", "--order 3 --hessian --check"]
+
+
+def two_inputs_by_hand() -> tuple:
+    """(dy/dx, dy/dw, [[y_xx, y_xw], [y_wx, y_ww]]) of y = tanh²(wx) + sin x, by the chain rule by hand:
+    with s = tanh u, u = wx: (s²)′ = 2s(1 − s²) =: g(u), g′(u) = 2(1 − s²)(1 − 3s²)."""
+    x, w = 0.7, -1.3
+    s = math.tanh(w * x)
+    g = 2 * s * (1 - s * s)
+    dg = 2 * (1 - s * s) * (1 - 3 * s * s)
+    return (g * w + math.cos(x), g * x,
+            [[dg * w * w - math.sin(x), dg * w * x + g], [dg * x * w + g, dg * x * x]])
+
+
+@pytest.mark.parametrize("mode", MODE_LINES)
+@pytest.mark.parametrize("extra", WITH)
+def test_mode_and_hessian_combine_with_every_option_and_change_no_other_number(ip, mode, extra):
+    dx, dw, h = two_inputs_by_hand()
+    with capture_output():
+        result = ip.run_cell_magic("grad", f"{mode} {extra} -o r", TWO_INPUTS)
+    shown = ["x"] if "--wrt x" in extra else ["w"] if "--wrt w" in extra else ["x", "w"]
+    expected = {"x": dx, "w": dw}
+    for name in shown:  # the table's gradients and the notebook's .grad: the one ordinary backward
+        assert float(result.grads[name]) == pytest.approx(expected[name], rel=1e-12)
+        assert float(ip.user_ns[name].grad) == pytest.approx(expected[name], rel=1e-12)
+    if mode != "--mode reverse":
+        assert sorted(result.tangents) == sorted(shown)
+        for name in shown:
+            assert float(result.tangents[name]["y"]) == pytest.approx(expected[name], rel=1e-12)
+    else:
+        assert result.modes is None and result.tangents == {}
+    if "--hessian" in extra:
+        index = {"x": 0, "w": 1}
+        for a in shown:
+            for b in shown:
+                assert result.hessian[(a, b)] == pytest.approx(h[index[a]][index[b]], rel=1e-10)
+        assert (result.second.newton() is None) == (len(shown) > 1)
+    else:
+        assert result.hessian == {} and result.second is None
+    if "--order" in extra and "x" in shown:
+        assert result.derivatives["x"][1] == pytest.approx(h[0][0], rel=1e-10)
+    if "--check" in extra:
+        assert all(result.check_passed.values())
+
+
+def test_a_bad_mode_is_one_usage_error(ip, seed_cell):
+    with pytest.raises(UsageError, match="argument --mode: invalid choice: 'sideways'"):
+        ip.run_cell_magic("grad", "--mode sideways", seed_cell)

@@ -37,6 +37,22 @@ def test_the_readmes_network_is_what_the_code_prints_today():
     assert "dloss/dW1 = xᵀ @ G: (2, 1) @ (1, 3) → (2, 3)" in block  # the sentence the section promises
 
 
+def test_the_readmes_two_modes_are_what_the_code_prints_today():
+    from adiff_magic.magic import GradMagics, options_from
+    from IPython.core.magic_arguments import parse_argstring
+    from adiff_magic.parser import parse
+    from adiff_magic.render import to_text
+    from adiff_magic.runner import run
+
+    readme = (ROOT / "README.md").read_text()
+    head = readme.split("<!-- both-output -->", 1)[0].rsplit("```\n%%grad ", 1)[1].split("```", 1)[0]
+    line, cell = head.split("\n", 1)
+    block = readme.split("<!-- both-output -->\n```\n", 1)[1].split("\n```", 1)[0]
+    result, _ = run(parse(cell), {}, options_from(parse_argstring(GradMagics.grad, line)))
+    assert block == to_text(result)
+    assert "reverse: 1 backward pass gave all 4 input gradients; forward: 4 passes, one per input" in block
+
+
 def test_the_readmes_module_map_matches_the_files():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Layout", 1)[1].split("```\n", 2)[1]
