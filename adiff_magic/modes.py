@@ -28,7 +28,7 @@ DOT = "\u0307"  # combining dot above: ẋ
 WORDS = {
     "en": {
         "forward": "forward mode: one pass per input, seeded with that input's tangent 1 and the others' 0; "
-                   "column d/d{x}: each line's tangent in the pass of {x} (ż = dz/d{x}), which is Σ ∂line/∂operand "
+                   "column d/d{x}: each line's tangent in the pass of {x} ({example}), which is Σ ∂line/∂operand "
                    "× the operand's tangent",
         "both": "both modes, line by line (Baydin's layout): each line's value, its tangent d/d(input) in each "
                 "input's forward pass, and its adjoint d{t}/d(name) from the one backward pass",
@@ -39,7 +39,7 @@ WORDS = {
         "more passes": "({n:,} more passes not written out; result.tangents has them all)",
         "more columns": "(tangent columns for {k} of the {n:,} passes; result.tangents has them all, an array's "
                         "elements under their names, e.g. result.tangents['{example}'])",
-        "hessian": "second derivatives (--hessian): ∂²{t}/∂row∂column, forward over reverse (one tangent pass "
+        "hessian": "second derivatives (--hessian): ∂²{t}/∂(row)∂(column), forward over reverse (one tangent pass "
                    "through the gradient's graph per input)",
         "hessian cut": "(the first {k} of the {n:,} inputs; result.hessian has every pair)",
         "newton": "one Newton step (the book's step 33): {x} ← {x} − {t}′/{t}″ = {value} − {d1}/{d2} = {new}",
@@ -47,7 +47,7 @@ WORDS = {
     },
     "ko": {
         "forward": "전진 모드 forward mode: 입력마다 한 번의 패스 one pass per input (그 입력의 접선 tangent 1, "
-                   "나머지 0); 각 줄의 접선 = Σ ∂줄/∂피연산자 × 피연산자의 접선 (ż = dz/d{x})",
+                   "나머지 0); 각 줄의 접선 = Σ ∂줄/∂피연산자 × 피연산자의 접선 ({example})",
         "both": "두 모드 both modes, 줄마다 line by line (Baydin): 값 value, 전진 패스의 접선 tangent d(name)/d(input), "
                 "역전파의 수반값 adjoint d{t}/d(name)",
         "pass": "패스 pass {k}/{n}: {seed} = 1",
@@ -57,7 +57,8 @@ WORDS = {
         "more passes": "({n:,}개 패스 생략 more passes not written out; result.tangents에 모두 있음)",
         "more columns": "(접선 열은 {n:,}개 패스 중 {k}개 tangent columns for {k} of the {n:,} passes; "
                         "result.tangents에 모두 있음 all are in result.tangents, e.g. result.tangents['{example}'])",
-        "hessian": "2계 도함수 second derivatives (--hessian): ∂²{t}/∂행∂열, 역전파 위의 전진 모드 forward over reverse",
+        "hessian": "2계 도함수 second derivatives (--hessian): ∂²{t}/∂(행 row)∂(열 column), 역전파 위의 전진 모드 "
+                   "forward over reverse",
         "hessian cut": "(입력 {n:,}개 중 처음 {k}개 the first {k} inputs; result.hessian에 모두 있음)",
         "newton": "뉴턴 한 걸음 one Newton step (33단계 step 33): {x} ← {x} − {t}′/{t}″ = {value} − {d1}/{d2} = {new}",
         "no newton": "뉴턴 걸음 없음 no Newton step: {t}″ = 0 ({x} = {value})",
@@ -270,8 +271,7 @@ def text_parts(result: "GradResult", width: int) -> list:
     words = WORDS[result.view.lang]
     if result.modes is not None:
         header, body, notes = table(result)
-        title = words["both" if result.view.mode == "both" else "forward"].format(
-            t=result.target, x=_operand(result.modes.seeds[0]) if result.modes.seeds else "x")
+        title = _legend(result, words)
         parts.append("\n".join([_text_table(header, body, width), "", wrap(title, width)] +
                                [wrap(n, width) for n in notes]))
         passes = pass_lines(result) if result.view.trace else []
@@ -284,6 +284,17 @@ def text_parts(result: "GradResult", width: int) -> list:
 
 
 MADE_WIDTHS = (28, 20, 14, 10)  # the 'made by' column is cut to the first of these that lets the table fit
+
+
+def _legend(result: "GradResult", words: dict) -> str:
+    """What the table's columns are, with the first computed line's tangent as the example (ȧ = da/dx)."""
+    modes: "Modes" = result.modes
+    seed = _column_seeds(modes)[0] if _column_seeds(modes) else (modes.seeds[0] if modes.seeds else "x")
+    line = next((line.label.name for line in modes.lines if not line.is_input), result.target)
+    example = f"{dotted(line, seed)} = d{_operand(line)}/d{_operand(seed)}" if not dotted(line, seed).startswith("d") \
+        else dotted(line, seed)
+    key = "both" if result.view.mode == "both" else "forward"
+    return words[key].format(t=result.target, x=_operand(seed), example=example)
 
 
 def _text_table(header: list, body: list, width: int) -> str:
@@ -308,8 +319,7 @@ def html_parts(result: "GradResult") -> list:
     words = WORDS[result.view.lang]
     if result.modes is not None:
         header, body, notes = table(result)
-        title = words["both" if result.view.mode == "both" else "forward"].format(
-            t=result.target, x=_operand(result.modes.seeds[0]) if result.modes.seeds else "x")
+        title = _legend(result, words)
         made = len(header) - 1
         body = [cells[:-1] + [[short(cells[-1][0], MADE_WIDTHS[0])]] for cells in body]
         head = "".join(f"<th{LEFT if i == made else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))

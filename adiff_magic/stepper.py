@@ -34,7 +34,7 @@ FLAT_ITEMS = 8  # an array of 3 or more axes: this many of its first values, fla
 MAX_SOURCES = 4  # a click on a variable lists at most this many steps that gave it a gradient
 # the words the page shows as they are (step.js, and the first step's line); the others are in the lines
 PAGE_WORDS = ("prev", "next", "play", "pause", "step_of", "before", "start", "paths_hint", "inputs", "view",
-              "follows", "element hint", "elements of")
+              "follows", "element hint", "elements of", "grad label")
 MAX_CLICKABLE = 36  # an array of at most this many elements gets clickable elements (their sentences precomputed)
 ELEMENT_CHARS = 16_000  # the elements of one model: at most this many characters of JSON, whole arrays only
 ELEMENT_SECONDS = 1.0  # and at most this long to write them (arrays past either bound are said to be left out)
@@ -43,7 +43,7 @@ UI_WORDS = {
     "en": {
         "prev": "previous step", "next": "next step", "play": "play", "pause": "pause",
         "step_of": "step {k} of {n}", "before": "before the backward pass ({n} step{s})",
-        "paths_hint": "click a variable for its chain rule", "inputs": "inputs",
+        "paths_hint": "click a variable for its chain rule", "inputs": "inputs", "grad label": "grad",
         "view": "step through the backward pass", "start": "the target's gradient is seeded with 1; "
         "press ▶ (or →) to run the first step",
         "replay": "the sliders re-evaluate the recorded graph",
@@ -79,6 +79,7 @@ UI_WORDS = {
         "prev": "이전 단계 previous step", "next": "다음 단계 next step", "play": "재생 play", "pause": "멈춤 pause",
         "step_of": "{n}단계 중 {k} step {k} of {n}", "before": "역전파 전 before the backward pass ({n}단계 step{s})",
         "paths_hint": "변수를 누르면 연쇄 법칙 click a variable for its chain rule", "inputs": "입력 inputs",
+        "grad label": "grad",
         "view": "역전파 단계별 보기 step through the backward pass",
         "start": "목표의 기울기는 1로 시작 the target's gradient is seeded with 1; ▶ (또는 →)",
         "replay": "슬라이더는 기록된 그래프를 다시 계산 the sliders re-evaluate the recorded graph",

@@ -211,4 +211,5 @@ def _page_words(words: dict, seed_name: str, seed_dot: str) -> dict:
     page = {key: words[key] for key in PAGE_WORDS}
     page["view"] = words["view"].format(x=seed_name)
     page["start"] = words["start"].format(seed=seed_dot)
+    page["grad label"] = f"d/d{seed_name}"  # a node's number is its tangent in the pass of the seed
     return page

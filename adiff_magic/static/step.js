@@ -18,6 +18,7 @@ const WORDS = {
   view: "step through the backward pass",
   follows: "the picture scrolls itself to the step's nodes; scroll it to see the rest",
   "element hint": "click an element for its chain rule", "elements of": "the elements of d{t}/d{name}",
+  "grad label": "grad",
 };
 
 // an element with attributes (on<event>: a listener) and children
@@ -275,7 +276,7 @@ function render({ model, el }) {
     const grads = model.get("grads") || {};
     for (const text of picture.querySelectorAll("text[data-grad]")) {
       if (!(text.dataset.grad in grads)) continue;
-      text.textContent = "grad " + (grads[text.dataset.grad] || BLANK);
+      text.textContent = word("grad label") + " " + (grads[text.dataset.grad] || BLANK);
       fit(text);
     }
   }
