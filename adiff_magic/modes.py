@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from .elements import parse_element
 from .fmt import fmt_number, fmt_short, grid, short, wrap
 from .layout import LEFT, column_widths, escape as _e, html_block, local_parts, stacked, summarised, table_line, \
     table_width
@@ -111,9 +112,9 @@ def table(result: "GradResult") -> tuple:
 
 
 def _column_seeds(modes: "Modes") -> list:
-    """The passes given a column: the scalar inputs', at most TANGENT_COLUMNS (an array's elements have theirs
-    in result.tangents, and a note says so)."""
-    return modes.scalar_seeds()[:TANGENT_COLUMNS]
+    """The passes given a column and written out: the scalar inputs', at most TANGENT_COLUMNS; a cell of
+    arrays only, its first element's (the others' are in result.tangents, and a note says so)."""
+    return modes.scalar_seeds()[:TANGENT_COLUMNS] or list(modes.seeds[:1])
 
 
 def _cell(value: Any, table_digits: Optional[int], digits: int, shape: bool = True) -> list:
@@ -131,10 +132,10 @@ def pass_lines(result: "GradResult") -> list:
     modes: "Modes" = result.modes
     words = WORDS[result.view.lang]
     digits = result.view.digits
-    written = modes.scalar_seeds()[:TANGENT_COLUMNS]
+    written = _column_seeds(modes)
     lines = []
     for k, seed in enumerate(written, 1):
-        lines.append(words["pass"].format(k=k, n=len(modes.seeds), seed=dotted(seed, seed)))
+        lines.append(words["pass"].format(k=k, n=len(modes.seeds), seed=_seed_name(seed)))
         computed = [line for line in modes.lines if not line.is_input]
         shown, hidden = summarised(computed, ROWS_HEAD, ROWS_LIMIT)
         for i, line in enumerate(shown):
@@ -142,8 +143,8 @@ def pass_lines(result: "GradResult") -> list:
                 lines.append("  " + words["more lines"].format(n=hidden))
             lines.append(f"  {words['line']} {line.label.lineno}: {tangent_sentence(line, modes, seed, digits)}")
         lines.append("  " + _verdict(result, seed, words))
-    if len(modes.scalar_seeds()) > len(written):
-        lines.append(words["more passes"].format(n=len(modes.scalar_seeds()) - len(written)))
+    if len(modes.seeds) > len(written):
+        lines.append(words["more passes"].format(n=len(modes.seeds) - len(written)))
     return lines
 
 
@@ -161,7 +162,7 @@ def tangent_sentence(line: "Line", modes: "Modes", seed: str, digits: int) -> st
     for operand, partial, local in zip(line.operands, line.partials, line.locals):
         rule = local_parts(local, digits)[0] if local is not None else f"∂{_operand(line.label.name)}/∂{_operand(operand)}"
         symbolic.append(f"{grouped(rule)}·{dotted(operand, seed)}")
-        numeric.append(f"{_factor(partial, digits)} × {_factor(float(tangents[operand]), digits)}")
+        numeric.append(f"{_factor(partial, digits)} × {_factor(np.asarray(tangents[operand]).item(), digits)}")
     equals = " ≈ " if line.numeric else " = "  # central differences of a forward with no jvp
     return f"{name} = {' + '.join(symbolic)} = {' + '.join(numeric)}{equals}{_number(value, digits)}"
 
@@ -187,10 +188,25 @@ def _number(value: Any, digits: int) -> str:
     return " ".join(grid(value, digits, 4, 4)[0])
 
 
+def _seed_name(seed: str) -> str:
+    """'ẋ', or an element's 'Ẇ1[0,1]'."""
+    element = parse_element(seed)
+    return dotted(element[0], element[0]) + seed[len(element[0]):] if element else dotted(seed, seed)
+
+
+def _reverse(result: "GradResult", seed: str) -> Any:
+    """The reverse gradient the pass of ``seed`` (an input, or an element of one) is compared with."""
+    element = parse_element(seed)
+    if element is None:
+        return result.grads.get(seed)
+    grad = result.grads.get(element[0])
+    return None if grad is None else np.asarray(grad)[element[1]]
+
+
 def _verdict(result: "GradResult", seed: str, words: dict) -> str:
     modes: "Modes" = result.modes
     forward = float(np.sum(modes.tangents[seed].get(result.target, 0.0)))
-    reverse = result.grads.get(seed)
+    reverse = _reverse(result, seed)
     if reverse is None:
         shown, mark = "no gradient (the target does not depend on it)", "✓" if forward == 0 else "✗"
     else:

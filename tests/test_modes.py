@@ -55,14 +55,16 @@ def test_forward_mode_replaces_the_backward_trace_and_the_chain_rule():
     assert "pass 1 of 1: ẋ = 1" in text
 
 
-def test_array_inputs_get_no_tangent_columns_and_a_note_says_where_theirs_are():
+def test_a_cell_of_arrays_gets_its_first_elements_column_and_a_note_says_where_the_rest_are():
     result = result_of(MLP)
-    text = to_text(result)
-    assert "d/dx" not in text and "d/dW1" not in text
-    assert "(tangent columns for 0 of the 15 passes; result.tangents has them all" in text
-    assert "result.tangents['x[0,0]']" in " ".join(text.split())
+    text = " ".join(to_text(result).split())
+    assert "d/dx[0,0]" in text and "d/dW1" not in text
+    assert "(tangent columns for 1 of the 15 passes; result.tangents has them all" in text
+    assert "result.tangents['x[0,1]']" in text
     assert "reverse: 1 backward pass gave the gradients of all 15 input elements; forward: 15 passes, one per input element" \
-        in " ".join(text.split())
+        in text
+    # the loss row in x[0,0]'s pass is dloss/dx[0,0], the first element of the network's gradient
+    assert html_table(to_html(result))["loss"]["d/dx[0,0]"] == repr(float(result.grads["x"][0, 0]))
 
 
 # ================================================================ the passes
@@ -190,3 +192,16 @@ def test_no_line_is_wider_than_the_output(width):
 def test_korean_words():
     text = to_text(result_of(SEED, "forward", hessian=True, lang="ko"))
     assert "전진 모드 forward mode" in text and "뉴턴 한 걸음" in text and "패스 pass 1/1" in text
+
+
+def test_a_cell_of_arrays_writes_its_first_elements_pass():
+    """Softmax cross-entropy: dloss/dz = p − t, so in the pass of z[0,0] the loss moves by p₀ − t₀ = p₀."""
+    cell = "z = np.array([[1.0, 2.0, 0.5]])\nt = np.array([[0.0, 1.0, 0.0]])\np = softmax(z)\nloss = -(t * log(p)).sum()"
+    result = result_of(cell, "forward")
+    p0 = float(np.exp(1.0) / np.exp([1.0, 2.0, 0.5]).sum())
+    text = " ".join(to_text(result).split())
+    assert "pass 1 of 6: ż[0,0] = 1" in text
+    assert f"→ dloss/dz[0,0] = {p0:.6g}; reverse mode gives {p0:.6g} ✓" in text
+    assert "(5 more passes not written out; result.tangents has them all)" in text
+    table = text_table(to_text(result))
+    assert table["z"]["d/dz[0,0]"] == "[[1 0 0]]" and table["loss"]["d/dz[0,0]"] == repr(p0)
