@@ -8,6 +8,7 @@ in a note. Each named line's tangent is written as the sum over its named operan
 the operand's tangent, the partials computed by pushing a unit tangent through that line alone."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -21,7 +22,8 @@ from .own import plain_forward
 from .trace import local_derivative
 
 MAX_WRITTEN_PASSES = 4  # passes written out line by line: the first scalar inputs
-MAX_WORK = 2_000_000  # numbers the jvps take and make over every pass: array elements past this are not pushed (a note says so)
+MAX_WORK = 2_000_000  # numbers the jvps take and make over every pass, and
+MAX_JVPS = 100_000  # the jvps run (about 6 µs each, so well under a second): the passes past either bound are not run, and a note says so
 MAX_HESSIAN = 64  # scalar inputs of --hessian; more are refused with a note
 NUMERIC_EPS = 1e-6  # central differences for a function with no forward-mode rule, relative to the inputs' size
 AGREE_RTOL = 1e-9  # forward and reverse gradients must agree this closely (1e-5 with central differences in)
@@ -74,27 +76,35 @@ def forward_modes(target: Variable, target_name: str, bindings: list, inputs: li
     rule = _rule(numeric)
     lines = _lines(bindings, label)
     variables = [line.variable for line in lines] + [target]
-    functions = sorted(functions_between(tuple(variables), tuple(v for _, v in inputs)), key=lambda f: f.generation)
-    seeds, notes = _seeds(inputs, functions)
-    tangents, difference = {}, 0.0
+    reach = _Reach(functions_between(tuple(variables), tuple(v for _, v in inputs)))
+    tangents, difference, work, seeds, left = {}, 0.0, [0, 0], [], []
+    zero = functools.lru_cache(maxsize=None)(_read_only_zeros)  # one shared array per shape off the pass
     by_label = [(line.label.name, line.variable) for line in lines]
     with np.errstate(all="ignore"):
-        for seed, variable, flat in seeds:
+        passes = _seeds(inputs)
+        for seed, variable, flat in passes:
+            functions, numbers = reach.from_(variable)
+            if seeds and (work[0] + len(functions) > MAX_JVPS or work[1] + numbers > MAX_WORK):
+                left = [seed.split("[", 1)[0]] + [later.split("[", 1)[0] for later, _, _ in passes]
+                break
+            work = [work[0] + len(functions), work[1] + numbers]
             one_hot = np.zeros(np.shape(variable.data))
             one_hot.flat[flat] = 1.0
             known = push_tangents(variables, {variable: one_hot}, functions, rule)
-            tangents[seed] = {name: known.get(v, np.zeros(np.shape(v.data))) for name, v in by_label}
+            tangents[seed] = {name: known[v] if v in known else zero(v.data.shape) for name, v in by_label}
+            seeds.append(seed)
             forward = float(np.sum(known.get(target, 0.0)))
             reverse = _reverse_at(grads, seed, one_hot)
             if reverse is not None:
                 difference = max(difference, abs(forward - reverse) / max(1.0, abs(reverse)))
+    notes = [_cut_note(len(seeds), inputs, left, work)] if left else []
     sizes = tuple((name, int(np.size(v.data))) for name, v in inputs)
     adjoints = {line.label.name: _grad_of(line.variable) for line in lines}
     if numeric:
         notes.append(f"{', '.join(sorted(numeric))} {'has' if len(numeric) == 1 else 'have'} no forward-mode rule "
                      "(a jvp method beside backward): the tangents through "
                      f"{'it' if len(numeric) == 1 else 'them'} are central differences of the forward (marked ≈)")
-    return Modes(tuple(lines), tuple(seed for seed, _, _ in seeds), tangents, adjoints, sizes, target_name,
+    return Modes(tuple(lines), tuple(seeds), tangents, adjoints, sizes, target_name,
                  int(np.size(target.data)), sum(size for _, size in sizes), int(np.size(target.data)), difference,
                  1e-5 if numeric else AGREE_RTOL, tuple(sorted(numeric)), tuple(notes))
 
@@ -189,28 +199,50 @@ def _locals(functions: list, named: list, partials: tuple, label: Callable) -> t
     return tuple(local if local is not None and local.template else None for local in found)
 
 
-def _seeds(inputs: list, functions: list) -> tuple:
-    """(seed name, Variable, flat index of the element seeded) per pass, while the passes' work (the numbers
-    the functions take and make, per pass) stays within MAX_WORK; and the notes."""
-    cost = max(1, sum(int(np.size(x.data)) for f in functions for x in f.inputs) +
-               sum(int(np.size(ref().data)) for f in functions for ref in f.outputs if ref() is not None))
-    budget = max(1, MAX_WORK // cost)
-    seeds, left = [], []
-    for name, v in sorted(inputs, key=lambda pair: np.ndim(pair[1].data) > 0):  # scalar inputs first
+def _read_only_zeros(shape: tuple) -> np.ndarray:
+    zeros = np.zeros(shape)
+    zeros.flags.writeable = False
+    return zeros
+
+
+def _seeds(inputs: list) -> Any:
+    """(seed name, Variable, flat index of the element seeded) per pass forward mode needs: the scalar inputs
+    first, then each array's elements ('W1[0,1]')."""
+    for name, v in sorted(inputs, key=lambda pair: np.ndim(pair[1].data) > 0):
         shape = np.shape(v.data)
         for flat in range(int(np.size(v.data))):
-            if len(seeds) >= budget:
-                left.append(name)
-                break
             index = np.unravel_index(flat, shape) if shape else ()
-            seeds.append((name if not shape else f"{name}[{','.join(str(int(i)) for i in index)}]", v, flat))
-    notes = []
-    if left:
-        total = sum(int(np.size(v.data)) for _, v in inputs)
-        notes.append(f"forward mode ran {len(seeds):,} of the {total:,} passes it needs (one per input element, "
-                     f"each making {cost:,} numbers): the elements of {', '.join(dict.fromkeys(left))} past those "
-                     "were not pushed")
-    return seeds, notes
+            yield (name if not shape else f"{name}[{','.join(str(int(i)) for i in index)}]", v, flat)
+
+
+class _Reach:
+    """The functions a pass seeded at one variable runs: those it reaches, in generation order."""
+
+    def __init__(self, functions: set) -> None:
+        self.users: dict = {}  # id(Variable) -> the functions that take it
+        self.numbers: dict = {}  # id(Function) -> the numbers its jvp takes and makes
+        for func in functions:
+            outputs = [y for y in (ref() for ref in func.outputs) if y is not None]
+            self.numbers[id(func)] = sum(x.data.size for x in func.inputs) + sum(y.data.size for y in outputs)
+            for x in func.inputs:
+                self.users.setdefault(id(x), []).append((func, outputs))
+
+    def from_(self, variable: Variable) -> tuple:
+        """(the functions, in generation order; the numbers they take and make)."""
+        found, stack = {}, [variable]
+        while stack:
+            for func, outputs in self.users.get(id(stack.pop()), ()):
+                if id(func) not in found:
+                    found[id(func)] = func
+                    stack.extend(outputs)
+        return sorted(found.values(), key=lambda func: func.generation), sum(self.numbers[key] for key in found)
+
+
+def _cut_note(ran: int, inputs: list, left: list, work: list) -> str:
+    total = sum(int(np.size(v.data)) for _, v in inputs)
+    return (f"forward mode ran {ran:,} of the {total:,} passes it needs (one per input element), {work[0]:,} "
+            f"functions on {work[1]:,} numbers in all, within its bounds of {MAX_JVPS:,} and {MAX_WORK:,}: the "
+            f"passes of {', '.join(dict.fromkeys(left))} past those were not run")
 
 
 def _reverse_at(grads: dict, seed: str, one_hot: np.ndarray) -> Optional[float]:

@@ -186,9 +186,25 @@ def views_bounded(ip: InteractiveShell) -> list:
     return verdicts
 
 
-def _row(ip: InteractiveShell, name: str, cell: str, seconds: float, target: float | None) -> bool:
+def mode_rows(ip: InteractiveShell) -> list:
+    """Issue 18's rows: --mode both and --hessian against the plain cell measured in the same run (the
+    forward passes cost a pass per input, within forward.MAX_JVPS functions in all), their output bounded."""
+    verdicts = []
+    print(f"\n  {'--mode / --hessian':36} {'median':>9} {'text':>9} {'html':>9} {'target':>22}  verdict")
+    for name, cell, line, ratio in (("seed cell, --mode both", SEED, "--mode both", 3.0),
+                                    ("seed cell, --hessian", SEED, "--hessian", 3.0),
+                                    ("200 inputs, --mode both", MANY_INPUTS, "--mode both", 8.0),
+                                    ("loop, an input per pass, 1,000, both", per_pass_loop(1000), "--mode both", 10.0)):
+        plain = median_time(lambda: shell_magic(ip, cell), 3)
+        seconds = median_time(lambda: shell_magic(ip, cell, line), 3)
+        verdicts.append(_row(ip, name, cell, seconds, ratio * plain, line))
+        print(f"  {'  against the plain cell':36} {seconds / plain:8.2f}× {'':>9} {'':>9} {f'≤{ratio:g}×':>22}")
+    return verdicts
+
+
+def _row(ip: InteractiveShell, name: str, cell: str, seconds: float, target: float | None, line: str = "") -> bool:
     """One row: time (against ``target`` if any) and the text and HTML each ≤ 100 KB."""
-    data, _ = ip.display_formatter.format(ip.run_cell_magic("grad", "", cell))
+    data, _ = ip.display_formatter.format(ip.run_cell_magic("grad", line, cell))
     text, html = len(data["text/plain"].encode()), len(data["text/html"].encode())
     ok = (target is None or seconds <= target) and text <= 100_000 and html <= 100_000
     wanted = (f"≤{target * 1000:g} ms, " if target else "") + "≤100 KB each"
@@ -297,6 +313,8 @@ def main() -> None:
     print(f"\n{sum(big)}/{len(big)} big-cell targets met (each verdict on its own measure)")
     bounded = views_bounded(ip)
     print(f"\n{sum(bounded)}/{len(bounded)} bounded-view targets met")
+    modes = mode_rows(ip)
+    print(f"\n{sum(modes)}/{len(modes)} --mode / --hessian targets met")
     drawn = graph_rows(ip)
     print(f"\n{sum(drawn)}/{len(drawn)} --graph targets met")
 
