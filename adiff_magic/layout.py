@@ -92,3 +92,14 @@ def html_block(lines: list) -> str:
     """Lines of aligned text (an array's grid) as HTML that keeps the alignment without CSS (which an
     untrusted notebook drops): spaces as no-break spaces, lines joined by <br>."""
     return "<br>".join(escape(line).replace(" ", "\u00a0") for line in lines)
+
+
+def html_cell(index: int, lines: list, made: int) -> str:
+    """A table cell as HTML: the row's name (index 0) and 'made by' as code, a grid as aligned code."""
+    if index == 0:
+        return f"<th><code>{escape(lines[0])}</code></th>"
+    if index == made:
+        return f"<td{LEFT}><code>{escape(lines[0])}</code></td>"
+    if len(lines) == 1 and "[" not in lines[0]:
+        return f"<td>{escape(lines[0])}</td>"
+    return f"<td{LEFT}><code>{html_block(lines)}</code></td>"

@@ -13,7 +13,7 @@ import numpy as np
 
 from .elements import parse_element
 from .fmt import fmt_number, fmt_short, grid, short, wrap
-from .layout import LEFT, column_widths, escape as _e, html_block, local_parts, stacked, summarised, table_line, \
+from .layout import LEFT, column_widths, escape as _e, html_cell, local_parts, stacked, summarised, table_line, \
     table_width
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ WORDS = {
         "hessian cut": "(the first {k} of the {n:,} inputs; result.hessian has every pair)",
         "newton": "one Newton step (the book's step 33): {x} ← {x} − {t}′/{t}″ = {value} − {d1}/{d2} = {new}",
         "no newton": "no Newton step: {t}″ = 0 at {x} = {value}",
+        "counts": "",
     },
     "ko": {
         "forward": "전진 모드 forward mode: 입력마다 한 번의 패스 one pass per input (그 입력의 접선 tangent 1, "
@@ -63,6 +64,7 @@ WORDS = {
         "hessian cut": "(입력 {n:,}개 중 처음 {k}개 the first {k} inputs; result.hessian에 모두 있음)",
         "newton": "뉴턴 한 걸음 one Newton step (33단계 step 33): {x} ← {x} − {t}′/{t}″ = {value} − {d1}/{d2} = {new}",
         "no newton": "뉴턴 걸음 없음 no Newton step: {t}″ = 0 ({x} = {value})",
+        "counts": "패스 수 (역전파 reverse / 전진 forward): ",
     },
 }
 
@@ -221,7 +223,7 @@ def _verdict(result: "GradResult", seed: str, words: dict) -> str:
 # ================================================================ the counts
 
 
-def counts_sentence(modes: "Modes") -> str:
+def counts_sentence(modes: "Modes", lang: str = "en") -> str:
     """How many passes each mode needs for the gradients, and whether their gradients agree."""
     n, m, t = modes.forward_passes, modes.reverse_passes, _operand(modes.target)
     per = "one per input" if all(size == 1 for _, size in modes.inputs) else "one per input element"
@@ -240,7 +242,7 @@ def counts_sentence(modes: "Modes") -> str:
                 f"element of {t}): {fewer} needs fewer")
     agree = ("they agree" if modes.difference <= modes.tolerance else "✗ they DIFFER") + \
         f" (largest relative difference {modes.difference:.1e})".replace("0.0e+00", "0")
-    return f"{text}. Forward and reverse gradients: {agree}"
+    return f"{WORDS[lang]['counts']}{text}. Forward and reverse gradients: {agree}"
 
 
 # ================================================================ the Hessian
@@ -293,7 +295,7 @@ def text_parts(result: "GradResult", width: int) -> list:
         passes = pass_lines(result) if result.view.trace else []
         if passes:
             parts.append("\n".join(wrap(line, width) for line in passes))
-        parts.append(wrap(counts_sentence(result.modes), width))
+        parts.append(wrap(counts_sentence(result.modes, result.view.lang), width))
     if result.second is not None:
         parts.append("\n".join(wrap(line, width) for line in hessian_lines(result)))
     return parts
@@ -339,27 +341,17 @@ def html_parts(result: "GradResult") -> list:
         made = len(header) - 1
         body = [cells[:-1] + [[short(cells[-1][0], MADE_WIDTHS[0])]] for cells in body]
         head = "".join(f"<th{LEFT if i == made else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))
-        rows = "".join("<tr>" + "".join(_html_cell(i, cell, made) for i, cell in enumerate(r)) + "</tr>" for r in body)
+        rows = "".join("<tr>" + "".join(html_cell(i, cell, made) for i, cell in enumerate(r)) + "</tr>" for r in body)
         parts.append(f'<div class="adiff-modes"><div class="adiff-table-box" style="max-width:100%;overflow-x:auto">'
                      f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
                      f'<p>{_e(title)}</p>' + "".join(f"<p>{_e(n)}</p>" for n in notes) + "</div>")
         passes = pass_lines(result) if result.view.trace else []
         if passes:
             parts.append(_html_lines("adiff-passes", passes))
-        parts.append(f'<p class="adiff-counts">{_e(counts_sentence(result.modes))}</p>')
+        parts.append(f'<p class="adiff-counts">{_e(counts_sentence(result.modes, result.view.lang))}</p>')
     if result.second is not None:
         parts.append(_html_hessian(result))
     return parts
-
-
-def _html_cell(index: int, lines: list, made: int) -> str:
-    if index == 0:
-        return f"<th><code>{_e(lines[0])}</code></th>"
-    if index == made:
-        return f"<td{LEFT}><code>{_e(lines[0])}</code></td>"
-    if len(lines) == 1:
-        return f"<td>{_e(lines[0])}</td>"
-    return f"<td{LEFT}><code>{html_block(lines)}</code></td>"
 
 
 def _html_lines(css: str, lines: list) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 from .arrayrules import broadcast_note, matrix_form
 from .elements import ELEMENT, MAX_PATHS as MAX_ELEMENT_PATHS
 from .fmt import NAMED, OPERAND, display_width, fmt_array, fmt_number, fmt_short, grid, short, wrap
-from .layout import LEFT, column_widths, escape as _e, html_block, local_parts, stacked, summarised, \
+from .layout import LEFT, column_widths, escape as _e, html_block, html_cell, local_parts, stacked, summarised, \
     table_line, table_width
 from . import modes
 from .model import Graph, GraphEdge, GraphNode
@@ -529,7 +529,7 @@ def to_html(result: "GradResult") -> str:
         header, body, hidden, elided = _table_rows(result, words)
         made = len(header) - 1  # 'made by', the last column
         head = "".join(f"<th{LEFT if i == made else ''}>{_e(cell)}</th>" for i, cell in enumerate(header))
-        rows = ["<tr>" + "".join(_html_cell(i, cell, made) for i, cell in enumerate(r)) + "</tr>" for r in body]
+        rows = ["<tr>" + "".join(html_cell(i, cell, made) for i, cell in enumerate(r)) + "</tr>" for r in body]
         if hidden:
             more = _e(words["more rows"].format(n=hidden))
             rows.insert(TABLE_HEAD, f'<tr class="adiff-more"><td colspan="{len(header)}"{LEFT}>{more}</td></tr>')
@@ -557,16 +557,6 @@ def to_html(result: "GradResult") -> str:
     parts.extend(f'<p class="adiff-note">note: {_e(note)}</p>' for note in result.notes)
     parts.append("</div>")
     return "".join(parts)
-
-
-def _html_cell(index: int, lines: list, made: int) -> str:
-    if index == 0:
-        return f"<th><code>{_e(lines[0])}</code></th>"
-    if index == made:
-        return f"<td{LEFT}><code>{_e(lines[0])}</code></td>"
-    if len(lines) == 1 and "[" not in lines[0]:
-        return f"<td>{_e(lines[0])}</td>"
-    return f"<td{LEFT}><code>{html_block(lines)}</code></td>"
 
 
 def _html_flow(text: str) -> str:

@@ -192,6 +192,7 @@ def test_no_line_is_wider_than_the_output(width):
 def test_korean_words():
     text = to_text(result_of(SEED, "forward", hessian=True, lang="ko"))
     assert "전진 모드 forward mode" in text and "뉴턴 한 걸음" in text and "패스 pass 1/1" in text
+    assert "패스 수 (역전파 reverse / 전진 forward): reverse: 1 backward pass" in text
 
 
 def test_a_cell_of_arrays_writes_its_first_elements_pass():
