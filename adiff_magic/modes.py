@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 TANGENT_COLUMNS = 4  # the table's tangent columns: the first inputs' passes; result.tangents has all
 ROWS_HEAD = 12  # a longer table or pass shows its first and last ROWS_HEAD lines, and says how many are left out
 ROWS_LIMIT = 2 * ROWS_HEAD + 6
+MAX_TERMS = 6  # a line of more operands writes only those that move in the pass, at most this many
 HESSIAN_COLUMNS = 8  # the Hessian shown over at most this many inputs; result.hessian has every pair
 DOT = "\u0307"  # combining dot above: ẋ
 
@@ -161,12 +162,21 @@ def tangent_sentence(line: "Line", modes: "Modes", seed: str, digits: int) -> st
         operands = ", ".join(dotted(op, seed) for op in line.operands)
         return f"{name} = (from {operands}){' ≈ ' if line.numeric else ' = '}{_number(value, digits)}"
     symbolic, numeric = [], []
-    for operand, partial, local in zip(line.operands, line.partials, line.locals):
+    terms = list(zip(line.operands, line.partials, line.locals))
+    still = cut = 0
+    if len(terms) > MAX_TERMS:  # a long line: the terms whose operand moves in this pass, the first of them
+        moving = [term for term in terms if np.any(np.asarray(tangents[term[0]]) != 0)]
+        still, cut, terms = len(terms) - len(moving), max(0, len(moving) - MAX_TERMS), moving[:MAX_TERMS]
+    for operand, partial, local in terms:
         rule = local_parts(local, digits)[0] if local is not None else f"∂{_operand(line.label.name)}/∂{_operand(operand)}"
         symbolic.append(f"{grouped(rule)}·{dotted(operand, seed)}")
         numeric.append(f"{_factor(partial, digits)} × {_factor(np.asarray(tangents[operand]).item(), digits)}")
     equals = " ≈ " if line.numeric else " = "  # central differences of a forward with no jvp
-    return f"{name} = {' + '.join(symbolic)} = {' + '.join(numeric)}{equals}{_number(value, digits)}"
+    more = f" + … {cut:,} more terms" if cut else ""
+    after = f"  ({still:,} other operands do not move in this pass: their terms are 0)" if still else ""
+    if not terms:
+        return f"{name} = 0{after}"
+    return f"{name} = {' + '.join(symbolic)}{more} = {' + '.join(numeric)}{more}{equals}{_number(value, digits)}{after}"
 
 
 def grouped(rule: str) -> str:

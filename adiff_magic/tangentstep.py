@@ -10,7 +10,7 @@ import numpy as np
 
 from engine import Function, functions_of, push_tangents
 
-from .fmt import fmt_short, short
+from .fmt import OPERAND, fmt_short, short
 from .forward import _rule as tangent_rule
 from .graph import MAX_NODES, nearest, to_svg
 from .model import Recording
@@ -88,7 +88,7 @@ def forward_model_of(recording: Recording, recorded: Any, inputs: tuple, ranges:
             continue
         sentence = _sentence(func, output, tangents, names, keys, live.label, seed_name, view.digits)
         where = f"{words['line']} {_line(live.label, output)}  " if _line(live.label, output) else ""
-        head = f"{where}{type(func).__name__}.jvp → {dotted(names[keys[output]], seed_name)}"
+        head = f"{where}{type(func).__name__}.jvp → {dotted(short(names[keys[output]], OPERAND), seed_name)}"
         text = _tangent_text(tangents.get(output), view.digits)
         made_by[keys[output]] = (len(steps) + 1, sentence)
         ins = tuple(keys[x] for x in func.inputs if x in keys)
@@ -118,8 +118,8 @@ def _line(label: Any, v: Any) -> Optional[int]:
 def _sentence(func: Any, output: Any, tangents: dict, names: dict, keys: dict, label: Any, seed: str,
               digits: int) -> str:
     """'ȧ = 2·x·ẋ = 1 × 1 = 1': the output's tangent from the inputs', each times its local derivative."""
-    def name(v: Any) -> str:  # as drawn; a node off the picture by the cell's label
-        return names.get(keys.get(v, ""), None) or node_name(label, v)
+    def name(v: Any) -> str:  # as drawn (a node off the picture: the cell's label), cut as the trace cuts it
+        return short(names.get(keys.get(v, ""), None) or node_name(label, v), OPERAND)
 
     out = dotted(name(output), seed)
     value = tangents.get(output)
@@ -176,12 +176,12 @@ def _tangent_paths(drawn: dict, keys: dict, tangents: dict, made_by: dict, seed:
         if node.kind != "variable":
             continue
         v = by_key.get(key)
-        dot = dotted(node.text, seed_name)
+        dot = dotted(short(node.text, OPERAND), seed_name)
         if v is seed:
             paths[key] = [words["seed"].format(seed=dot)]
         elif key in made_by:
             k, sentence = made_by[key]
-            spelled = "" if dot.startswith("d") else f" = d{_operand(node.text)}/d{seed_name}"  # ẏ = dy/dx
+            spelled = "" if dot.startswith("d") else f" = d{node.text}/d{seed_name}"  # ẏ = dy/dx
             paths[key] = [f"{dot}{spelled} = {_tangent_text(tangents.get(v), digits)}",
                           words["made by"].format(k=k, sentence=sentence)]
         elif node.text == CONSTANT_NAME:

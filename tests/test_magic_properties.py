@@ -532,3 +532,25 @@ def test_every_view_is_bounded_whatever_the_cell_does(ip, family):
         assert size <= (PNG_BOUND if view == "png" else VIEW_BOUND), (family, view, size)
         # twenty times the cell, and no view grows by more than a few labels' worth
         assert size <= 1.25 * small[view] + 2_000, (family, view, small[view], size)
+
+
+def mode_sizes(ip, cell: str) -> dict:
+    """Bytes of the text and HTML of --mode both --hessian, and of the state of --step --mode forward."""
+    import json
+
+    with capture_output():
+        result = ip.run_cell_magic("grad", "--mode both --hessian", cell)
+        view = ip.run_cell_magic("grad", "--step --mode forward", cell)
+    data, _ = ip.display_formatter.format(result)
+    state = {key: value for key, value in view.get_state().items() if not key.startswith("_")}
+    return {"text": len(data["text/plain"].encode()), "html": len(data["text/html"].encode()),
+            "state": len(json.dumps(state, default=str).encode())}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_the_forward_views_are_bounded_whatever_the_cell_does(ip, family):
+    ip.run_cell("import numpy as np")
+    small, large = (mode_sizes(ip, FAMILIES[family](n)) for n in (40, 800))
+    for view, size in large.items():
+        assert size <= VIEW_BOUND, (family, view, size)
+        assert size <= 1.25 * small[view] + 2_000, (family, view, small[view], size)

@@ -206,3 +206,14 @@ def test_a_cell_of_arrays_writes_its_first_elements_pass():
     assert "(5 more passes not written out; result.tangents has them all)" in text
     table = text_table(to_text(result))
     assert table["z"]["d/dz[0,0]"] == "[[1 0 0]]" and table["loss"]["d/dz[0,0]"] == repr(p0)
+
+
+def test_a_line_of_many_operands_writes_those_that_move():
+    """y = Σ sin(xᵢ)·xᵢ₊₁ over 10 inputs: in x0's pass only x0 moves; ∂y/∂x0 = cos(x0)·x1 + sin(x9)."""
+    n = 10
+    cell = "".join(f"x{i} = 0.{i + 1}\n" for i in range(n - 1)) + f"x{n - 1} = 1.0\n" + \
+        "y = " + " + ".join(f"sin(x{i}) * x{(i + 1) % n}" for i in range(n))
+    partial = np.cos(0.1) * 0.2 + np.sin(1.0)
+    text = " ".join(to_text(result_of(cell, "forward")).split())
+    assert f"ẏ = ∂y/∂x0·ẋ0 = {partial:.6g} × 1 = {partial:.6g} (9 other operands do not move in this pass: " \
+           "their terms are 0)" in text
