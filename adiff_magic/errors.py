@@ -202,16 +202,24 @@ def plain_number_function(lines: Sequence[str], function: Any, lineno: int) -> C
 
 
 def reused_function(lines: Sequence[str], name: Optional[str], function: Any, first: int, lineno: int,
-                    text: str, wrapper: Optional[str]) -> CellError:
-    """A Function instance called a second time: it records one call, so the first call's graph is cut."""
+                    text: str, wrapper: Optional[str], theirs: bool = False) -> CellError:
+    """A Function instance called a second time: it records one call, so the first call's graph is cut (a
+    learner's own DeZero Function: its first output's creator now has that output as its input)."""
     cls = type(function).__name__
     who = f"the Function instance '{name}'" if name else f"a {cls} instance"
     where = "on this line (in an earlier pass)" if first == lineno else f"on line {first}"
     arguments = text[len(name) + 1:-1] if name and text.startswith(f"{name}(") and text.endswith(")") else "..."
     hint = f"create a new one per call: {cls}()({arguments})" + (f", or {wrapper}({arguments})" if wrapper else "")
-    return CellError(f"{who} was already called {where}: a Function object records one call, and a second "
-                     "call overwrites its inputs and outputs, which cuts the first call out of the graph",
-                     lineno, source_line(lines, lineno), hint, category="runtime")
+    if theirs:
+        why = (f"a DeZero Function remembers one call (self.input, self.output), so the second call replaced the "
+               f"first one's: the first call's output still has {name or 'it'} as its creator, whose input is now "
+               "the second call's, and backward() would follow the two in a circle (a RecursionError) or give "
+               "wrong gradients")
+    else:
+        why = ("a Function object records one call, and a second call overwrites its inputs and outputs, which "
+               "cuts the first call out of the graph")
+    return CellError(f"{who} was already called {where}: {why}", lineno, source_line(lines, lineno), hint,
+                     category="runtime")
 
 
 def type_name(error: BaseException) -> str:

@@ -102,6 +102,7 @@ class Recorder:
     first_outputs: dict = field(default_factory=dict)  # id of a Function -> (its first output seen, lineno)
     own_labels: dict = field(default_factory=dict)  # id of a learner's Variable an operation made -> (it, Label)
     own_seen: bool = False  # the cell met a learner's Variable (own.py): engine functions then check their arguments
+    backward_calls: list = field(default_factory=list)  # the Variables whose backward() the cell called, in order
 
     def node(self, value: Any, index: int) -> Any:
         """NODE_HOOK: label a new Variable with the source text of the operation that made it."""
@@ -114,22 +115,26 @@ class Recorder:
             self.own_seen = True
             if value.creator is not None and id(value) not in self.own_labels:
                 expression = self.program.expressions[index]
+                self._check_single_use(value, expression.lineno, expression.text)
                 self.own_labels[id(value)] = (value, Label(expression.text, expression.lineno))
         return value
 
-    def _check_single_use(self, value: Variable, lineno: int, text: str) -> None:
-        """Refuse a Function instance's second call: it overwrote the first's inputs and outputs."""
+    def _check_single_use(self, value: Any, lineno: int, text: str) -> None:
+        """Refuse a Function instance's second call (this engine's, or a learner's own class): it overwrote
+        the first's inputs and outputs."""
         function = value.creator
-        if not isinstance(function, Function):  # a creator set by hand to an object of the user's
+        theirs = not isinstance(function, Function)
+        if theirs and not hasattr(type(function), "backward"):  # a creator set by hand to some other object
             return
         first, first_line = self.first_outputs.setdefault(id(function), (value, lineno))
-        if first is value or any(ref() is first for ref in function.outputs):  # one call (several outputs)
+        outputs = own.outputs_of(function, None) if theirs else [ref() for ref in function.outputs]
+        if first is value or any(y is first for y in outputs):  # one call (several outputs)
             return
         names = [name for name, held in self.scope.items() if held is function]
         name = next((n for n in names if text.startswith(f"{n}(")), names[0] if names else None)
         wrapper = type(function).__name__.lower()
         raise errors.reused_function(self.program.lines, name, function, first_line, lineno, text,
-                                     wrapper if wrapper in ENGINE_NAMES else None)
+                                     wrapper if wrapper in ENGINE_NAMES and not theirs else None, theirs)
 
     def mark_repeated_labels(self) -> None:
         """Tell apart the Variables that one piece of source text made several times (the two
@@ -187,6 +192,9 @@ class Recorder:
         """CALL_HOOK: ``function`` itself, or a guard where it would turn a Variable into a plain number."""
         if function is float or function is int:
             return self._converting(function, lineno)
+        owner = getattr(function, "__self__", None)
+        if getattr(function, "__name__", None) == "backward" and (isinstance(owner, Variable) or own.is_variable(owner)):
+            self.backward_calls.append(owner)  # its gradients are compared with one clean pass (surprises.py)
         if self.own_seen and id(function) in _ENGINE_CALLABLES:
             return self._not_mixing(function, lineno)
         if type(function).__name__ in ("ExitAutocall", "Quitter"):  # IPython's exit() would end the kernel

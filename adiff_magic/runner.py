@@ -11,13 +11,12 @@ import numpy as np
 
 from engine import Replay, Variable, functions_of
 
-from . import errors, extras, own
+from . import errors, extras, own, surprises
 from .errors import CellError
 from .execute import ENGINE_NAMES, Binding, Recorder, clean_config, execute
 from .arrayrules import matrix_chain
 from .elements import ElementWalk, element_name, element_rule, named_variables, parse_element
 from .extras import Progress
-from .fmt import fmt_array
 from .forward import forward_modes, hessian_of
 from .parser import Program, check_names
 from .model import Label, Recording
@@ -176,6 +175,8 @@ def _differentiate(cell: _Run) -> tuple:
                      f"so each gradient is that of sum({name})")
     label = _labeller(cell)
     # a backward() the cell ran itself must not add to ours, nor show where ours gives none
+    left = {label.name: _array(binding.variable.grad) for binding, label in cell.shown
+            if binding.variable.grad is not None}  # what the cell's own backward() left, to compare
     for variable in cell.graph_variables:
         variable.grad = None
     for binding, _, _ in cell.labelled:
@@ -193,6 +194,13 @@ def _differentiate(cell: _Run) -> tuple:
             notes.append(f"{len(recording.checks):,} of the {len(recording.steps):,} steps of your backward were "
                          f"checked: those within {own.MAX_CHECKED_GENERATIONS:,} generations of the target (a check "
                          "runs your forward about ten times); the rest ran unchecked")
+    else:
+        notes.extend(surprises.accumulated_note([(row.name, left[row.name], row.grad) for row in rows
+                                                 if row.name in left and row.grad is not None
+                                                 and not _same(left[row.name], row.grad)], name,
+                                                *_backward_calls(cell)))
+    notes.extend(surprises.kink_notes(cell.functions, label))
+    notes.extend(surprises.vanishing_notes(recording.steps, rows, name))
     extra, extra_notes = _extra_passes(cell, grads, recording)
     notes.extend(_conversion_notes(cell.recorder))
     notes.extend(list(recording.notes) + extra_notes)
@@ -273,17 +281,27 @@ def _element_rules(cell: _Run, grads: dict, asked: list) -> tuple:
 
 def _own_notes(cell: _Run, differed: list, label: Any) -> list:
     """Notes on the learner's graph: where the cell's own backward left other gradients than the walk's."""
-    if not differed:
-        return []
-    shown = []
-    for theirs, before, after in differed[:3]:
-        shown_label = label(cell.own.ours(theirs))
-        name = shown_label.name if shown_label is not None else "a variable"
-        shown.append(f"{name}.grad was {fmt_array(before, 6)}, the walk gives {fmt_array(after, 6)}")
-    more = f" (and {len(differed) - 3} more)" if len(differed) > 3 else ""
-    return [f"the cell's own backward left other gradients than one clean backward pass: {'; '.join(shown)}{more}. "
-            "A second backward() without cleargrad() adds to .grad; the table shows one pass, and .grad now "
-            "holds it"]
+    named = []
+    for theirs, before, after in differed:
+        shown = label(cell.own.ours(theirs))
+        named.append((shown.name if shown is not None else "a variable", before, after))
+    return surprises.accumulated_note(named, cell.target_name, *_backward_calls(cell))
+
+
+def _backward_calls(cell: _Run) -> tuple:
+    """(how many times the cell called backward(), whether each was on the target)."""
+    calls = cell.recorder.backward_calls
+    target = cell.own.target if cell.own is not None else cell.target
+    ours = [cell.own.ours(v) if cell.own is not None else v for v in calls]
+    return len(calls), all(v is target for v in ours)
+
+
+def _array(grad: Any) -> np.ndarray:
+    return np.array(grad.data if isinstance(grad, Variable) else grad, dtype=float)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=1e-12, atol=0, equal_nan=True))
 
 
 def _conversion_notes(recorder: Recorder) -> list:
