@@ -65,7 +65,7 @@ WORDS = {
         "arrays rounded": "(arrays at {d} significant digits; result.rows has every digit, as does --precision 17)",
         "arrays cut": "(arrays at {d} significant digits, and '…' for the rows and columns of large ones left out; "
                       "result.rows has every value)",
-        "own classes": "your classes from this notebook: {names}",
+        "own classes": "your classes from this notebook: {names}", "why": "why",
         "own checked": "your backward, step by step, against incoming × local measured on your forward "
                        "(central differences): {counts}",
         "own first wrong": "✗ first wrong step, {k}: {sentence}",
@@ -111,7 +111,7 @@ WORDS = {
                           "every digit is in result.rows, as with --precision 17)",
         "arrays cut": "(배열은 유효숫자 {d}자리, 큰 배열의 생략된 행과 열은 '…' arrays at {d} significant digits, "
                       "'…' for rows and columns left out; result.rows에 모든 값이 있음 every value is in result.rows)",
-        "own classes": "이 노트북의 클래스 your classes from this notebook: {names}",
+        "own classes": "이 노트북의 클래스 your classes from this notebook: {names}", "why": "왜 why",
         "own checked": "단계별 backward 검사 your backward, step by step, against incoming × local measured on "
                        "your forward (central differences): {counts}",
         "own first wrong": "✗ 처음 틀린 단계 first wrong step, {k}: {sentence}",
@@ -144,6 +144,8 @@ def to_text(result: "GradResult", width: int = TEXT_WIDTH) -> str:
         parts.append(_text_table(result, words, width))
     if below:
         parts.append("\n".join(wrap(line, width) for line in below))
+    if result.explanations:
+        parts.append("\n".join(wrap(f"{words['why']}: {line}", width) for line in result.explanations))
     parts.extend(modes.text_parts(result, width))
     if result.paths and not forward:
         lines = [words["paths"]] + [f"  {line}" for line in chain_rule_lines(result, width - 2)]
@@ -540,6 +542,7 @@ def to_html(result: "GradResult") -> str:
                      f'<table class="adiff-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
         parts.extend(f'<p class="adiff-note">{_e(note)}</p>' for note in _table_notes(result, words, elided))
     parts.extend(f'<p class="adiff-own-check"{_LINE_STYLE.get(line[:1], "")}>{_e(line)}</p>' for line in below)
+    parts.extend(f'<p class="adiff-why">{_e(words["why"])}: {_e(line)}</p>' for line in result.explanations)
     parts.extend(modes.html_parts(result))
     if result.paths and not forward:
         sentences, notes = chain_rules_written(result)

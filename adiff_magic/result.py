@@ -49,6 +49,7 @@ class GradResult:
     check_tolerance: float = 1e-5  # the relative tolerance (there is an absolute floor too; see the notes)
     numerical: dict = field(default_factory=dict)  # name -> central-difference gradient (--check)
     notes: tuple = ()  # things the reader must know: seeding, summaries, nan/inf, tolerances
+    explanations: tuple = ()  # why a gradient may surprise (surprises.py), shown under the table
     graph: tuple = ()  # (nodes, edges) (--graph)
     plot_png: Optional[bytes] = None  # (--plot)
     view: View = field(default_factory=View)

@@ -188,19 +188,19 @@ def _differentiate(cell: _Run) -> tuple:
         raise errors.from_backward(cell.program.lines, error, label) from error
     rows = tuple(_row(binding, label) for binding, label in cell.shown)
     grads = {row.name: row.grad for row in rows if row.grad is not None}
+    why = []  # explanations of surprising gradients, under the table
     if cell.own is not None:
-        notes.extend(_own_notes(cell, own.write_back(cell.own), label))
+        why.extend(_own_notes(cell, own.write_back(cell.own), label))
         if len(recording.checks) < len(recording.steps):
             notes.append(f"{len(recording.checks):,} of the {len(recording.steps):,} steps of your backward were "
                          f"checked: those within {own.MAX_CHECKED_GENERATIONS:,} generations of the target (a check "
                          "runs your forward about ten times); the rest ran unchecked")
     else:
-        notes.extend(surprises.accumulated_note([(row.name, left[row.name], row.grad) for row in rows
-                                                 if row.name in left and row.grad is not None
-                                                 and not _same(left[row.name], row.grad)], name,
-                                                *_backward_calls(cell)))
-    notes.extend(surprises.kink_notes(cell.functions, label))
-    notes.extend(surprises.vanishing_notes(recording.steps, rows, name))
+        why.extend(surprises.accumulated_note([(row.name, left[row.name], row.grad) for row in rows
+                                               if row.name in left and row.grad is not None
+                                               and not _same(left[row.name], row.grad)], name, *_backward_calls(cell)))
+    why.extend(surprises.kink_notes(cell.functions, label))
+    why.extend(surprises.vanishing_notes(recording.steps, rows, name))
     extra, extra_notes = _extra_passes(cell, grads, recording)
     notes.extend(_conversion_notes(cell.recorder))
     notes.extend(list(recording.notes) + extra_notes)
@@ -208,7 +208,8 @@ def _differentiate(cell: _Run) -> tuple:
     if cell.own is not None:
         extra.update(own_classes=cell.own.classes, own_check=recording.checks)
     result = GradResult(target=name, rows=rows, steps=recording.steps, values={row.name: row.value for row in rows},
-                        grads=grads, paths=recording.rules, notes=tuple(notes), view=cell.options.view,
+                        grads=grads, paths=recording.rules, notes=tuple(notes), explanations=tuple(why),
+                        view=cell.options.view,
                         check_tolerance=extras.CHECK_RTOL, **extra)
     return result, recording
 

@@ -144,9 +144,10 @@ def test_a_cell_that_ran_backward_twice_gets_a_note_and_one_clean_pass(ip, grad)
     assert repr(float(result.grads["x"])) == SEED_GRAD
     # the second pass starts from y.grad = 1 again, so b.grad = 2·2.56805; Exp passes e^a·b.grad, so
     # a.grad = g + 2g (g = 3.29744); Square passes 2x·a.grad = 3g more to x: x.grad = g + 3g = 4g
-    note = next(note for note in result.notes if ".grad was" in note)
+    note = next(note for note in result.explanations if ".grad was" in note)
     assert "x.grad was 13.1898, one clean backward gives 3.29744" in note
     assert "the cell ran backward() 2 times without cleargrad()" in note and "passed on again" in note
+    assert "why: x.grad was 13.1898" in repr(result) and "why: x.grad was 13.1898" in result._repr_html_()
     assert repr(float(ip.user_ns["x"].grad)) == SEED_GRAD  # one clean pass, as the table says
 
 

@@ -58,6 +58,7 @@ def every_field() -> dict:
         check_tolerance=1e-4,
         numerical={"x": np.array(3.297442541350115)},
         notes=("a note the reader must see",),
+        explanations=("why the gradient surprises",),
         graph=(nodes, (("v0", "f0"), ("f0", "v1"))),
         plot_png=b"\x89PNG\r\n\x1a\n",
         view=View(trace=False, table=True, graph=True, lang="en"),

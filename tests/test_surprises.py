@@ -20,7 +20,7 @@ DX = 2 * math.exp(0.5)  # y = e^(2x²) at 0.5: dy/dx = 4x·e^(2x²)
 
 def notes_of(cell: str, namespace: dict | None = None) -> tuple:
     result, scope = run(parse(cell), namespace or {"np": np})
-    return result.notes, scope
+    return result.explanations, scope
 
 
 def test_backward_twice_without_cleargrad_is_explained_with_its_numbers():
@@ -55,7 +55,7 @@ def test_the_learners_own_classes_accumulate_too(ip):
     with capture_output():
         result = ip.run_cell_magic("grad", "--no-trace", "x = Variable(np.array(0.5))\ny = square(exp(square(x)))\n"
                                    "y.backward()\ny.backward()")
-    (note,) = [n for n in result.notes if ".grad was" in n]
+    (note,) = [n for n in result.explanations if ".grad was" in n]
     assert f"x.grad was {4 * DX:.6g}, one clean backward gives {DX:.6g}" in note
     assert "the cell ran backward() 2 times without cleargrad()" in note and "passed on again" in note
 
