@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import keyword
+import os
 import re
+import tempfile
 from typing import Any, Optional
 
 from IPython.core.error import UsageError
@@ -226,11 +228,27 @@ class GradMagics(Magics):
             bundle = graph_bundle(result, progress)
             display(bundle, raw=True, metadata=_picture_metadata(bundle["image/svg+xml"]))
         if result.plot_png is not None:
-            display({"image/png": result.plot_png, "text/plain": "<plot of the target and its tangent>"}, raw=True)
+            display({"image/png": result.plot_png, "text/plain": plot_text(result.plot_png, _in_a_terminal(self.shell))},
+                    raw=True)
         if view is None:
             return result
         display(result)  # the static output first; the view under it is the cell's value
         return view
+
+
+def _in_a_terminal(shell: Any) -> bool:
+    """Terminal IPython, which shows only text: a picture must go to a file."""
+    return type(shell).__name__ == "TerminalInteractiveShell"
+
+
+def plot_text(png: bytes, terminal: bool) -> str:
+    """The --plot's text form: in a terminal, the path of a PNG file written with it, to open in a viewer."""
+    if not terminal:
+        return "<plot of the target and its tangent>"
+    handle, path = tempfile.mkstemp(prefix="adiff-plot-", suffix=".png")
+    with os.fdopen(handle, "wb") as file:
+        file.write(png)
+    return f"<plot of the target and its tangent: {path} (a terminal shows no pictures; open it in an image viewer)>"
 
 
 def _step_view_class() -> Any:

@@ -1204,3 +1204,18 @@ def test_mode_and_hessian_combine_with_every_option_and_change_no_other_number(i
 def test_a_bad_mode_is_one_usage_error(ip, seed_cell):
     with pytest.raises(UsageError, match="argument --mode: invalid choice: 'sideways'"):
         ip.run_cell_magic("grad", "--mode sideways", seed_cell)
+
+
+def test_plot_in_a_terminal_goes_to_a_file_whose_path_is_printed():
+    from adiff_magic.magic import plot_text
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    assert plot_text(png, terminal=False) == "<plot of the target and its tangent>"
+    text = plot_text(png, terminal=True)
+    path = re.search(r": (\S+\.png) ", text).group(1)
+    try:
+        with open(path, "rb") as file:
+            assert file.read() == png
+        assert "open it in an image viewer" in text
+    finally:
+        os.remove(path)
