@@ -111,7 +111,8 @@ def options_from(args: Any) -> Options:
     if args.precision is not None and not 1 <= args.precision <= MAX_PRECISION:
         raise UsageError(f"--precision must be between 1 and {MAX_PRECISION}, got {args.precision}")
     view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang, full_trace=args.trace == "full",
-                digits=args.precision or DEFAULT_PRECISION, table_digits=args.precision, mode=args.mode)
+                digits=args.precision or DEFAULT_PRECISION, table_digits=args.precision, mode=args.mode,
+                folded=args.step)
     return Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
                    plot=args.plot, view=view, engine=args.engine, mode=args.mode, hessian=args.hessian)
 
@@ -233,6 +234,10 @@ class GradMagics(Magics):
         if view is None:
             return result
         display(result)  # the static output first; the view under it is the cell's value
+        if not _in_a_terminal(self.shell):  # its offline twin: the stepper where no kernel serves the view
+            from .offline import bundle
+
+            display(bundle(view._model, view.key, result.view.lang), raw=True)
         return view
 
 

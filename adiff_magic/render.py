@@ -66,6 +66,7 @@ WORDS = {
         "arrays cut": "(arrays at {d} significant digits, and '…' for the rows and columns of large ones left out; "
                       "result.rows has every value)",
         "own classes": "your classes from this notebook: {names}", "why": "why",
+        "folded": "(folded, so as not to give the steps away: the stepper below runs them one at a time)",
         "own checked": "your backward, step by step, against incoming × local measured on your forward "
                        "(central differences): {counts}",
         "own first wrong": "✗ first wrong step, {k}: {sentence}",
@@ -112,6 +113,7 @@ WORDS = {
         "arrays cut": "(배열은 유효숫자 {d}자리, 큰 배열의 생략된 행과 열은 '…' arrays at {d} significant digits, "
                       "'…' for rows and columns left out; result.rows에 모든 값이 있음 every value is in result.rows)",
         "own classes": "이 노트북의 클래스 your classes from this notebook: {names}", "why": "왜 why",
+        "folded": "(접혀 있음 folded: 아래의 단계별 보기가 하나씩 보여 준다 the stepper below runs them one at a time)",
         "own checked": "단계별 backward 검사 your backward, step by step, against incoming × local measured on "
                        "your forward (central differences): {counts}",
         "own first wrong": "✗ 처음 틀린 단계 first wrong step, {k}: {sentence}",
@@ -601,6 +603,9 @@ def _html_trace(result: "GradResult", words: dict) -> str:
     legend = "<br>".join(_e(line) for line in _legends(result, words, steps))
     # the list's numbers sit in its left padding: room for the widest one ('100,000.' too)
     room = f' style="padding-left:{len(f"{len(result.steps):,}") * 0.65 + 1.2:.1f}em"' if len(result.steps) >= 100 else ""
+    if result.view.folded:  # --step: the stepper shows the steps one by one, so the trace does not give them away
+        return (f'<details class="adiff-trace"><summary>{title} {_e(words["folded"])}</summary>'
+                f'<p class="adiff-legend">{legend}</p><ol{room}>{"".join(items)}</ol></details>')
     return (f'<details open class="adiff-trace"><summary>{title}</summary><p class="adiff-legend">{legend}</p>'
             f'<ol{room}>{"".join(items)}</ol></details>')
 

@@ -31,6 +31,7 @@ class View:
     digits: int = 6  # significant digits in the trace, the chain rule, the graph and the table's arrays
     table_digits: Optional[int] = None  # the table's scalars: every digit (None), or --precision when given
     mode: str = "reverse"  # 'forward': tangents instead of the backward trace; 'both': Baydin's table of the two
+    folded: bool = False  # the HTML trace starts folded (--step: the stepper shows the steps one by one)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 slider per input. Imported only for --step (anywidget is an optional dependency)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -10,10 +9,9 @@ import numpy as np
 import traitlets
 
 from .errors import type_name
+from .offline import STATIC, key_of
 from .stepper import StepModel, step_model
 from .tangentstep import forward_model_of
-
-STATIC = Path(__file__).parent / "static"
 
 
 class StepView(anywidget.AnyWidget):
@@ -36,12 +34,14 @@ class StepView(anywidget.AnyWidget):
     notes = traitlets.List().tag(sync=True)
     words = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
+    key = traitlets.Unicode("").tag(sync=True)  # shared with the offline twin (offline.py), which the page hides
 
     def __init__(self, recorded: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._recorded = recorded
         self._frames = forward_model_of if recorded.view.mode == "forward" else None  # None: the backward pass
         self._model = step_model(recorded, frames=self._frames)
+        self.key = key_of(self._model)
         self._show(self._model)
         self.values = {spec["name"]: spec["value"] for spec in self._model.inputs}
         self.observe(self._on_step, names="step")
@@ -50,8 +50,9 @@ class StepView(anywidget.AnyWidget):
     def __repr__(self) -> str:  # what a page without widgets shows (a terminal, nbconvert, no kernel)
         steps = f"{self.total} step{'s' if self.total != 1 else ''}"
         which = "a forward pass to" if self._model.forward else "the backward pass of"
-        return (f"<the --step view of {which} {self.target}: {steps}; it needs a "
-                "live kernel and a widget frontend (the output above stands alone)>")
+        return (f"<the --step view of {which} {self.target}: {steps}; live, it needs a kernel and a widget "
+                "frontend; the output above steps through them in a page that runs scripts, and lists them all "
+                "where scripts do not run>")
 
     def _show(self, model: StepModel) -> None:
         with self.hold_sync():  # one message to the page, not one per trait

@@ -73,6 +73,16 @@ function render({ model, el }) {
   const root = h("div", { class: "adiff-step-root", tabindex: "0", role: "group", onkeydown: onKey },
     stage, paths, inputs, error, notes);
   el.append(root);
+  // the offline twin of this view (offline.py), shown where no kernel serves it: hidden while this one lives
+  const key = model.get("key") || "";
+  if (key) {
+    root.dataset.adiffKey = key;
+    document.querySelectorAll(`[data-adiff-offline="${key}"]`).forEach((twin) => {
+      twin.hidden = true;
+      twin.adiffStop?.(); // its stepper stops and goes: one view of the steps on the page
+      twin.querySelector(".adiff-offline-view")?.replaceChildren();
+    });
+  }
 
   let selected = ""; // the variable whose chain rule is shown
   let picked = -1; // the element of the selected array whose sentence is shown (flat index; -1: none)
