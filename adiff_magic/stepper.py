@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
@@ -34,7 +34,8 @@ FLAT_ITEMS = 8  # an array of 3 or more axes: this many of its first values, fla
 MAX_SOURCES = 4  # a click on a variable lists at most this many steps that gave it a gradient
 # the words the page shows as they are (step.js, and the first step's line); the others are in the lines
 PAGE_WORDS = ("prev", "next", "play", "pause", "step_of", "before", "start", "paths_hint", "inputs", "view",
-              "follows", "element hint", "elements of", "grad label")
+              "follows", "element hint", "elements of", "grad label", "legend hot", "legend from", "legend to",
+              "legend pick")
 MAX_CLICKABLE = 36  # an array of at most this many elements gets clickable elements (their sentences precomputed)
 ELEMENT_CHARS = 16_000  # the elements of one model: at most this many characters of JSON, whole arrays only
 ELEMENT_SECONDS = 1.0  # and at most this long to write them (arrays past either bound are said to be left out)
@@ -44,6 +45,8 @@ UI_WORDS = {
         "prev": "previous step", "next": "next step", "play": "play", "pause": "pause",
         "step_of": "step {k} of {n}", "before": "before the backward pass ({n} step{s})",
         "paths_hint": "click a variable for its chain rule", "inputs": "inputs", "grad label": "grad",
+        "legend hot": "the function that runs", "legend from": "where its gradient comes from",
+        "legend to": "where it goes", "legend pick": "the variable whose chain rule is shown",
         "view": "step through the backward pass", "start": "the target's gradient is seeded with 1; "
         "press ▶ (or →) to run the first step",
         "replay": "the sliders re-evaluate the recorded graph",
@@ -69,6 +72,8 @@ UI_WORDS = {
         "step values": "values",
         "follows": "the picture scrolls itself to the step's nodes; scroll it to see the rest",
         "arrays": "sliders are given for inputs that are single numbers",
+        "moved": "this view is at {now}; the table and the trace above stay at {then}, the values the cell ran with",
+        "not moved": "this view is at the values the cell ran with, as the table and the trace above",
         "unused": "no path from {names} to {t}: {t} does not depend on it, so moving it changes nothing",
         "fewer sliders": "sliders for {k} of the {n:,} scalar inputs: the names the cell binds last, then first "
                          "bindings (w#1), then the largest |gradient|",
@@ -79,7 +84,9 @@ UI_WORDS = {
         "prev": "이전 단계 previous step", "next": "다음 단계 next step", "play": "재생 play", "pause": "멈춤 pause",
         "step_of": "{n}단계 중 {k} step {k} of {n}", "before": "역전파 전 before the backward pass ({n}단계 step{s})",
         "paths_hint": "변수를 누르면 연쇄 법칙 click a variable for its chain rule", "inputs": "입력 inputs",
-        "grad label": "grad",
+        "grad label": "grad", "legend hot": "실행 중인 함수 the function that runs",
+        "legend from": "기울기가 오는 곳 where its gradient comes from", "legend to": "가는 곳 where it goes",
+        "legend pick": "연쇄 법칙을 보이는 변수 the variable whose chain rule is shown",
         "view": "역전파 단계별 보기 step through the backward pass",
         "start": "목표의 기울기는 1로 시작 the target's gradient is seeded with 1; ▶ (또는 →)",
         "replay": "슬라이더는 기록된 그래프를 다시 계산 the sliders re-evaluate the recorded graph",
@@ -106,6 +113,8 @@ UI_WORDS = {
         "step values": "값 values",
         "follows": "그림은 단계를 따라 스크롤 the picture scrolls itself to the step's nodes; scroll it to see the rest",
         "arrays": "슬라이더는 스칼라 입력에만 sliders are given for inputs that are single numbers",
+        "moved": "이 보기는 {now}; 위의 표와 기록은 {then} this view is at {now}; the table and the trace above stay at {then}",
+        "not moved": "위의 표와 같은 값 this view is at the values the cell ran with, as the table above",
         "unused": "{names}에서 {t}까지 경로 없음 no path from {names} to {t}: {t} does not depend on it, so "
                   "moving it changes nothing",
         "fewer sliders": "슬라이더는 스칼라 입력 {n:,}개 중 {k}개 sliders for {k} of the {n:,} scalar inputs",
@@ -175,7 +184,18 @@ def step_model(recorded: Any, values: Optional[dict] = None, ranges: Optional[tu
     inputs = tuple((name, new.get(variable, variable)) for name, variable in recorded.inputs)
     label = _renamed(recorded.label, old_of)
     recording = record(new[recorded.target], label, recorded.line, [(name, v) for name, v in inputs if v in old_of])
-    return frames(recording, recorded, inputs, ranges, Live(new[recorded.target], label))
+    model = frames(recording, recorded, inputs, ranges, Live(new[recorded.target], label))
+    return replace(model, notes=(_moved_note(recorded, values),) + model.notes)
+
+
+def _moved_note(recorded: Any, values: dict) -> str:
+    """'this view is at x = 1; the table and the trace above stay at x = 0.5': the sliders moved it."""
+    words = UI_WORDS[recorded.view.lang]
+    moved = [(name, float(variable.data), float(values[name])) for name, variable in recorded.inputs
+             if name in values and float(values[name]) != float(variable.data)]
+    now = ", ".join(f"{name} = {fmt_short(new, recorded.view.digits)}" for name, _, new in moved)
+    then = ", ".join(f"{name} = {fmt_short(old, recorded.view.digits)}" for name, old, _ in moved)
+    return words["moved"].format(now=now, then=then) if moved else words["not moved"]
 
 
 class Live(NamedTuple):

@@ -37,6 +37,7 @@ FORWARD_WORDS = {
         "made by": "made by step {k}: {sentence}",
         "untouched": "{dot} = 0: it does not depend on {x}",
         "constant": "a constant: its tangent is 0 in every pass",
+        "legend from": "where its tangent comes from", "legend pick": "the variable whose tangent is shown",
         "numeric": "{names}: no forward-mode rule (jvp), so central differences of the forward (≈)",
     },
     "ko": {
@@ -51,6 +52,8 @@ FORWARD_WORDS = {
         "made by": "{k}단계에서 made by step {k}: {sentence}",
         "untouched": "{dot} = 0: {x}와 무관 it does not depend on {x}",
         "constant": "상수 a constant: 접선은 언제나 0 its tangent is 0 in every pass",
+        "legend from": "접선이 오는 곳 where its tangent comes from",
+        "legend pick": "접선을 보이는 변수 the variable whose tangent is shown",
         "numeric": "{names}: jvp 없음, 전진 함수의 중앙 차분 central differences of the forward (≈)",
     },
 }

@@ -2,7 +2,8 @@
 lives, one stepper shows (the widget; its offline twin is hidden); saved, its kernel shut down and reopened,
 the twin steps through the backward pass in the page (▶ three times: the seed's last step, and x's node
 reads grad 3.29744 = 2·e^0.5) and its slider says it needs the kernel; `jupyter nbconvert --to html` of
-the saved notebook, opened with every network request refused, steps the same. Screenshots:
+the saved notebook, opened with every network request refused, steps the same; an untrusted copy (no
+scripts) shows every step as text, folded. Screenshots:
 tests/artifacts/offline-*.png. Uses lab_harness.py; skips without its tools, unless CI is set."""
 from __future__ import annotations
 
@@ -28,6 +29,16 @@ def notebook() -> str:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(source) for source in ("%load_ext adiff_magic", STEP)]
     return nbformat.writes(nb)
+
+
+def untrusted_copy(lab, saved) -> str:
+    """A copy of the saved notebook that JupyterLab does not trust: one metadata key changed on disk, so that
+    its signature no longer matches (as a notebook received by email)."""
+    import json
+
+    notebook = json.loads(saved.read_text(encoding="utf-8"))
+    notebook["metadata"]["received"] = "by email"
+    return lab.put("offline-untrusted", "received.ipynb", json.dumps(notebook))
 
 
 def step_three_times(root) -> dict:
@@ -70,6 +81,19 @@ def test_the_stepper_runs_without_a_kernel_after_a_reopen_and_in_exported_html(b
         lab_harness.close_notebook(context, page)
 
     saved = step_lab.root / path
+    untrusted = untrusted_copy(step_lab, saved)
+    context, page = lab_harness.open_notebook(browser, step_lab, untrusted, "light")
+    try:  # no script runs: every step is there as text, folded until asked for
+        copy = page.locator(".adiff-offline details")  # (the sanitizer drops data-* attributes, not classes)
+        expect(copy).to_be_visible(timeout=30_000)
+        assert page.locator(".adiff-offline script").count() == 0
+        expect(copy.locator("summary")).to_contain_text("all 3 steps, as text")
+        copy.locator("summary").click()
+        expect(copy.locator("pre")).to_contain_text("3. line 2  " + LAST)
+        lab_harness.close_up(page, page.locator(".adiff-offline"), "offline-untrusted")
+    finally:
+        lab_harness.close_notebook(context, page)
+
     html = saved.with_suffix(".html")
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(saved)], check=True,
                    capture_output=True)

@@ -145,3 +145,18 @@ def test_sliders_for_a_handful_of_inputs_and_a_note_for_the_rest():
     assert len(names_) == 10 and "sliders for 10 of the 31 scalar inputs" in " ".join(model.notes)
     moved = step_model(rec, {"lr": 0.02}, model.inputs)  # a move keeps the same sliders
     assert [spec["name"] for spec in moved.inputs] == names_
+
+
+def test_a_moved_slider_says_where_the_view_is_and_where_the_output_above_stays():
+    model = step_model(recorded(SEED), {"x": 1.0})
+    assert model.notes[0] == "this view is at x = 1; the table and the trace above stay at x = 0.5, the values the cell ran with"
+    back = step_model(recorded(SEED), {"x": 0.5})
+    assert back.notes[0] == "this view is at the values the cell ran with, as the table and the trace above"
+    assert "this view is at" not in " ".join(step_model(recorded(SEED)).notes)  # not moved: nothing to say
+
+
+def test_the_page_is_given_the_legend_of_the_marks():
+    words = step_model(recorded(SEED)).words
+    assert (words["legend hot"], words["legend from"], words["legend to"], words["legend pick"]) == (
+        "the function that runs", "where its gradient comes from", "where it goes",
+        "the variable whose chain rule is shown")

@@ -106,3 +106,9 @@ def test_the_widget_steps_the_forward_pass():
     view.values = {"x": 1.0}
     assert view.grads[keys(view.svg)["y"]] == f"{4 * math.exp(2):.6g}"
     assert "a forward pass to y" in repr(view)
+
+
+def test_the_legend_speaks_of_the_tangent():
+    words = model(SEED).words
+    assert (words["legend from"], words["legend to"], words["legend pick"]) == (
+        "where its tangent comes from", "where it goes", "the variable whose tangent is shown")

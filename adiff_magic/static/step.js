@@ -18,7 +18,8 @@ const WORDS = {
   view: "step through the backward pass",
   follows: "the picture scrolls itself to the step's nodes; scroll it to see the rest",
   "element hint": "click an element for its chain rule", "elements of": "the elements of d{t}/d{name}",
-  "grad label": "grad",
+  "grad label": "grad", "legend hot": "the function that runs", "legend from": "where its gradient comes from",
+  "legend to": "where it goes", "legend pick": "the variable whose chain rule is shown",
 };
 
 // an element with attributes (on<event>: a listener) and children
@@ -67,9 +68,10 @@ function render({ model, el }) {
   const error = h("div", { class: "adiff-step-error", role: "alert" });
   const notes = h("div", { class: "adiff-step-notes" });
   const toolbar = h("div", { class: "adiff-step-toolbar" }, prev, play, next, counter);
+  const legend = h("div", { class: "adiff-step-legend" }); // what the marks' colours mean
   // what a step changes, on one screen: the controls, the step's text, the picture in a box of the
   // height left (it follows the step); the chain rule, the sliders and the notes under it
-  const stage = h("div", { class: "adiff-step-stage" }, toolbar, lines, follows, graph);
+  const stage = h("div", { class: "adiff-step-stage" }, toolbar, legend, lines, follows, graph);
   const root = h("div", { class: "adiff-step-root", tabindex: "0", role: "group", onkeydown: onKey },
     stage, paths, inputs, error, notes);
   el.append(root);
@@ -135,6 +137,13 @@ function render({ model, el }) {
   }
 
   // ---------------------------------------------------------------- drawing, one function per trait group
+  function drawLegend() {
+    const swatch = (kind, key) => h("span", {}, h("span", { class: `adiff-step-swatch ${kind}`, "aria-hidden": "true" }),
+      word(key));
+    legend.replaceChildren(swatch("hot", "legend hot"), swatch("from", "legend from"), swatch("to", "legend to"),
+      swatch("pick", "legend pick"));
+  }
+
   function drawToolbar() {
     const [step, total] = [model.get("step"), model.get("total")];
     root.setAttribute("aria-label", word("view"));
@@ -457,7 +466,7 @@ function render({ model, el }) {
     "change:svg": drawSvg, "change:highlight": drawHighlight, "change:grads": drawGrads,
     "change:lines": drawLines, "change:paths": drawPaths, "change:elements": drawPaths, "change:inputs": drawInputs,
     "change:error": drawError, "change:notes": drawNotes, "change:step": drawToolbar, "change:total": drawToolbar,
-    "change:words": () => { drawToolbar(); drawPaths(); drawInputs(); follows.textContent = word("follows"); },
+    "change:words": () => { drawToolbar(); drawLegend(); drawPaths(); drawInputs(); follows.textContent = word("follows"); },
   };
   for (const [event, handler] of Object.entries(handlers)) model.on(event, handler);
   const theme = new MutationObserver(drawTheme);
@@ -467,7 +476,7 @@ function render({ model, el }) {
 
   follows.textContent = word("follows");
   follows.hidden = true;
-  for (const draw of [drawTheme, drawToolbar, drawSvg, drawLines, drawInputs, drawError, drawNotes]) draw();
+  for (const draw of [drawTheme, drawToolbar, drawLegend, drawSvg, drawLines, drawInputs, drawError, drawNotes]) draw();
   resized.observe(root);
   addEventListener("resize", settle);
 
