@@ -112,7 +112,9 @@ def options_from(args: Any) -> Options:
         raise UsageError(f"--precision must be between 1 and {MAX_PRECISION}, got {args.precision}")
     view = View(trace=not args.no_trace, graph=args.graph, lang=args.lang, full_trace=args.trace == "full",
                 digits=args.precision or DEFAULT_PRECISION, table_digits=args.precision, mode=args.mode,
-                folded=args.step)
+                folded=args.step, quiz=args.quiz)
+    if args.quiz and not args.step:
+        raise UsageError("--quiz asks its questions in the --step view: use --step --quiz")
     return Options(target=args.target, wrt=_names(args.wrt), order=args.order, check=args.check,
                    plot=args.plot, view=view, engine=args.engine, mode=args.mode, hessian=args.hessian)
 
@@ -153,6 +155,9 @@ class GradMagics(Magics):
               help="under the output, step through the backward pass: ◀ ▶, play, click a node for its chain "
                    "rule, a slider per input (needs anywidget; the cell's value is then the view, use -o for "
                    "the result)")
+    @argument("--quiz", action="store_true",
+              help="with --step: each step's local derivative and gradient stay hidden until you type them (a ✓, or "
+                   "a hint: the rule in the cell's letters, then the numbers); a score at the end")
     @argument("--quiet", action="store_true", help="show nothing; the names are still bound")
     @argument("--lang", choices=["en", "ko"], default="en", help="ko: the words in Korean as well as English")
     @argument("--engine", choices=["auto", "ours", "own"], default="auto",

@@ -45,7 +45,7 @@ def state(model: StepModel, lang: str) -> dict:
     return {"target": model.target, "svg": model.svg, "total": len(model.steps), "paths": model.paths,
             "elements": model.elements, "inputs": list(model.inputs),
             "values": {spec["name"]: spec["value"] for spec in model.inputs}, "notes": list(model.notes),
-            "words": model.words, "error": "", "no_kernel": NO_KERNEL[lang]}
+            "words": model.words, "quiz": list(model.quiz), "error": "", "no_kernel": NO_KERNEL[lang]}
 
 
 def bundle(model: StepModel, key: str, lang: str = "en") -> dict:

@@ -32,6 +32,7 @@ class View:
     table_digits: Optional[int] = None  # the table's scalars: every digit (None), or --precision when given
     mode: str = "reverse"  # 'forward': tangents instead of the backward trace; 'both': Baydin's table of the two
     folded: bool = False  # the HTML trace starts folded (--step: the stepper shows the steps one by one)
+    quiz: bool = False  # --step --quiz: the stepper asks for each local derivative and gradient before showing it
 
 
 @dataclass(frozen=True)

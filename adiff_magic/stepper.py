@@ -23,6 +23,7 @@ from .model import Place, Recording
 from .paths import written_first
 from .record import graph_of, record
 from .arrayrules import broadcast_note, matrix_chain, matrix_form
+from .layout import local_parts
 from .render import OPERAND, WORDS, as_operand, check_lines, compact_step, element_lines, rule_sentence
 from .result import View
 
@@ -35,7 +36,8 @@ MAX_SOURCES = 4  # a click on a variable lists at most this many steps that gave
 # the words the page shows as they are (step.js, and the first step's line); the others are in the lines
 PAGE_WORDS = ("prev", "next", "play", "pause", "step_of", "before", "start", "paths_hint", "inputs", "view",
               "follows", "element hint", "elements of", "grad label", "legend hot", "legend from", "legend to",
-              "legend pick")
+              "legend pick", "quiz local", "quiz grad", "quiz right", "quiz rule", "quiz numbers", "quiz score",
+              "quiz type")
 MAX_CLICKABLE = 36  # an array of at most this many elements gets clickable elements (their sentences precomputed)
 ELEMENT_CHARS = 16_000  # the elements of one model: at most this many characters of JSON, whole arrays only
 ELEMENT_SECONDS = 1.0  # and at most this long to write them (arrays past either bound are said to be left out)
@@ -47,6 +49,10 @@ UI_WORDS = {
         "paths_hint": "click a variable for its chain rule", "inputs": "inputs", "grad label": "grad",
         "legend hot": "the function that runs", "legend from": "where its gradient comes from",
         "legend to": "where it goes", "legend pick": "the variable whose chain rule is shown",
+        "quiz local": "the local derivative", "quiz grad": "the gradient it passes on",
+        "quiz right": "✓ right", "quiz rule": "✗ not yet: the rule is {name} = {rule}; try again",
+        "quiz numbers": "✗ it is {numbers}", "quiz score": "score: {k} of {n} right at the first try",
+        "quiz type": "type your answer and press Enter",
         "view": "step through the backward pass", "start": "the target's gradient is seeded with 1; "
         "press ▶ (or →) to run the first step",
         "replay": "the sliders re-evaluate the recorded graph",
@@ -87,6 +93,10 @@ UI_WORDS = {
         "grad label": "grad", "legend hot": "실행 중인 함수 the function that runs",
         "legend from": "기울기가 오는 곳 where its gradient comes from", "legend to": "가는 곳 where it goes",
         "legend pick": "연쇄 법칙을 보이는 변수 the variable whose chain rule is shown",
+        "quiz local": "국소 미분 the local derivative", "quiz grad": "전달하는 기울기 the gradient it passes on",
+        "quiz right": "✓ 정답 right", "quiz rule": "✗ 아직 not yet: 규칙 the rule is {name} = {rule}; 다시 try again",
+        "quiz numbers": "✗ 답 it is {numbers}", "quiz score": "점수 score: {n}개 중 {k}개 첫 시도에 정답 right at the first try",
+        "quiz type": "답을 쓰고 Enter type your answer and press Enter",
         "view": "역전파 단계별 보기 step through the backward pass",
         "start": "목표의 기울기는 1로 시작 the target's gradient is seeded with 1; ▶ (또는 →)",
         "replay": "슬라이더는 기록된 그래프를 다시 계산 the sliders re-evaluate the recorded graph",
@@ -150,6 +160,7 @@ class StepModel:
     notes: tuple
     words: dict  # the words the page shows itself (PAGE_WORDS), in the view's language
     forward: bool = False  # a forward-mode pass (tangentstep.py): a step's tangent flows from its inputs to its output
+    quiz: tuple = ()  # --quiz: per step, its questions (one per input of single numbers, see _questions); () if off
 
     def at(self, k: int) -> dict:
         """The view after ``k`` steps: {"highlight", "grads", "lines"} (k = 0: before the first)."""
@@ -226,9 +237,30 @@ def model_of(recording: Recording, recorded: Any, inputs: tuple, ranges: Optiona
     if len(steps) < len(recording.steps):
         notes += (words["fewer steps"].format(k=len(steps), n=len(recording.steps)),)
     elements, lasts = clickable(shown, recording, live, view, words, target, [name for name, _ in inputs])
+    quiz = tuple(_questions(step, target, view.digits) for step, place in zip(recording.steps, recording.places)
+                 if place.function in drawn) if view.quiz else ()
     return StepModel(target, to_svg(recording.graph, view.digits), seed, steps,
                      _paths(shown, recording, target, view, words, lasts), elements,
-                     _sliders(inputs, ranges), notes, {key: UI_WORDS[view.lang][key] for key in PAGE_WORDS})
+                     _sliders(inputs, ranges), notes, {key: UI_WORDS[view.lang][key] for key in PAGE_WORDS},
+                     quiz=quiz)
+
+
+def _questions(step: Any, target: str, digits: int) -> list:
+    """--quiz: per input of single numbers, what the learner types (the local derivative, the gradient passed)
+    and the two hints (the rule in the cell's letters, then with the numbers put in)."""
+    questions = []
+    for flow in step.flows:
+        if flow.local is None or np.ndim(flow.grad) or not step.gy or np.ndim(step.gy[0]):
+            continue
+        out, name, t = as_operand(step.output, OPERAND), as_operand(flow.input, OPERAND), as_operand(target)
+        parts = local_parts(flow.local, digits)
+        incoming, passed = float(np.asarray(step.gy[0])), float(flow.grad)
+        questions.append({"local_name": f"∂{out}/∂{name}", "local": flow.local.value, "rule": parts[0],
+                          "numbers": " = ".join(parts[1:]) if len(parts) > 1 else parts[0],
+                          "grad_name": f"d{t}/d{name}", "grad": passed,
+                          "product": f"d{t}/d{out} × ∂{out}/∂{name} = {fmt_short(incoming, digits)} × "
+                                     f"{fmt_short(flow.local.value, digits)} = {fmt_short(passed, digits)}"})
+    return questions
 
 
 def _step_lines(step: Any, check: Any, words: dict, target: str, digits: int) -> tuple:

@@ -34,6 +34,7 @@ class StepView(anywidget.AnyWidget):
     notes = traitlets.List().tag(sync=True)
     words = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
+    quiz = traitlets.List().tag(sync=True)  # --quiz: per step, its questions (stepper._questions)
     key = traitlets.Unicode("").tag(sync=True)  # shared with the offline twin (offline.py), which the page hides
 
     def __init__(self, recorded: Any, **kwargs: Any) -> None:
@@ -58,7 +59,7 @@ class StepView(anywidget.AnyWidget):
         with self.hold_sync():  # one message to the page, not one per trait
             self.target, self.svg, self.total = model.target, model.svg, len(model.steps)
             self.paths, self.elements, self.inputs = model.paths, model.elements, list(model.inputs)
-            self.notes, self.words = list(model.notes), model.words
+            self.notes, self.words, self.quiz = list(model.notes), model.words, list(model.quiz)
             self.step = max(0, min(self.step, len(model.steps)))
             self._show_step()
 

@@ -1219,3 +1219,8 @@ def test_plot_in_a_terminal_goes_to_a_file_whose_path_is_printed():
         assert "open it in an image viewer" in text
     finally:
         os.remove(path)
+
+
+def test_quiz_needs_step(ip, seed_cell):
+    with pytest.raises(UsageError, match="--quiz asks its questions in the --step view: use --step --quiz"):
+        ip.run_cell_magic("grad", "--quiz", seed_cell)

@@ -193,10 +193,10 @@ def test_row_is_frozen_plain_data():
 
 def test_view_is_frozen_plain_data_with_defaults():
     assert [f.name for f in dataclasses.fields(View)] == ["trace", "table", "graph", "lang", "full_trace", "digits",
-                                                   "table_digits", "mode", "folded"]
+                                                   "table_digits", "mode", "folded", "quiz"]
     view = View()
     assert (view.trace, view.table, view.graph, view.lang, view.full_trace, view.digits, view.table_digits,
-            view.mode, view.folded) == (True, True, False, "en", False, 6, None, "reverse", False)
+            view.mode, view.folded, view.quiz) == (True, True, False, "en", False, 6, None, "reverse", False, False)
     assert View() == View() and View(lang="ko") != View()
     assert hash(View(graph=True)) == hash(View(graph=True))  # frozen and compared by value: usable as a key
     for name in ("trace", "table", "graph", "lang"):

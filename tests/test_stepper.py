@@ -160,3 +160,23 @@ def test_the_page_is_given_the_legend_of_the_marks():
     assert (words["legend hot"], words["legend from"], words["legend to"], words["legend pick"]) == (
         "the function that runs", "where its gradient comes from", "where it goes",
         "the variable whose chain rule is shown")
+
+
+def test_quiz_questions_by_hand():
+    """The seed's first step, Square: ∂y/∂b = 2b = 2e^0.25 = 2.56805, passed 1 × that; the rule in the
+    cell's letters first, then with the numbers."""
+    model = step_model(recorded(SEED, quiz=True))
+    assert len(model.quiz) == len(model.steps) == 3
+    (first,) = model.quiz[0]
+    assert first["local_name"] == "∂y/∂b" and first["grad_name"] == "dy/db"
+    assert first["local"] == pytest.approx(2 * math.exp(0.25)) and first["grad"] == pytest.approx(2 * math.exp(0.25))
+    assert (first["rule"], first["numbers"]) == ("2·b", "2·1.28403 = 2.56805")
+    assert first["product"] == "dy/dy × ∂y/∂b = 1 × 2.56805 = 2.56805"
+    (last,) = model.quiz[2]  # Square at x: ∂a/∂x = 2x = 1, dy/dx = 2e^0.5 × 1
+    assert last["local"] == 1.0 and last["grad"] == pytest.approx(2 * math.exp(0.5))
+    assert step_model(recorded(SEED)).quiz == ()  # off unless asked
+
+
+def test_quiz_asks_nothing_of_an_array_step():
+    model = step_model(recorded("x = np.array([1.0, 2.0])\ny = sum(x * x)", quiz=True))
+    assert all(questions == [] for questions in model.quiz)

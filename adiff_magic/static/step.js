@@ -293,9 +293,13 @@ function render({ model, el }) {
 
   function drawGrads() {
     const grads = model.get("grads") || {};
+    const open = quizOpen() ? (model.get("highlight") || {}).inputs || [] : [];
+    root.classList.toggle("adiff-step-quizzing", (model.get("quiz") || []).some((questions, k) =>
+      questions.some((q, i) => !answer(k + 1, i, "local").done || !answer(k + 1, i, "grad").done)));
     for (const text of picture.querySelectorAll("text[data-grad]")) {
       if (!(text.dataset.grad in grads)) continue;
-      text.textContent = word("grad label") + " " + (grads[text.dataset.grad] || BLANK);
+      const asked = open.includes(text.dataset.grad); // --quiz: not shown before it is typed
+      text.textContent = word("grad label") + " " + (asked ? "?" : grads[text.dataset.grad] || BLANK);
       fit(text);
     }
   }
@@ -317,13 +321,93 @@ function render({ model, el }) {
 
   function drawLines() {
     const texts = model.get("lines") || [];
-    lines.replaceChildren(...texts.flatMap((text, i) => {
-      const mark = CHECKS[text.charAt(0)];
-      const line = mark ? [h("span", { class: mark }, text.charAt(0)), text.slice(1)] : [text];
-      return i ? ["\n", ...line] : line;
-    }));
+    const step = model.get("step");
+    const questions = step ? (model.get("quiz") || [])[step - 1] || [] : [];
+    if (questions.some((q, i) => !answer(step, i, "local").done || !answer(step, i, "grad").done)) {
+      drawQuiz(texts[0], step, questions);
+    } else {
+      lines.replaceChildren(...texts.flatMap((text, i) => {
+        const mark = CHECKS[text.charAt(0)];
+        const line = mark ? [h("span", { class: mark }, text.charAt(0)), text.slice(1)] : [text];
+        return i ? ["\n", ...line] : line;
+      }), ...answered(step, questions), ...score(step));
+    }
     lines.scrollTop = 0;
     settle();
+  }
+
+  // ---------------------------------------------------------------- --quiz: type each step's numbers first
+  const answers = new Map(); // "step/question/part" -> {tries, done, first, said, shown}
+  const QUIZ_PARTS = [["local", "local_name", "quiz local"], ["grad", "grad_name", "quiz grad"]];
+
+  function quizOpen() { // the current step still asks for a number
+    const step = model.get("step");
+    const questions = step ? (model.get("quiz") || [])[step - 1] || [] : [];
+    return questions.some((q, i) => !answer(step, i, "local").done || !answer(step, i, "grad").done);
+  }
+
+  function answer(step, i, part) {
+    const key = `${step}/${i}/${part}`;
+    if (!answers.has(key)) answers.set(key, { tries: 0, done: false, first: false, said: "", shown: "" });
+    return answers.get(key);
+  }
+
+  function drawQuiz(head, step, questions) {
+    const rows = [head];
+    let first = null;
+    questions.forEach((q, i) => {
+      for (const [part, nameKey, what] of QUIZ_PARTS) {
+        const state = answer(step, i, part);
+        const box = h("input", { type: "text", inputmode: "decimal", size: "9", class: "adiff-quiz-box",
+          "aria-label": `${q[nameKey]}: ${word(what)}`, placeholder: "?", title: word("quiz type") });
+        if (state.done) { box.value = state.shown; box.disabled = true; } else first = first || box;
+        box.addEventListener("keydown", (event) => {
+          if (event.key !== "Enter") return;
+          event.preventDefault();
+          check(step, i, part, q, box.value);
+        });
+        const said = h("span", { class: state.first ? "adiff-quiz-right" : "adiff-quiz-said", "aria-live": "polite" },
+          state.said);
+        rows.push("\n", `${q[nameKey]} = `, box, "  ", said);
+      }
+    });
+    const inside = root.contains(document.activeElement);
+    lines.replaceChildren(...rows);
+    if (inside && first) first.focus();
+  }
+
+  function check(step, i, part, q, text) {
+    const state = answer(step, i, part);
+    const value = Number(text.trim().replace("−", "-"));
+    const expected = part === "local" ? q.local : q.grad;
+    state.tries += 1;
+    if (text.trim() && Number.isFinite(value) && Math.abs(value - expected) <= 0.005 * Math.abs(expected) + 5e-4) {
+      Object.assign(state, { done: true, first: state.tries === 1, said: word("quiz right"), shown: text.trim() });
+    } else if (state.tries === 1) { // the rule, in the cell's letters
+      const rule = part === "local" ? q.rule : q.product.split(" = ")[0];
+      state.said = word("quiz rule").replace("{name}", part === "local" ? q.local_name : q.grad_name).replace("{rule}", rule);
+    } else { // then the numbers
+      const numbers = part === "local" ? q.numbers : q.product;
+      Object.assign(state, { done: true, said: word("quiz numbers").replace("{numbers}", numbers), shown: String(expected) });
+    }
+    drawLines();
+    drawGrads();
+  }
+
+  function answered(step, questions) { // under the step's own text, what was said of each answer
+    return questions.flatMap((q, i) => QUIZ_PARTS.flatMap(([part, nameKey]) => {
+      const state = answer(step, i, part);
+      return ["\n", h("span", { class: state.first ? "adiff-quiz-right" : "adiff-quiz-said" },
+        `${q[nameKey]}: ${state.said}`)];
+    }));
+  }
+
+  function score(step) {
+    const quiz = model.get("quiz") || [];
+    const n = quiz.reduce((sum, questions) => sum + 2 * questions.length, 0);
+    if (!n || step < model.get("total")) return [];
+    const k = [...answers.values()].filter((state) => state.first).length;
+    return ["\n", h("strong", { class: "adiff-quiz-score" }, word("quiz score").replace("{k}", k).replace("{n}", n))];
   }
 
   function select(node) {
@@ -464,7 +548,7 @@ function render({ model, el }) {
   // ---------------------------------------------------------------- wiring
   const handlers = {
     "change:svg": drawSvg, "change:highlight": drawHighlight, "change:grads": drawGrads,
-    "change:lines": drawLines, "change:paths": drawPaths, "change:elements": drawPaths, "change:inputs": drawInputs,
+    "change:lines": drawLines, "change:quiz": drawLines, "change:paths": drawPaths, "change:elements": drawPaths, "change:inputs": drawInputs,
     "change:error": drawError, "change:notes": drawNotes, "change:step": drawToolbar, "change:total": drawToolbar,
     "change:words": () => { drawToolbar(); drawLegend(); drawPaths(); drawInputs(); follows.textContent = word("follows"); },
   };
