@@ -194,6 +194,16 @@ JS_RUN_FINISHED = """() => {
 }"""
 
 
+def notebook_of(*sources: str) -> str:
+    """A Python 3 notebook whose code cells are ``sources``, as the text of an .ipynb file."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    return nbformat.writes(nb)
+
+
 def open_notebook(browser, lab: Lab, path: str, theme: str, zoom: float = 1.0):
     """A new browser context showing the notebook at the tree path, its kernel idle, in the theme.
     With zoom, the VIEWPORT screen at that browser zoom: zoom times fewer CSS px, each zoom device px."""

@@ -29,17 +29,8 @@ SHOWN = {"both": ["reverse: 1 backward pass gave all 4 input gradients; forward:
          "hessian": ["second derivatives (--hessian)"]}
 TABLES = {"both": {"loss": ["-1", "-0.25", "-0.5", "0", "1"]}, "hessian": {"x": ["4", "2"], "y": ["2", "12"]}}
 
+LOAD = "%load_ext adiff_magic\nimport numpy as np"
 STEP = "%%grad --step --mode forward --no-trace\nx = 0.5\na = square(x)\nb = exp(a)\ny = square(b)"
-
-
-def notebook(*sources: str) -> str:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in ("%load_ext adiff_magic\nimport numpy as np",
-                                                                  *sources)]
-    return nbformat.writes(nb)
 
 
 def row_texts(table, name: str) -> list:
@@ -53,7 +44,7 @@ def test_the_two_modes_and_the_hessian_fit_and_show_their_numbers(browser, lab, 
     from playwright.sync_api import expect
 
     label = f"{theme}-{int(zoom * 100)}"
-    path = lab.put(f"modes-{label}", "modes.ipynb", notebook(*CELLS.values()))
+    path = lab.put(f"modes-{label}", "modes.ipynb", lab_harness.notebook_of(LOAD, *CELLS.values()))
     context, page = lab_harness.open_notebook(browser, lab, path, theme, zoom)
     figures = {}
     try:
@@ -89,7 +80,7 @@ def test_the_two_modes_and_the_hessian_fit_and_show_their_numbers(browser, lab, 
 def test_step_mode_forward_pushes_the_tangent_along_the_graph(browser, step_lab, theme):
     from playwright.sync_api import expect
 
-    path = step_lab.put(f"modes-step-{theme}", "forward-step.ipynb", notebook(STEP))
+    path = step_lab.put(f"modes-step-{theme}", "forward-step.ipynb", lab_harness.notebook_of(LOAD, STEP))
     context, page = lab_harness.open_notebook(browser, step_lab, path, theme)
     try:
         lab_harness.run_all_cells(page, step_lab)

@@ -22,15 +22,6 @@ LAST = "a.creator = Square, input x → Square.backward(dy/da = 3.29744)"
 SAVED = "() => !window.__visiblePanel().context.model.dirty"
 
 
-def notebook() -> str:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in ("%load_ext adiff_magic", STEP)]
-    return nbformat.writes(nb)
-
-
 def untrusted_copy(lab, saved) -> str:
     """A copy of the saved notebook that JupyterLab does not trust: one metadata key changed on disk, so that
     its signature no longer matches (as a notebook received by email)."""
@@ -53,7 +44,7 @@ def step_three_times(root) -> dict:
 def test_the_stepper_runs_without_a_kernel_after_a_reopen_and_in_exported_html(browser, step_lab):
     from playwright.sync_api import expect
 
-    path = step_lab.put("offline", "offline.ipynb", notebook())
+    path = step_lab.put("offline", "offline.ipynb", lab_harness.notebook_of("%load_ext adiff_magic", STEP))
     context, page = lab_harness.open_notebook(browser, step_lab, path, "light")
     try:
         lab_harness.run_all_cells(page, step_lab)

@@ -19,15 +19,6 @@ pytestmark = pytest.mark.browser
 QUIZ = "%%grad --step --quiz --no-trace\nx = 0.5\na = square(x)\nb = exp(a)\ny = square(b)"
 
 
-def notebook() -> str:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in ("%load_ext adiff_magic", QUIZ)]
-    return nbformat.writes(nb)
-
-
 def answer(page, root, label: str, text: str) -> str:
     """Type ``text`` into the box labelled ``label`` and press Enter, as the keyboard does; what is said then."""
     box = root.get_by_role("textbox", name=label)
@@ -73,7 +64,7 @@ def take_the_quiz(page, root) -> str:
 def test_the_quiz_typed_through_with_the_keyboard(browser, step_lab, theme):
     from playwright.sync_api import expect
 
-    path = step_lab.put(f"quiz-{theme}", "quiz.ipynb", notebook())
+    path = step_lab.put(f"quiz-{theme}", "quiz.ipynb", lab_harness.notebook_of("%load_ext adiff_magic", QUIZ))
     context, page = lab_harness.open_notebook(browser, step_lab, path, theme)
     try:
         lab_harness.run_all_cells(page, step_lab)
