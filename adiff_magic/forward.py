@@ -9,7 +9,7 @@ the operand's tangent, the partials computed by pushing a unit tangent through t
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -21,7 +21,6 @@ from .model import Label
 from .own import plain_forward
 from .trace import local_derivative
 
-MAX_WRITTEN_PASSES = 4  # passes written out line by line: the first scalar inputs
 MAX_WORK = 2_000_000  # numbers the jvps take and make over every pass, and
 MAX_JVPS = 100_000  # the jvps run (about 6 µs each, so well under a second): the passes past either bound are not run, and a note says so
 MAX_HESSIAN = 64  # scalar inputs of --hessian; more are refused with a note
@@ -55,12 +54,21 @@ class Modes:
     inputs: tuple  # (name, size) per input
     target: str
     target_size: int
-    forward_passes: int  # passes forward mode needs for every input's gradient: one per input element
-    reverse_passes: int  # passes reverse mode needs for the whole Jacobian: one per element of the target
     difference: float  # the largest |forward − reverse| / max(1, |reverse|) over the gradients compared
     tolerance: float  # within which they agree
     numeric: tuple  # names of the function classes whose tangents are central differences
     notes: tuple
+    reverse: dict = field(default_factory=dict)  # seed -> the reverse gradient its pass is compared with (None: none)
+
+    @property
+    def forward_passes(self) -> int:
+        """The passes forward mode needs for every input's gradient: one per input element."""
+        return sum(size for _, size in self.inputs)
+
+    @property
+    def reverse_passes(self) -> int:
+        """The passes reverse mode needs for the whole Jacobian: one per element of the target."""
+        return self.target_size
 
     def scalar_seeds(self) -> list:
         """The seeds that are whole scalar inputs (their passes are written out)."""
@@ -77,7 +85,7 @@ def forward_modes(target: Variable, target_name: str, bindings: list, inputs: li
     lines = _lines(bindings, label)
     variables = [line.variable for line in lines] + [target]
     reach = _Reach(functions_between(tuple(variables), tuple(v for _, v in inputs)))
-    tangents, difference, work, seeds, left = {}, 0.0, [0, 0], [], []
+    tangents, reverses, difference, work, seeds, left = {}, {}, 0.0, [0, 0], [], []
     zero = functools.lru_cache(maxsize=None)(_read_only_zeros)  # one shared array per shape off the pass
     by_label = [(line.label.name, line.variable) for line in lines]
     with np.errstate(all="ignore"):
@@ -94,7 +102,7 @@ def forward_modes(target: Variable, target_name: str, bindings: list, inputs: li
             tangents[seed] = {name: known[v] if v in known else zero(v.data.shape) for name, v in by_label}
             seeds.append(seed)
             forward = float(np.sum(known.get(target, 0.0)))
-            reverse = _reverse_at(grads, seed, one_hot)
+            reverse = reverses[seed] = _reverse_at(grads, seed, one_hot)
             if reverse is not None:
                 difference = max(difference, abs(forward - reverse) / max(1.0, abs(reverse)))
     notes = [_cut_note(len(seeds), inputs, left, work)] if left else []
@@ -104,9 +112,8 @@ def forward_modes(target: Variable, target_name: str, bindings: list, inputs: li
         notes.append(f"{', '.join(sorted(numeric))} {'has' if len(numeric) == 1 else 'have'} no forward-mode rule "
                      "(a jvp method beside backward): the tangents through "
                      f"{'it' if len(numeric) == 1 else 'them'} are central differences of the forward (marked ≈)")
-    return Modes(tuple(lines), tuple(seeds), tangents, adjoints, sizes, target_name,
-                 int(np.size(target.data)), sum(size for _, size in sizes), int(np.size(target.data)), difference,
-                 1e-5 if numeric else AGREE_RTOL, tuple(sorted(numeric)), tuple(notes))
+    return Modes(tuple(lines), tuple(seeds), tangents, adjoints, sizes, target_name, int(np.size(target.data)),
+                 difference, 1e-5 if numeric else AGREE_RTOL, tuple(sorted(numeric)), tuple(notes), reverses)
 
 
 def _rule(numeric: set) -> Callable:

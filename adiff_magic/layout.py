@@ -83,6 +83,12 @@ WORDS_RATIO = "passed ÷ incoming"
 LEFT = ' style="text-align:left"'
 
 
+def factor(value: float, digits: int) -> str:
+    """A number inside a product or a sum: a negative one in parentheses."""
+    text = fmt_short(value, digits)
+    return f"({text})" if text.startswith("-") else text
+
+
 def escape(text: Any) -> str:
     """Text as HTML, quotes included."""
     return html.escape(str(text), quote=True)

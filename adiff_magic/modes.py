@@ -13,7 +13,7 @@ import numpy as np
 
 from .elements import parse_element
 from .fmt import fmt_number, fmt_short, grid, short, wrap
-from .layout import LEFT, column_widths, escape as _e, html_cell, local_parts, stacked, summarised, table_line, \
+from .layout import LEFT, column_widths, escape as _e, factor, html_cell, local_parts, stacked, summarised, table_line, \
     table_width
 
 if TYPE_CHECKING:
@@ -136,11 +136,10 @@ def pass_lines(result: "GradResult") -> list:
     words = WORDS[result.view.lang]
     digits = result.view.digits
     written = _column_seeds(modes)
+    shown, hidden = summarised([line for line in modes.lines if not line.is_input], ROWS_HEAD, ROWS_LIMIT)
     lines = []
     for k, seed in enumerate(written, 1):
         lines.append(words["pass"].format(k=k, n=len(modes.seeds), seed=_seed_name(seed)))
-        computed = [line for line in modes.lines if not line.is_input]
-        shown, hidden = summarised(computed, ROWS_HEAD, ROWS_LIMIT)
         for i, line in enumerate(shown):
             if hidden and i == ROWS_HEAD:
                 lines.append("  " + words["more lines"].format(n=hidden))
@@ -170,7 +169,7 @@ def tangent_sentence(line: "Line", modes: "Modes", seed: str, digits: int) -> st
     for operand, partial, local in terms:
         rule = local_parts(local, digits)[0] if local is not None else f"∂{_operand(line.label.name)}/∂{_operand(operand)}"
         symbolic.append(f"{grouped(rule)}·{dotted(operand, seed)}")
-        numeric.append(f"{_factor(partial, digits)} × {_factor(np.asarray(tangents[operand]).item(), digits)}")
+        numeric.append(f"{factor(partial, digits)} × {factor(np.asarray(tangents[operand]).item(), digits)}")
     equals = " ≈ " if line.numeric else " = "  # central differences of a forward with no jvp
     more = f" + … {cut:,} more terms" if cut else ""
     after = f"  ({still:,} other operands do not move in this pass: their terms are 0)" if still else ""
@@ -189,11 +188,6 @@ def grouped(rule: str) -> str:
     return rule
 
 
-def _factor(value: float, digits: int) -> str:
-    text = fmt_short(value, digits)
-    return f"({text})" if text.startswith("-") else text
-
-
 def _number(value: Any, digits: int) -> str:
     if np.ndim(value) == 0:
         return fmt_short(float(np.asarray(value)), digits)
@@ -206,19 +200,10 @@ def _seed_name(seed: str) -> str:
     return dotted(element[0], element[0]) + seed[len(element[0]):] if element else dotted(seed, seed)
 
 
-def _reverse(result: "GradResult", seed: str) -> Any:
-    """The reverse gradient the pass of ``seed`` (an input, or an element of one) is compared with."""
-    element = parse_element(seed)
-    if element is None:
-        return result.grads.get(seed)
-    grad = result.grads.get(element[0])
-    return None if grad is None else np.asarray(grad)[element[1]]
-
-
 def _verdict(result: "GradResult", seed: str, words: dict) -> str:
     modes: "Modes" = result.modes
     forward = float(np.sum(modes.tangents[seed].get(result.target, 0.0)))
-    reverse = _reverse(result, seed)
+    reverse = modes.reverse.get(seed)
     if reverse is None:
         shown, mark = "no gradient (the target does not depend on it)", "✓" if forward == 0 else "✗"
     else:
@@ -286,7 +271,7 @@ def _newton(result: "GradResult", words: dict) -> list:
     if step is None:
         return [words["no newton"].format(t=t, x=x, value=fmt_short(second.values[0], digits))]
     value, d1, d2, new = (fmt_short(v, digits) for v in step)
-    return [words["newton"].format(x=x, t=t, value=value, d1=_factor(step[1], digits), d2=_factor(step[2], digits),
+    return [words["newton"].format(x=x, t=t, value=value, d1=factor(step[1], digits), d2=factor(step[2], digits),
                                    new=new)]
 
 

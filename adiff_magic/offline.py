@@ -26,17 +26,19 @@ STATIC_COPY = {"en": "all {n} steps, as text (this page runs no scripts, so the 
 def key_of(model: StepModel) -> str:
     """The id a widget and its offline twin share: from what they show, so that a notebook run again gives
     the same output (two views of the same steps share it, and hide each other's twin: no harm)."""
-    shown = json.dumps([model.svg, frames(model), model.paths], sort_keys=True, default=str)
+    shown = json.dumps([model.svg, model.seed, model.steps, model.paths], sort_keys=True, default=str)
     return hashlib.sha1(shown.encode("utf-8")).hexdigest()[:12]
 
 
 def frames(model: StepModel) -> list:
     """Step 0 whole, then per step its highlight and lines and only the gradient texts that changed."""
-    shown = [model.at(0)]
+    before = model.at(0)
+    shown = [before]
     for k in range(1, len(model.steps) + 1):
-        now, before = model.at(k), model.at(k - 1)
+        now = model.at(k)
         changed = {key: text for key, text in now["grads"].items() if before["grads"].get(key) != text}
         shown.append({"highlight": now["highlight"], "lines": now["lines"], "grads": changed})
+        before = now
     return shown
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from .arrayrules import broadcast_note, matrix_form
 from .elements import ELEMENT, MAX_PATHS as MAX_ELEMENT_PATHS
 from .fmt import NAMED, OPERAND, display_width, fmt_array, fmt_number, fmt_short, grid, short, wrap
-from .layout import LEFT, column_widths, escape as _e, html_block, html_cell, local_parts, stacked, summarised, \
+from .layout import LEFT, column_widths, escape as _e, factor, html_block, html_cell, local_parts, stacked, summarised, \
     table_line, table_width
 from . import modes
 from .model import Graph, GraphEdge, GraphNode
@@ -383,7 +383,7 @@ def _passes(flow: "Flow", gy: str, name: str, digits: int) -> str:
     """'b.grad = 1 × 2.56805 = 2.56805', or with '+=' and '→ total' on a second path."""
     product = ""
     if flow.local is not None and flow.grad.ndim == 0:
-        product = f"{gy} × {_factor(flow.local.value, digits)} = "
+        product = f"{gy} × {factor(flow.local.value, digits)} = "
     if flow.accumulated:
         return f"{name} += {product}{fmt_array(flow.grad, digits)}  → {fmt_array(flow.total, digits)}"
     return f"{name} = {product}{fmt_array(flow.grad, digits)}"
@@ -778,22 +778,16 @@ def _sentence(rule: Any, named: bool, words: dict, digits: int) -> Any:
         return None
     symbols = " + ".join(_factors(path, lambda f: f"∂{as_operand(f.output)}/∂{as_operand(f.input)}", " · ", words)
                          for path in paths)
-    numbers = " + ".join(_factors(path, lambda f: _factor(f.value, digits), " × ", words) for path in paths)
+    numbers = " + ".join(_factors(path, lambda f: factor(f.value, digits), " × ", words) for path in paths)
     steps = [numbers]
     if len(paths) > 1 and any(len(path) > 1 for path in paths):
-        steps.append(" + ".join(_factor(p, digits) for p in rule.products(named)))
+        steps.append(" + ".join(factor(p, digits) for p in rule.products(named)))
     total = fmt_short(rule.total, digits)
     if steps[-1] == f"({total})":  # one negative factor is the total: '-7.09', not '(-7.09) = -7.09'
         steps[-1] = total
     elif steps[-1] != total:
         steps.append(total)
     return symbols, " = ".join(steps)
-
-
-def _factor(value: float, digits: int) -> str:
-    """A number inside a product or a sum: a negative one in parentheses."""
-    text = fmt_short(value, digits)
-    return f"({text})" if text.startswith("-") else text
 
 
 PATH_ENDS = 3  # a path of more factors than twice this shows its first and last three, and how many are left out

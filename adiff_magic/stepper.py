@@ -470,16 +470,25 @@ def clickable(shown: Any, recording: Recording, live: Live, view: View, words: d
     return elements, lasts
 
 
+def live_keys(live: Live, recording: Recording, functions: Optional[list] = None) -> dict:
+    """Variable or Function -> node key, numbered as record.graph_of numbers the Recording's graph, by the
+    same walk of the live graph; {} if that walk does not give the Recording's nodes."""
+    keys: dict = {}
+    graph = graph_of(functions if functions is not None else list(functions_of(live.target)), live.label,
+                     lambda func, index: None, keys)
+    same = [(n.key, n.text) for n in graph.nodes] == [(n.key, n.text) for n in recording.graph.nodes]
+    return keys if same else {}
+
+
 def _live_graph(live: Live, recording: Recording, target: str) -> tuple:
     """(node key -> Variable, for the Recording's graph; id(Variable) -> the cell's name, for every
     variable under the target that the cell binds, and the target): what element_rule reads. The keys
     are numbered as record.graph_of numbers them, by the same walk; ({}, {}) if they are not the Recording's."""
     functions = list(functions_of(live.target))
-    keys: dict = {}
-    graph = graph_of(functions, live.label, lambda func, index: None, keys)
-    if [(n.key, n.text) for n in graph.nodes] != [(n.key, n.text) for n in recording.graph.nodes]:
+    keys = live_keys(live, recording, functions)
+    if not keys:
         return {}, {}
-    kinds = {node.key: node.kind for node in graph.nodes}
+    kinds = {node.key: node.kind for node in recording.graph.nodes}
     variables = {key: obj for obj, key in keys.items() if kinds[key] == "variable"}
     named = named_variables([live.target] + [x for func in functions for x in func.inputs], live.label,
                             live.target, target)

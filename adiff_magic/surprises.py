@@ -106,9 +106,11 @@ def vanishing_notes(steps: tuple, rows: tuple, target: str) -> list:
     for what, ended, crossed in (("vanished", lambda g: 0 < g < VANISHED, lambda i, p: 0 < p < VANISHED <= i),
                                  ("exploded", lambda g: g > EXPLODED, lambda i, p: p > EXPLODED >= i)):
         inputs = [row for row in rows if row.is_input and row.grad is not None and ended(_largest((row.grad,)))]
+        if not inputs:  # the common case: the steps (read lazily, see trace.py) are not walked at all
+            continue
         step, flow = next(((step, flow) for step in steps for flow in step.flows
                            if crossed(_largest(step.gy), _largest((flow.grad,)))), (None, None))
-        if inputs and step is not None:
+        if step is not None:
             row = inputs[0]
             size = fmt_short(_largest((row.grad,)), 3)
             where = f" (line {step.lineno})" if step.lineno else ""

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from engine import Function, functions_of, push_tangents
+from engine import Function, push_tangents
 
 from .fmt import OPERAND, fmt_short, short
 from .forward import _rule as tangent_rule
@@ -17,10 +17,9 @@ from .model import Recording
 from .model import CONSTANT_NAME
 from .paths import node_name
 from .modes import dotted, grouped
-from .record import graph_of
-from .layout import local_parts
+from .layout import factor, local_parts
 from .render import WORDS
-from .stepper import PAGE_WORDS, UI_WORDS, Live, Step, StepModel, _sliders, bounded
+from .stepper import PAGE_WORDS, UI_WORDS, Live, Step, StepModel, _sliders, bounded, live_keys
 from .trace import local_derivative
 
 FORWARD_WORDS = {
@@ -69,7 +68,7 @@ def forward_model_of(recording: Recording, recorded: Any, inputs: tuple, ranges:
     scalars = [(name, v) for name, v in inputs if np.ndim(v.data) == 0]
     shown, _ = nearest(recording.graph, MAX_NODES)
     svg = to_svg(recording.graph, view.digits)
-    keys = _keys(live, recording)
+    keys = live_keys(live, recording)
     if not scalars or not keys:
         page = _page_words(words, "x", "ẋ")
         page["start"] = words["no scalar"]
@@ -104,15 +103,6 @@ def forward_model_of(recording: Recording, recorded: Any, inputs: tuple, ranges:
                      forward=True)
 
 
-def _keys(live: Live, recording: Recording) -> dict:
-    """Variable or Function -> node key, numbered as record.graph_of numbers the Recording's graph, by the
-    same walk; {} if the walk does not give the Recording's nodes."""
-    keys: dict = {}
-    graph = graph_of(list(functions_of(live.target)), live.label, lambda func, index: None, keys)
-    same = [(n.key, n.text) for n in graph.nodes] == [(n.key, n.text) for n in recording.graph.nodes]
-    return keys if same else {}
-
-
 def _line(label: Any, v: Any) -> Optional[int]:
     shown = label(v)
     return shown.lineno if shown is not None else None
@@ -139,7 +129,7 @@ def _sentence(func: Any, output: Any, tangents: dict, names: dict, keys: dict, l
         rule = local_parts(local, digits)[0] if local is not None and local.template else \
             f"∂{name(output)}/∂{name(x)}"
         symbolic.append(f"{grouped(rule)}·{dotted(name(x), seed)}")
-        numeric.append(f"{_factor(partial, digits)} × {_factor(t, digits)}")
+        numeric.append(f"{factor(partial, digits) if partial is not None else '?'} × {factor(t, digits)}")
     return f"{out} = {' + '.join(symbolic)} = {' + '.join(numeric)} = {fmt_short(float(value), digits)}"
 
 
@@ -151,13 +141,6 @@ def _partial(func: Any, index: int) -> Optional[float]:
             return float(np.asarray(tangent_rule(set())(func, *ones)))
     except Exception:  # a rule that fails on plain numbers
         return None
-
-
-def _factor(value: Optional[float], digits: int) -> str:
-    if value is None:
-        return "?"
-    text = fmt_short(value, digits)
-    return f"({text})" if text.startswith("-") else text
 
 
 def _tangent_text(value: Any, digits: int) -> str:
@@ -194,10 +177,6 @@ def _tangent_paths(drawn: dict, keys: dict, tangents: dict, made_by: dict, seed:
         else:
             paths[key] = [words["untouched"].format(dot=dot, x=seed_name)]
     return paths
-
-
-def _operand(name: str) -> str:
-    return name if name.isidentifier() else f"({short(name, 24)})"
 
 
 def _notes(scalars: list, seed_name: str, numeric: set, words: dict) -> tuple:

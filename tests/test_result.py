@@ -84,7 +84,7 @@ def seed_modes() -> Modes:
                           (partial,), (None,)))
     tangents = {"x": {"x": np.array(1.0), "a": np.array(1.0), "b": np.array(E25), "y": np.array(DX)}}
     adjoints = {"x": np.array(DX), "a": np.array(DX), "b": np.array(DB), "y": np.array(1.0)}
-    return Modes(tuple(lines), ("x",), tangents, adjoints, (("x", 1),), "y", 1, 1, 1, 0.0, 1e-9, (), ())
+    return Modes(tuple(lines), ("x",), tangents, adjoints, (("x", 1),), "y", 1, 0.0, 1e-9, (), (), {"x": DX})
 
 
 def pretty_text(result, cycle: bool) -> str:
